@@ -1,0 +1,95 @@
+"""salesflow: the business rules of a CRM's opportunities module, as a library.
+
+The public names live here; everything else is private to the package unless a
+submodule's ``__all__`` says otherwise. Storage adapters are imported from their own
+modules: ``salesflow.sqlite`` and ``salesflow.postgres``.
+"""
+
+from moneyed import Money
+
+from salesflow import processes
+from salesflow.app import (
+    ActivityIndicator,
+    BulkResult,
+    Page,
+    Pipeline,
+    Result,
+    SalesFlow,
+    StageSummary,
+)
+from salesflow.domain.activity import Activity
+from salesflow.domain.events import Event, EventKind
+from salesflow.domain.opportunity import Opportunity, OpportunityAction
+from salesflow.domain.process import Process, Stage, StageAction
+from salesflow.domain.values import (
+    ActionKind,
+    ActivityKind,
+    ActivityStatus,
+    CancelPolicy,
+    Indicator,
+    Individual,
+    LineItem,
+    Note,
+    Organization,
+    Related,
+    StageKind,
+    Status,
+)
+from salesflow.engine import StageChangePlan
+from salesflow.memory import InMemoryRepository
+from salesflow.ports import (
+    ChangeSet,
+    Clock,
+    Correspondence,
+    ExchangeRates,
+    FixedClock,
+    Invitations,
+    Policy,
+    Repository,
+    StaticRates,
+    SystemClock,
+)
+
+__all__ = [
+    "ActionKind",
+    "Activity",
+    "ActivityIndicator",
+    "ActivityKind",
+    "ActivityStatus",
+    "BulkResult",
+    "CancelPolicy",
+    "ChangeSet",
+    "Clock",
+    "Correspondence",
+    "Event",
+    "EventKind",
+    "ExchangeRates",
+    "FixedClock",
+    "InMemoryRepository",
+    "Indicator",
+    "Individual",
+    "Invitations",
+    "LineItem",
+    "Money",
+    "Note",
+    "Opportunity",
+    "OpportunityAction",
+    "Organization",
+    "Page",
+    "Pipeline",
+    "Policy",
+    "Process",
+    "Related",
+    "Repository",
+    "Result",
+    "SalesFlow",
+    "Stage",
+    "StageAction",
+    "StageChangePlan",
+    "StageKind",
+    "StageSummary",
+    "StaticRates",
+    "Status",
+    "SystemClock",
+    "processes",
+]

@@ -1,0 +1,97 @@
+"""The errors salesflow raises. Every one is a :class:`SalesflowError`.
+
+Each message names the record concerned (an opportunity, an activity, a process,
+a field) and the rule that was broken, so that a front end can show it as it is.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from salesflow.engine import StageChangePlan
+
+__all__ = [
+    "AlreadyAssigned",
+    "ConcurrencyError",
+    "ConfirmationRequired",
+    "CurrencyMismatch",
+    "LossReasonRequired",
+    "MissingExchangeRate",
+    "NotFound",
+    "OutcomeRequired",
+    "PermissionDenied",
+    "SalesflowError",
+    "StorageError",
+    "TransitionNotAllowed",
+    "UnknownStage",
+    "ValidationError",
+]
+
+
+class SalesflowError(Exception):
+    """The root of every error salesflow raises on purpose."""
+
+
+class ValidationError(SalesflowError):
+    """A value or a definition breaks a rule (a field, a range, a uniqueness)."""
+
+
+class NotFound(SalesflowError):
+    """No record with that id exists (in this repository's workspace)."""
+
+
+class UnknownStage(SalesflowError):
+    """A stage key that the opportunity's process does not define."""
+
+
+class TransitionNotAllowed(SalesflowError):
+    """A stage change the process forbids: backwards, skipping, paused, a gate."""
+
+
+class ConfirmationRequired(SalesflowError):
+    """Under ``CancelPolicy.ASK`` the caller must answer ``cancel_pending``.
+
+    ``plan`` is the :class:`~salesflow.engine.StageChangePlan` that would have been
+    applied: ``plan.to_cancel`` lists the activities in question.
+    """
+
+    def __init__(self, message: str, plan: StageChangePlan) -> None:
+        super().__init__(message)
+        self.plan = plan
+
+
+class OutcomeRequired(SalesflowError):
+    """Completing an activity that tracks outcomes needs ``outcome=``."""
+
+
+class LossReasonRequired(SalesflowError):
+    """The process requires a loss reason to move an opportunity to a LOST stage."""
+
+
+class AlreadyAssigned(SalesflowError):
+    """An opportunity owned by someone else cannot be claimed."""
+
+
+class PermissionDenied(SalesflowError):
+    """The authorisation policy refused the command for this actor."""
+
+
+class ConcurrencyError(SalesflowError):
+    """A write from a stale version: someone else changed the record first.
+
+    :class:`~salesflow.SalesFlow` re-runs a command that meets one; callers see
+    this error only when conflicts outlast the retry budget.
+    """
+
+
+class MissingExchangeRate(SalesflowError):
+    """A report needs a rate between two currencies that the rates port lacks."""
+
+
+class CurrencyMismatch(SalesflowError):
+    """Amounts in different currencies were combined without a conversion."""
+
+
+class StorageError(SalesflowError):
+    """A repository could not read or write: bad stored data or a driver failure."""

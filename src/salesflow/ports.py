@@ -1,0 +1,243 @@
+"""The ports salesflow talks to the world through, and their default adapters.
+
+Every port is a small class: pass your own implementation to :class:`~salesflow.SalesFlow`
+(subclass it or match its methods), or use the defaults here.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import threading
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Protocol
+
+import attrs
+
+from salesflow.domain.activity import Activity
+from salesflow.domain.events import Event
+from salesflow.domain.opportunity import Opportunity, OpportunityAction
+from salesflow.domain.process import Process
+from salesflow.domain.values import ActivityStatus, require_aware
+from salesflow.errors import MissingExchangeRate, ValidationError
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = [
+    "AllowAll",
+    "ChangeSet",
+    "Clock",
+    "Correspondence",
+    "ExchangeRates",
+    "FixedClock",
+    "Invitations",
+    "Policy",
+    "RecordingCorrespondence",
+    "RecordingInvitations",
+    "Repository",
+    "StaticRates",
+    "SystemClock",
+]
+
+
+# -- time --------------------------------------------------------------------------
+
+
+class Clock(abc.ABC):
+    """Where salesflow gets the time. ``now()`` is always timezone-aware."""
+
+    @abc.abstractmethod
+    def now(self) -> dt.datetime: ...
+
+
+class SystemClock(Clock):
+    """The real time, in UTC."""
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+
+class FixedClock(Clock):
+    """A clock that stands still until told to move: for tests and replays."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        self._at = require_aware(at, "FixedClock")
+
+    def now(self) -> dt.datetime:
+        return self._at
+
+    def set(self, at: dt.datetime) -> None:
+        self._at = require_aware(at, "FixedClock.set")
+
+    def advance(self, delta: dt.timedelta) -> None:
+        self._at = self._at + delta
+
+
+# -- money -------------------------------------------------------------------------
+
+
+class ExchangeRates(abc.ABC):
+    """Rates for reports in one currency: ``rate(base, quote, on)`` converts 1 base."""
+
+    @abc.abstractmethod
+    def rate(self, base: str, quote: str, on: dt.date) -> Decimal: ...
+
+
+class StaticRates(ExchangeRates):
+    """Fixed rates from a mapping ``{(base, quote): rate}``; inverses are derived."""
+
+    def __init__(self, rates: Mapping[tuple[str, str], Decimal | int | str]) -> None:
+        table: dict[tuple[str, str], Decimal] = {}
+        for (base, quote), raw in rates.items():
+            rate = Decimal(raw) if not isinstance(raw, Decimal) else raw
+            if not rate.is_finite() or rate <= 0:
+                raise ValidationError(f"StaticRates {base}/{quote}: a rate must be positive")
+            table[(base, quote)] = rate
+            table.setdefault((quote, base), Decimal(1) / rate)
+        self._rates = table
+
+    def rate(self, base: str, quote: str, on: dt.date) -> Decimal:
+        if base == quote:
+            return Decimal(1)
+        try:
+            return self._rates[(base, quote)]
+        except KeyError:
+            raise MissingExchangeRate(f"No exchange rate from {base} to {quote}") from None
+
+
+# -- outbound ----------------------------------------------------------------------
+
+
+class Correspondence(Protocol):
+    """Sends the letter of a LETTER stage action."""
+
+    def send(self, opportunity: Opportunity, action: OpportunityAction) -> None: ...
+
+
+class Invitations(Protocol):
+    """Invites an opportunity's customer to an event; False if already invited."""
+
+    def invite(self, event: str, opportunity: Opportunity) -> bool: ...
+
+
+class Policy(Protocol):
+    """Decides whether ``actor`` may run ``command`` (a ``SalesFlow`` method name)."""
+
+    def allows(self, actor: str | None, command: str, opportunity: Opportunity | None) -> bool: ...
+
+
+class RecordingCorrespondence:
+    """The default correspondence port: records what would have been sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str | None]] = []
+
+    def send(self, opportunity: Opportunity, action: OpportunityAction) -> None:
+        self.sent.append((opportunity.id, action.key, action.spec.template))
+
+
+class RecordingInvitations:
+    """The default invitations port: records invitations, once per event and customer."""
+
+    def __init__(self) -> None:
+        self.invited: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def invite(self, event: str, opportunity: Opportunity) -> bool:
+        invitee = opportunity.customer.id if opportunity.customer else opportunity.id
+        with self._lock:
+            if (event, invitee) in self.invited:
+                return False
+            self.invited.append((event, invitee))
+            return True
+
+
+class AllowAll:
+    """The default policy: every actor may run every command."""
+
+    def allows(self, actor: str | None, command: str, opportunity: Opportunity | None) -> bool:
+        return True
+
+
+# -- storage -----------------------------------------------------------------------
+
+
+@attrs.frozen
+class ChangeSet:
+    """Everything one command writes; a repository commits it whole or not at all.
+
+    Versions carry the optimistic-concurrency check: each opportunity and activity
+    written has ``version`` one above the version it was read at (1 for a new record),
+    and the repository must refuse the whole change set with ``ConcurrencyError`` when
+    the stored version is not ``version - 1`` (or, for a new record, when one exists).
+    ``deleted_activities`` hold the version read: delete only if it is still stored.
+    """
+
+    opportunities: tuple[Opportunity, ...] = ()
+    activities: tuple[Activity, ...] = ()
+    deleted_activities: tuple[Activity, ...] = ()
+    events: tuple[Event, ...] = ()
+    processes: tuple[Process, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.opportunities
+            or self.activities
+            or self.deleted_activities
+            or self.events
+            or self.processes
+        )
+
+
+class Repository(abc.ABC):
+    """Stores processes, opportunities, activities and history of one workspace.
+
+    Reads return what was last committed. ``commit`` writes a :class:`ChangeSet`
+    atomically and raises ``ConcurrencyError`` on a version conflict, changing nothing.
+    ``salesflow.testing`` holds the contract suite every implementation must pass.
+    """
+
+    workspace: str = "default"
+
+    @abc.abstractmethod
+    def processes(self) -> list[Process]:
+        """The stored process definitions (those defined with ``define_process``)."""
+
+    @abc.abstractmethod
+    def get_opportunity(self, opportunity_id: str) -> Opportunity | None: ...
+
+    @abc.abstractmethod
+    def get_activity(self, activity_id: str) -> Activity | None: ...
+
+    @abc.abstractmethod
+    def opportunities(self, *, process: str | None = None) -> list[Opportunity]:
+        """All opportunities (of one process), in creation order."""
+
+    @abc.abstractmethod
+    def activities(
+        self,
+        *,
+        opportunity_id: str | None = None,
+        status: ActivityStatus | None = None,
+        owner: str | None = None,
+        due_from: dt.datetime | None = None,
+        due_to: dt.datetime | None = None,
+    ) -> list[Activity]:
+        """Activities matching every given filter (``due`` within [due_from, due_to]),
+        ordered by due time, then id."""
+
+    @abc.abstractmethod
+    def history(self, opportunity_id: str) -> list[Event]:
+        """The events of one opportunity, oldest first (in commit order)."""
+
+    @abc.abstractmethod
+    def commit(self, changes: ChangeSet) -> None: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; the default has none."""
+
+
+def sort_activities(activities: Sequence[Activity]) -> list[Activity]:
+    return sorted(activities, key=lambda a: (a.due, a.id))
