@@ -1,0 +1,83 @@
+"""Run every script in examples/ as a user would, and check what it prints."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+
+#: Lines (or parts of lines) a script's output must contain, in this order.
+EXPECTED: dict[str, list[str]] = {
+    "quickstart.py": [
+        "Scheduled 'Introductory call' for 2026-03-03.",
+        "Created 'Northwind Traders' in First contact.",
+        "Sent 'Send the course brochure'.",
+        "An activity already exists for this action.",
+        # completing the call completes its action, and auto-advance moves on
+        "Completed 'Introductory call'.",
+        "Scheduled 'Demo meeting' for 2026-03-06.",
+        "Moved to Demo.",
+        "Invited the customer to Spring webinar.",
+        "warning: Required action 'Demo meeting' of Demo is not completed.",
+        "warning: Activity 'Confirm the attendee list' is overdue (due 2026-03-04).",
+        "warning: No expected close date is set.",
+        "activity indicator: OVERDUE",
+        "would leave 1 planned activity of 'Demo'; answer cancel_pending=True or False",
+        "nothing changed: still in demo",
+        "Cancelled 1 planned activity of Demo.",
+        "Moved to Proposal.",
+        "Paused.",
+        "is paused: resume it before changing its stage",
+        "Resumed.",
+        "Stayed in Proposal:",
+        "Moved to Negotiation.",
+        "Moved to Lost.",
+        "Moved to Won.",
+        "status WON, probability 100%, closed 2026-03-13",
+        "Board",
+        "Won             1  total  48,000.00 USD  weighted  48,000.00 USD",
+        "Lost            1  total  12,500.00 USD  weighted       0.00 USD",
+        "Open stages        total   7,200.00 USD  weighted     720.00 USD",
+        "History of Northwind Traders",
+        "CREATED",
+        "STAGE_CHANGED      contact -> demo",
+        "ACTIVITY_CANCELLED 'Confirm the attendee list'",
+        "STAGE_CHANGED      negotiation -> won",
+    ],
+}
+
+
+def run(script: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+        check=False,
+    )
+
+
+def test_there_are_examples() -> None:
+    assert ROOT / "examples" / "quickstart.py" in EXAMPLES
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_example_runs(script: Path) -> None:
+    done = run(script)
+    assert done.returncode == 0, f"{script.name} failed:\n{done.stdout}\n{done.stderr}"
+    assert done.stderr == ""
+    assert done.stdout.strip(), f"{script.name} printed nothing"
+    output = done.stdout
+    position = 0
+    for expected in EXPECTED.get(script.name, []):
+        found = output.find(expected, position)
+        assert found >= 0, f"{script.name}: {expected!r} missing after offset {position}"
+        position = found + len(expected)
