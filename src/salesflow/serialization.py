@@ -1,0 +1,453 @@
+"""One cattrs converter for every salesflow value, and JSON helpers built on it.
+
+The repositories store records with it, and front ends use it to send salesflow
+values as JSON::
+
+    text = to_json(opportunity)
+    same = from_json(text, Opportunity)
+
+The shapes (see ``docs/serialization.md``):
+
+- ``Money``: ``{"amount": "12.50", "currency": "EUR"}``, the amount a decimal string;
+- ``Decimal``: a decimal string; ``datetime``: ISO 8601 with its UTC offset (naive
+  ones are refused); ``date``: ``YYYY-MM-DD``; ``timedelta``: ``{"days", "seconds",
+  "microseconds"}``; ``relativedelta``: its non-zero fields;
+- enums: their value; ``Individual`` / ``Organization``: their fields plus
+  ``"type": "Individual"`` or ``"type": "Organization"``;
+- attrs classes (``Process``, ``Stage``, ``Opportunity``, ``Activity``, ...): a JSON
+  object of their fields;
+- ``Event.details``: a JSON object whose values are *tagged* (see
+  :func:`encode_detail`), so that each comes back as the same Python type.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import types
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar, Union, get_args, get_origin, overload
+
+import attrs
+import cattrs
+import cattrs.errors
+import cattrs.gen
+from cattrs.v import format_exception
+from dateutil.relativedelta import relativedelta, weekday
+from moneyed import Money
+from moneyed.classes import CurrencyDoesNotExist
+
+from salesflow.domain.activity import Activity
+from salesflow.domain.events import Event, EventKind
+from salesflow.domain.opportunity import Opportunity, OpportunityAction
+from salesflow.domain.process import Process, Stage, StageAction
+from salesflow.domain.values import (
+    ActionKind,
+    ActivityKind,
+    ActivityStatus,
+    CancelPolicy,
+    Indicator,
+    Individual,
+    LineItem,
+    Note,
+    Organization,
+    Related,
+    StageKind,
+    Status,
+)
+from salesflow.errors import SalesflowError, ValidationError
+
+__all__ = [
+    "DECODE_ERRORS",
+    "converter",
+    "decode_detail",
+    "describe_error",
+    "encode_detail",
+    "from_json",
+    "to_json",
+]
+
+T = TypeVar("T")
+
+#: The exceptions that decoding bad data can raise; callers turn them into their own.
+DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    cattrs.errors.CattrsError,
+    SalesflowError,
+    CurrencyDoesNotExist,
+    ArithmeticError,
+    AttributeError,
+    KeyError,
+    TypeError,
+    ValueError,
+)
+
+converter = cattrs.Converter()
+"""The configured converter: ``converter.unstructure(value)`` gives JSON-ready data,
+``converter.structure(data, Type)`` rebuilds the value."""
+
+
+# -- scalars -----------------------------------------------------------------------
+
+
+def _expect(value: object, kind: type[T], what: str) -> T:
+    # bool is an int in Python, never in salesflow's data.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise TypeError(f"expected {what}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _structure_str(value: object, _: type) -> str:
+    return _expect(value, str, "a string")
+
+
+def _structure_int(value: object, _: type) -> int:
+    return _expect(value, int, "an integer")
+
+
+def _structure_bool(value: object, _: type) -> bool:
+    return _expect(value, bool, "true or false")
+
+
+def _decimal_text(value: Decimal) -> str:
+    # Fixed-point text ("0.0000001", not "1E-7"): what JSON readers in other languages
+    # parse, and equal to the original.
+    return format(value, "f")
+
+
+def _structure_decimal(value: object, _: type) -> Decimal:
+    text = _expect(value, str, "a decimal string")
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a decimal number") from None
+    if not number.is_finite():
+        raise ValueError(f"{text!r} is not a finite decimal number")
+    return number
+
+
+def _unstructure_money(value: Money) -> dict[str, str]:
+    return {"amount": _decimal_text(value.amount), "currency": str(value.currency.code)}
+
+
+def _structure_money(value: object, _: type) -> Money:
+    data = _expect(value, dict, "an object with amount and currency")
+    amount = _structure_decimal(data["amount"], Decimal)
+    currency = _expect(data["currency"], str, "a currency code")
+    return Money(amount, currency)
+
+
+def _unstructure_datetime(value: dt.datetime) -> str:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value} cannot be stored: salesflow needs aware ones")
+    return value.isoformat()
+
+
+def _structure_datetime(value: object, _: type) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(_expect(value, str, "an ISO 8601 datetime"))
+    if moment.tzinfo is None:
+        raise ValueError(f"datetime {value!r} has no UTC offset")
+    return moment
+
+
+def _structure_date(value: object, _: type) -> dt.date:
+    return dt.date.fromisoformat(_expect(value, str, "an ISO 8601 date"))
+
+
+def _unstructure_timedelta(value: dt.timedelta) -> dict[str, int]:
+    return {"days": value.days, "seconds": value.seconds, "microseconds": value.microseconds}
+
+
+def _structure_timedelta(value: object, _: type) -> dt.timedelta:
+    data = _expect(value, dict, "an object with days, seconds and microseconds")
+    return dt.timedelta(
+        days=_expect(data.get("days", 0), int, "whole days"),
+        seconds=_expect(data.get("seconds", 0), int, "whole seconds"),
+        microseconds=_expect(data.get("microseconds", 0), int, "whole microseconds"),
+    )
+
+
+#: relativedelta's relative fields (default 0) and absolute fields (default None).
+_RELATIVE = ("years", "months", "days", "leapdays", "hours", "minutes", "seconds", "microseconds")
+_ABSOLUTE = ("year", "month", "day", "hour", "minute", "second", "microsecond")
+
+
+def _unstructure_relativedelta(value: relativedelta) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        name: getattr(value, name) for name in _RELATIVE if getattr(value, name)
+    }
+    data.update(
+        (name, getattr(value, name)) for name in _ABSOLUTE if getattr(value, name) is not None
+    )
+    if value.weekday is not None:
+        data["weekday"] = {"day": value.weekday.weekday, "n": value.weekday.n}
+    return data
+
+
+def _structure_relativedelta(value: object, _: type) -> relativedelta:
+    data = _expect(value, dict, "an object of relativedelta fields")
+    unknown = set(data) - {*_RELATIVE, *_ABSOLUTE, "weekday"}
+    if unknown:
+        raise ValueError(f"unknown relativedelta fields {sorted(unknown)}")
+    fields: dict[str, Any] = {}
+    for name, number in data.items():
+        if name == "weekday":
+            day = _expect(number, dict, "an object with day and n")
+            n = day.get("n")
+            fields[name] = weekday(
+                _expect(day["day"], int, "a weekday 0..6"),
+                None if n is None else _expect(n, int, "an integer n"),
+            )
+        elif not isinstance(number, int | float) or isinstance(number, bool):
+            raise TypeError(f"relativedelta.{name}: expected a number, got {number!r}")
+        else:
+            fields[name] = number
+    return relativedelta(**fields)
+
+
+# -- customers: a tagged union -----------------------------------------------------
+
+_CUSTOMERS: dict[str, type[Individual] | type[Organization]] = {
+    "Individual": Individual,
+    "Organization": Organization,
+}
+
+
+def _unstructure_customer(value: Individual | Organization) -> dict[str, str]:
+    return {"type": type(value).__name__, "id": value.id, "name": value.name}
+
+
+def _structure_customer(value: object, _: type) -> Individual | Organization:
+    data = _expect(value, dict, "a customer object")
+    tag = data.get("type")
+    if tag not in _CUSTOMERS:
+        raise ValueError(f"a customer needs type 'Individual' or 'Organization', got {tag!r}")
+    cls = _CUSTOMERS[tag]
+    return cls(
+        id=_expect(data["id"], str, "a string id"), name=_expect(data["name"], str, "a name")
+    )
+
+
+def _is_customer_union(tp: Any) -> bool:
+    if get_origin(tp) not in (Union, types.UnionType):
+        return False
+    members = set(get_args(tp)) - {type(None)}
+    return members == {Individual, Organization}
+
+
+def _structure_customer_union(value: object, tp: Any) -> Individual | Organization | None:
+    if value is None:
+        if type(None) in get_args(tp):
+            return None
+        raise TypeError("expected a customer object, got null")
+    return _structure_customer(value, tp)
+
+
+# -- Event.details: tagged values ---------------------------------------------------
+
+_ENUMS: tuple[type[enum.Enum], ...] = (
+    StageKind,
+    Status,
+    ActionKind,
+    ActivityKind,
+    ActivityStatus,
+    CancelPolicy,
+    Indicator,
+    EventKind,
+)
+#: attrs classes a detail may hold, stored with the converter's own shape.
+_RECORDS: tuple[type, ...] = (
+    Individual,
+    Organization,
+    Related,
+    LineItem,
+    Note,
+    StageAction,
+    OpportunityAction,
+)
+_BY_TAG: dict[str, type] = {cls.__name__: cls for cls in (*_ENUMS, *_RECORDS)}
+
+
+def _tag(tag: str, value: object) -> dict[str, Any]:
+    return {"type": tag, "value": value}
+
+
+def encode_detail(value: object) -> Any:
+    """Encode one value of ``Event.details`` as JSON-ready data that keeps its type.
+
+    ``None``, strings, integers and booleans stay as they are; every other value
+    becomes ``{"type": <tag>, "value": <data>}``: ``Decimal``, ``float``, ``Money``,
+    ``date``, ``datetime``, ``timedelta``, ``relativedelta``, salesflow's enums (tagged
+    by class name), ``Individual``, ``Organization``, ``Related``, ``LineItem``,
+    ``Note``, ``StageAction``, ``OpportunityAction``, and the containers ``tuple``,
+    ``list`` and ``dict`` (string keys) of these. Anything else raises ``TypeError``.
+    """
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return _tag("float", repr(value))
+    if isinstance(value, Decimal):
+        return _tag("Decimal", str(value))
+    if isinstance(value, enum.Enum):
+        if type(value) not in _ENUMS:
+            raise TypeError(f"cannot store enum member {value!r}: not one of salesflow's enums")
+        return _tag(type(value).__name__, value.value)
+    if isinstance(value, tuple | list):
+        return _tag(type(value).__name__, [encode_detail(item) for item in value])
+    if isinstance(value, Mapping):
+        encoded: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"cannot store mapping key {key!r}: keys must be strings")
+            encoded[key] = encode_detail(item)
+        return _tag("dict", encoded)
+    for cls, tag in _SCALAR_TAGS:
+        if type(value) is cls:
+            return _tag(tag, converter.unstructure(value))
+    if type(value) in _RECORDS:
+        return _tag(type(value).__name__, converter.unstructure(value))
+    raise TypeError(f"cannot store a {type(value).__name__} value in event details: {value!r}")
+
+
+_SCALAR_TAGS: tuple[tuple[type, str], ...] = (
+    (Money, "Money"),
+    (dt.datetime, "datetime"),
+    (dt.date, "date"),
+    (dt.timedelta, "timedelta"),
+    (relativedelta, "relativedelta"),
+)
+_SCALARS_BY_TAG: dict[str, type] = {tag: cls for cls, tag in _SCALAR_TAGS}
+
+
+def decode_detail(data: Any) -> Any:
+    """The inverse of :func:`encode_detail`."""
+    if data is None or isinstance(data, str | bool | int):
+        return data
+    if not isinstance(data, dict) or set(data) != {"type", "value"}:
+        raise ValueError(f"expected a tagged value {{'type': ..., 'value': ...}}, got {data!r}")
+    tag, payload = data["type"], data["value"]
+    if tag in ("tuple", "list"):
+        items = [decode_detail(item) for item in _expect(payload, list, "a JSON array")]
+        return tuple(items) if tag == "tuple" else items
+    if tag == "dict":
+        return {
+            _expect(key, str, "a string key"): decode_detail(item)
+            for key, item in _expect(payload, dict, "a JSON object").items()
+        }
+    if tag == "float":
+        return float(_expect(payload, str, "a float's text"))
+    if tag == "Decimal":
+        number = _expect(payload, str, "a decimal string")
+        try:
+            return Decimal(number)
+        except InvalidOperation:
+            raise ValueError(f"{number!r} is not a decimal number") from None
+    cls = _SCALARS_BY_TAG.get(tag) or _BY_TAG.get(tag)
+    if cls is None:
+        raise ValueError(f"unknown tag {tag!r} in event details")
+    return converter.structure(payload, cls)
+
+
+def _unstructure_details(details: Mapping[str, Any]) -> dict[str, Any]:
+    return {_expect(key, str, "a string key"): encode_detail(v) for key, v in details.items()}
+
+
+def _structure_details(value: object, _: Any) -> dict[str, Any]:
+    data = _expect(value, dict, "an object of event details")
+    return {key: decode_detail(item) for key, item in data.items()}
+
+
+# -- wiring ------------------------------------------------------------------------
+
+
+def _configure(c: cattrs.Converter) -> None:
+    c.register_structure_hook(str, _structure_str)
+    c.register_structure_hook(int, _structure_int)
+    c.register_structure_hook(bool, _structure_bool)
+    c.register_unstructure_hook(Decimal, _decimal_text)
+    c.register_structure_hook(Decimal, _structure_decimal)
+    c.register_unstructure_hook(Money, _unstructure_money)
+    c.register_structure_hook(Money, _structure_money)
+    c.register_unstructure_hook(dt.datetime, _unstructure_datetime)
+    c.register_structure_hook(dt.datetime, _structure_datetime)
+    c.register_unstructure_hook(dt.date, dt.date.isoformat)
+    c.register_structure_hook(dt.date, _structure_date)
+    c.register_unstructure_hook(dt.timedelta, _unstructure_timedelta)
+    c.register_structure_hook(dt.timedelta, _structure_timedelta)
+    c.register_unstructure_hook(relativedelta, _unstructure_relativedelta)
+    c.register_structure_hook(relativedelta, _structure_relativedelta)
+    for cls in (Individual, Organization):
+        c.register_unstructure_hook(cls, _unstructure_customer)
+        c.register_structure_hook(cls, _structure_customer_as(cls))
+    c.register_structure_hook_func(_is_customer_union, _structure_customer_union)
+    c.register_unstructure_hook(
+        Event,
+        cattrs.gen.make_dict_unstructure_fn(
+            Event, c, details=cattrs.gen.override(unstruct_hook=_unstructure_details)
+        ),
+    )
+    c.register_structure_hook(
+        Event,
+        cattrs.gen.make_dict_structure_fn(
+            Event, c, details=cattrs.gen.override(struct_hook=_structure_details)
+        ),
+    )
+
+
+def _structure_customer_as(
+    cls: type[Individual] | type[Organization],
+) -> Callable[[object, type], Individual | Organization]:
+    def structure(value: object, tp: type) -> Individual | Organization:
+        customer = _structure_customer(value, tp)
+        if not isinstance(customer, cls):
+            raise ValueError(f"expected type {cls.__name__!r}, got {type(customer).__name__!r}")
+        return customer
+
+    return structure
+
+
+_configure(converter)
+
+#: The record types salesflow stores, resolved once so that their hooks are built.
+_STORED: tuple[type, ...] = (Process, Stage, StageAction, Opportunity, Activity, Event)
+for _cls in _STORED:
+    attrs.resolve_types(_cls)
+
+
+# -- JSON --------------------------------------------------------------------------
+
+
+def describe_error(error: BaseException) -> str:
+    """One line naming what was wrong where, for a decoding error from the converter."""
+    if isinstance(error, cattrs.errors.BaseValidationError):
+        return "; ".join(cattrs.transform_error(error, format_exception=_format))
+    return _format(error, None)
+
+
+def _format(error: BaseException, tp: type | None) -> str:
+    if isinstance(error, KeyError):
+        return format_exception(error, tp)
+    return f"{type(error).__name__}: {error}"
+
+
+def to_json(value: object, *, unstructure_as: Any = None, indent: int | None = None) -> str:
+    """``value`` as JSON text, in the shapes of :data:`converter`."""
+    data = converter.unstructure(value, unstructure_as=unstructure_as)
+    return json.dumps(data, ensure_ascii=False, indent=indent)
+
+
+@overload
+def from_json(text: str | bytes, type_: type[T]) -> T: ...
+@overload
+def from_json(text: str | bytes, type_: Any) -> Any: ...
+def from_json(text: str | bytes, type_: Any) -> Any:
+    """Rebuild a ``type_`` value from JSON text made by :func:`to_json` (or a front end).
+
+    Raises ``ValidationError`` naming the type and what was wrong where.
+    """
+    try:
+        return converter.structure(json.loads(text), type_)
+    except DECODE_ERRORS as error:
+        name = getattr(type_, "__name__", str(type_))
+        raise ValidationError(f"Cannot read {name} from JSON: {describe_error(error)}") from error
