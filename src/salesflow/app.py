@@ -86,13 +86,28 @@ T = TypeVar("T")
 
 @attrs.frozen
 class Result:
-    """What a command did: the opportunity after it, the events, and what to show."""
+    """What a command did: the opportunity after it, the events, and what to show.
 
-    opportunity: Opportunity | None
+    ``notices`` are short sentences a front end can show as the confirmation of the
+    command ("Moved to Proposal."); ``created`` and ``cancelled`` are the activities the
+    command created and cancelled.
+    """
+
+    _opportunity: Opportunity | None = attrs.field(alias="opportunity")
     events: tuple[Event, ...] = ()
     notices: tuple[str, ...] = ()
     created: tuple[Activity, ...] = ()
     cancelled: tuple[Activity, ...] = ()
+
+    @property
+    def opportunity(self) -> Opportunity:
+        """The opportunity as the command left it.
+
+        Raises ``NotFound`` for a command on an activity that belongs to no opportunity.
+        """
+        if self._opportunity is None:
+            raise NotFound("This command concerned an activity that has no opportunity")
+        return self._opportunity
 
 
 @attrs.frozen
