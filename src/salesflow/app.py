@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 import attrs
 from moneyed import Money
 
-from salesflow import processes
+from salesflow import processes as builtin
 from salesflow.domain.activity import Activity
 from salesflow.domain.events import Event, EventKind
 from salesflow.domain.opportunity import (
@@ -45,7 +45,7 @@ from salesflow.domain.values import (
     require_aware,
     round_money,
 )
-from salesflow.engine import StageChangePlan, Work
+from salesflow.engine import StageChangePlan, Work, plan_stage_change
 from salesflow.errors import (
     ConcurrencyError,
     CurrencyMismatch,
@@ -320,14 +320,14 @@ class SalesFlow:
         for stored in self.repository.processes():
             if stored.key == key:
                 return stored
-        for builtin in (processes.STANDARD, processes.SIMPLE):
-            if builtin.key == key:
-                return builtin
+        for predefined in (builtin.STANDARD, builtin.SIMPLE):
+            if predefined.key == key:
+                return predefined
         raise NotFound(f"Process {key!r} is not defined")
 
     def processes(self) -> tuple[Process, ...]:
         """Every defined process: the built-in ones, replaced or joined by stored ones."""
-        found = {p.key: p for p in (processes.STANDARD, processes.SIMPLE)}
+        found = {p.key: p for p in (builtin.STANDARD, builtin.SIMPLE)}
         found.update({p.key: p for p in self.repository.processes()})
         return tuple(found.values())
 
@@ -461,8 +461,6 @@ class SalesFlow:
     def preview_stage_change(self, opportunity_id: str, stage: str) -> StageChangePlan:
         """What moving to ``stage`` would do; changes nothing."""
         opportunity = self.get(opportunity_id)
-        from salesflow.engine import plan_stage_change
-
         return plan_stage_change(
             opportunity,
             self.process(opportunity.process),
@@ -742,10 +740,6 @@ class SalesFlow:
         def body(work: Work) -> None:
             activity = work.activity(activity_id)
             work.delete_activity(activity)
-            if work.opportunity is not None and activity.action_id is not None:
-                action = work.opp.action(activity.action_id)
-                if action is not None and action.activity_id == activity.id:
-                    work.opportunity = work.opp.with_action(attrs.evolve(action, activity_id=None))
             work.record(
                 EventKind.ACTIVITY_DELETED,
                 activity.opportunity_id,

@@ -283,6 +283,15 @@ class Work:
         del self._activities[activity.id]
         if activity.id in self._loaded_activities:
             self._deleted[activity.id] = self._loaded_activities[activity.id]
+        self._unlink(activity)
+
+    def _unlink(self, activity: Activity) -> None:
+        """Free the action of a cancelled or deleted activity to be performed again."""
+        if self.opportunity is None or activity.action_id is None:
+            return
+        action = self.opp.action(activity.action_id)
+        if action is not None and action.activity_id == activity.id:
+            self.opportunity = self.opp.with_action(attrs.evolve(action, activity_id=None))
 
     def notice(self, text: str) -> None:
         self.notices.append(text)
@@ -374,6 +383,7 @@ class Work:
             attrs.evolve(activity, status=ActivityStatus.CANCELLED, cancelled_at=self.now)
         )
         self.cancelled.append(cancelled)
+        self._unlink(activity)
         self.record(
             EventKind.ACTIVITY_CANCELLED,
             activity.opportunity_id,

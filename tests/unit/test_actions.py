@@ -347,3 +347,14 @@ def test_auto_advance_is_off_unless_the_process_asks_for_it(seed003: SalesFlow) 
     deal = new_deal(seed003, "seed003")
     result = seed003.complete_actions(deal.id, [a.id for a in seed003.actions(deal.id)])
     assert result.opportunity.stage == "contact"
+
+
+def test_cancelling_the_activity_unlinks_it_so_the_action_can_be_performed_again(
+    seed003: SalesFlow,
+) -> None:
+    deal = new_deal(seed003, "seed003")
+    call = action(seed003, deal.id, "intro-call")
+    seed003.cancel_activity(call.activity_id or "")
+    assert action(seed003, deal.id, "intro-call").activity_id is None
+    result = seed003.perform_action(deal.id, call.id)
+    assert [a.title for a in result.created] == ["Introductory call"]

@@ -33,6 +33,9 @@ class OpportunityAction:
 
     The process defines the actions; each opportunity gets its own copy of every
     stage's actions when it is created, and may add, change or remove them alone.
+    ``activity_id`` names the planned or done activity linked to a CALENDAR action;
+    cancelling or deleting that activity unlinks it, so the action can be performed
+    again.
     """
 
     id: str
