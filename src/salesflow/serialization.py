@@ -57,16 +57,23 @@ from salesflow.domain.values import (
     StageKind,
     Status,
 )
-from salesflow.errors import SalesflowError, ValidationError
+from salesflow.errors import SalesflowError, StorageError, ValidationError
 
 __all__ = [
     "DECODE_ERRORS",
+    "activity_columns",
+    "check_loaded",
     "converter",
     "decode_detail",
     "describe_error",
+    "dump_record",
     "encode_detail",
+    "event_columns",
     "from_json",
+    "load_record",
+    "opportunity_columns",
     "to_json",
+    "utc",
 ]
 
 T = TypeVar("T")
@@ -451,3 +458,83 @@ def from_json(text: str | bytes, type_: Any) -> Any:
     except DECODE_ERRORS as error:
         name = getattr(type_, "__name__", str(type_))
         raise ValidationError(f"Cannot read {name} from JSON: {describe_error(error)}") from error
+
+
+# -- stored records ----------------------------------------------------------------
+# The repositories keep each record as JSON plus the columns that queries filter,
+# sort or sum on. These helpers are shared by every adapter.
+
+R = TypeVar("R", Opportunity, Activity, Event, Process)
+
+
+def dump_record(value: Opportunity | Activity | Event | Process, record: str) -> str:
+    """``value`` as compact JSON text for storage; ``StorageError`` naming ``record``
+    when it holds something the converter cannot store."""
+    try:
+        return json.dumps(converter.unstructure(value), ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError, ArithmeticError) as error:
+        raise StorageError(f"{record} cannot be stored: {error}") from error
+
+
+def load_record(data: str | bytes | Mapping[str, Any], type_: type[R], record: str) -> R:
+    """Rebuild a stored record; bad data raises ``StorageError`` naming ``record``."""
+    try:
+        raw = json.loads(data) if isinstance(data, str | bytes) else data
+        return converter.structure(raw, type_)
+    except DECODE_ERRORS as error:
+        raise StorageError(f"Stored {record} cannot be read: {describe_error(error)}") from error
+
+
+def check_loaded(value: Opportunity | Activity, id: str, version: int, record: str) -> None:
+    """The JSON of a row must agree with the row's id and version columns."""
+    if value.id != id:
+        raise StorageError(f"Stored {record} is inconsistent: its data names id {value.id!r}")
+    if value.version != version:
+        raise StorageError(
+            f"Stored {record} is inconsistent: its data says version {value.version}, "
+            f"its row says version {version}"
+        )
+
+
+def utc(moment: dt.datetime, record: str) -> dt.datetime:
+    """``moment`` in UTC, for sortable columns; ``StorageError`` if it cannot be."""
+    try:
+        return moment.astimezone(dt.UTC)
+    except (OverflowError, ValueError) as error:
+        raise StorageError(f"{record}: {moment} has no UTC equivalent: {error}") from error
+
+
+def opportunity_columns(opportunity: Opportunity, record: str) -> dict[str, Any]:
+    """The columns of an opportunity's row, as Python values."""
+    return {
+        "process": opportunity.process,
+        "stage": opportunity.stage,
+        "status": opportunity.status.value,
+        "owner": opportunity.owner,
+        "expected_close": opportunity.expected_close,
+        "closed_on": opportunity.closed_on,
+        "value_amount": opportunity.value.amount,
+        "value_currency": str(opportunity.value.currency.code),
+        "customer_id": opportunity.customer.id if opportunity.customer is not None else None,
+        "created_at": utc(opportunity.created_at, record),
+    }
+
+
+def activity_columns(activity: Activity, record: str) -> dict[str, Any]:
+    """The columns of an activity's row, as Python values."""
+    return {
+        "opportunity_id": activity.opportunity_id,
+        "status": activity.status.value,
+        "owner": activity.owner,
+        "due": utc(activity.due, record),
+    }
+
+
+def event_columns(event: Event, record: str) -> dict[str, Any]:
+    """The columns of an event's row, as Python values."""
+    return {
+        "opportunity_id": event.opportunity_id,
+        "kind": event.kind.value,
+        "at": utc(event.at, record),
+        "actor": event.actor,
+    }

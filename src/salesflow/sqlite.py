@@ -1,0 +1,551 @@
+"""``SQLiteRepository``: the pipeline in one file, shared by threads and processes.
+
+Built on the standard library's :mod:`sqlite3`. The file is in WAL mode, so readers
+never wait for the writer; writers take the file's write lock up front
+(``BEGIN IMMEDIATE``) and wait up to ``timeout`` seconds for it, so several processes
+can commit to one file and each command simply waits its turn. Every thread gets its
+own connection.
+
+Each record is a row holding its JSON (made by :mod:`salesflow.serialization`) and
+the columns that queries filter, sort or sum on. The schema carries a version; an
+older file is upgraded in place when it is opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, TypeAlias, TypeVar
+
+from salesflow.domain.activity import Activity
+from salesflow.domain.events import Event
+from salesflow.domain.opportunity import Opportunity
+from salesflow.domain.process import Process
+from salesflow.domain.values import ActivityStatus, require_aware
+from salesflow.errors import ConcurrencyError, StorageError, ValidationError
+from salesflow.ports import ChangeSet, Repository
+from salesflow.serialization import (
+    activity_columns,
+    check_loaded,
+    dump_record,
+    event_columns,
+    load_record,
+    opportunity_columns,
+)
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteRepository"]
+
+Migration: TypeAlias = Callable[[sqlite3.Connection], None]
+V = TypeVar("V", Opportunity, Activity)
+
+# -- schema ------------------------------------------------------------------------
+
+#: Version 1: the records as JSON with the few columns the first queries needed.
+_V1 = (
+    """CREATE TABLE processes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        workspace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        data TEXT NOT NULL,
+        UNIQUE (workspace, key)
+    )""",
+    """CREATE TABLE opportunities (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        workspace TEXT NOT NULL,
+        id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        process TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        status TEXT NOT NULL,
+        data TEXT NOT NULL,
+        UNIQUE (workspace, id)
+    )""",
+    """CREATE TABLE activities (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        workspace TEXT NOT NULL,
+        id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        opportunity_id TEXT,
+        status TEXT NOT NULL,
+        due TEXT NOT NULL,
+        data TEXT NOT NULL,
+        UNIQUE (workspace, id),
+        FOREIGN KEY (workspace, opportunity_id) REFERENCES opportunities (workspace, id)
+    )""",
+    """CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        workspace TEXT NOT NULL,
+        id TEXT NOT NULL,
+        opportunity_id TEXT,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL
+    )""",
+)
+
+#: Version 2: the columns reports filter and sum on, and indexes for every query.
+_V2 = (
+    "ALTER TABLE opportunities ADD COLUMN owner TEXT",
+    "ALTER TABLE opportunities ADD COLUMN expected_close TEXT",
+    "ALTER TABLE opportunities ADD COLUMN closed_on TEXT",
+    "ALTER TABLE opportunities ADD COLUMN value_amount TEXT",
+    "ALTER TABLE opportunities ADD COLUMN value_currency TEXT",
+    "ALTER TABLE opportunities ADD COLUMN customer_id TEXT",
+    "ALTER TABLE opportunities ADD COLUMN created_at TEXT",
+    "ALTER TABLE activities ADD COLUMN owner TEXT",
+    "ALTER TABLE events ADD COLUMN at TEXT",
+    "ALTER TABLE events ADD COLUMN actor TEXT",
+    "CREATE INDEX opportunities_by_process ON opportunities (workspace, process, seq)",
+    "CREATE INDEX opportunities_by_status ON opportunities (workspace, status, expected_close)",
+    "CREATE INDEX opportunities_by_owner ON opportunities (workspace, owner)",
+    "CREATE INDEX opportunities_by_customer ON opportunities (workspace, customer_id)",
+    "CREATE INDEX opportunities_by_close ON opportunities (workspace, expected_close)",
+    "CREATE INDEX activities_by_due ON activities (workspace, due, id)",
+    "CREATE INDEX activities_by_opportunity ON activities (workspace, opportunity_id, due)",
+    "CREATE INDEX activities_by_owner ON activities (workspace, owner, due)",
+    "CREATE INDEX activities_by_status ON activities (workspace, status, due)",
+    "CREATE INDEX events_by_opportunity ON events (workspace, opportunity_id, seq)",
+)
+
+
+def _run(statements: Sequence[str]) -> Migration:
+    def migrate(connection: sqlite3.Connection) -> None:
+        for statement in statements:
+            connection.execute(statement)
+
+    return migrate
+
+
+def _fill_v2_columns(connection: sqlite3.Connection) -> None:
+    """Fill the columns version 2 added from each row's JSON."""
+    for workspace, id_, data in connection.execute(
+        "SELECT workspace, id, data FROM opportunities"
+    ).fetchall():
+        record = _name("opportunity", id_, workspace)
+        columns = _sql(opportunity_columns(load_record(data, Opportunity, record), record))
+        connection.execute(
+            "UPDATE opportunities SET owner = :owner, expected_close = :expected_close, "
+            "closed_on = :closed_on, value_amount = :value_amount, "
+            "value_currency = :value_currency, customer_id = :customer_id, "
+            "created_at = :created_at WHERE workspace = :ws AND id = :id",
+            {**columns, "ws": workspace, "id": id_},
+        )
+    for workspace, id_, data in connection.execute(
+        "SELECT workspace, id, data FROM activities"
+    ).fetchall():
+        record = _name("activity", id_, workspace)
+        activity = load_record(data, Activity, record)
+        connection.execute(
+            "UPDATE activities SET owner = ? WHERE workspace = ? AND id = ?",
+            (activity.owner, workspace, id_),
+        )
+    for seq, workspace, id_, data in connection.execute(
+        "SELECT seq, workspace, id, data FROM events"
+    ).fetchall():
+        record = _name("event", id_, workspace)
+        columns = _sql(event_columns(load_record(data, Event, record), record))
+        connection.execute(
+            "UPDATE events SET at = ?, actor = ? WHERE seq = ?",
+            (columns["at"], columns["actor"], seq),
+        )
+
+
+def _upgrade_to_v2(connection: sqlite3.Connection) -> None:
+    _run(_V2)(connection)
+    _fill_v2_columns(connection)
+
+
+#: The migrations in order: ``MIGRATIONS[n]`` upgrades a file from version n to n + 1.
+MIGRATIONS: tuple[Migration, ...] = (_run(_V1), _upgrade_to_v2)
+#: The schema version this release writes.
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY,
+    applied_at TEXT NOT NULL
+)"""
+
+
+# -- values in columns -------------------------------------------------------------
+
+
+def _column_value(value: object) -> object:
+    """Python values as SQLite stores them: sortable text for moments and dates,
+    exact decimal text for amounts."""
+    if isinstance(value, dt.datetime):
+        return _utc_text(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value
+
+
+def _utc_text(moment: dt.datetime) -> str:
+    """A UTC moment as fixed-width text that sorts in time order."""
+    utc = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="microseconds") + "Z"
+
+
+def _sql(columns: Mapping[str, object]) -> dict[str, object]:
+    return {name: _column_value(value) for name, value in columns.items()}
+
+
+def _name(kind: str, id_: str, workspace: str) -> str:
+    return f"{kind} {id_!r} (workspace {workspace!r})"
+
+
+# -- the repository ----------------------------------------------------------------
+
+
+class SQLiteRepository(Repository):
+    """A repository in one SQLite file; safe for several threads and processes.
+
+    ``path`` is the database file (created if missing; upgraded in place if an older
+    salesflow wrote it). ``workspace`` names the slice of the file this repository
+    reads and writes. ``timeout`` is how many seconds a write waits for another
+    writer's transaction before giving up with ``ConcurrencyError``.
+
+    Each thread that uses the repository opens its own connection on first use;
+    :meth:`close` closes them all (call it when no thread is using the repository).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        workspace: str = "default",
+        timeout: float = 30.0,
+    ) -> None:
+        if not isinstance(workspace, str) or not workspace.strip():
+            raise ValidationError(f"SQLiteRepository.workspace: must not be blank: {workspace!r}")
+        self.path = os.fspath(path)
+        if self.path == ":memory:" or self.path.startswith("file:"):
+            raise ValidationError(
+                f"SQLiteRepository.path: needs a file path, got {self.path!r}; use "
+                "InMemoryRepository for a pipeline that lives in memory"
+            )
+        self.workspace = workspace
+        self.timeout = timeout
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._closed = False
+        self._migrate(self._connection())
+
+    def __repr__(self) -> str:
+        return f"SQLiteRepository({self.path!r}, workspace={self.workspace!r})"
+
+    # -- connections and errors ------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StorageError(f"{self!r} is closed")
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is not None:
+            return connection
+        with self._translated("opening the file"):
+            connection = sqlite3.connect(
+                self.path,
+                timeout=self.timeout,
+                isolation_level=None,  # transactions are begun and ended explicitly
+                check_same_thread=False,  # used by one thread, closed by close()
+            )
+            try:
+                connection.execute("PRAGMA journal_mode = WAL")
+                connection.execute("PRAGMA foreign_keys = ON")
+            except BaseException:
+                connection.close()
+                raise
+        with self._lock:
+            self._connections.append(connection)
+        self._local.connection = connection
+        return connection
+
+    @contextlib.contextmanager
+    def _translated(self, doing: str) -> Iterator[None]:
+        """Turn sqlite3's errors into salesflow's, naming the file and what was done."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+            if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise ConcurrencyError(
+                    f"SQLite file {self.path!r} stayed locked by another writer for "
+                    f"{self.timeout} s while {doing}: {error}"
+                ) from error
+            raise StorageError(f"SQLite file {self.path!r}: {doing} failed: {error}") from error
+
+    @contextlib.contextmanager
+    def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction, begun with the file's write lock held."""
+        connection = self._connection()
+        with self._translated(doing):
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+
+    def _query(self, doing: str, sql: str, parameters: Sequence[object] = ()) -> list[Any]:
+        connection = self._connection()
+        with self._translated(doing):
+            return connection.execute(sql, parameters).fetchall()
+
+    def close(self) -> None:
+        """Close every connection this repository opened; later use raises StorageError."""
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            with contextlib.suppress(sqlite3.Error):
+                connection.close()
+
+    # -- schema ----------------------------------------------------------------
+
+    def _migrate(self, connection: sqlite3.Connection) -> None:
+        with self._transaction("upgrading the schema"):
+            connection.execute(_VERSION_TABLE)
+            (current,) = connection.execute(
+                "SELECT coalesce(max(version), 0) FROM schema_version"
+            ).fetchone()
+            if current > SCHEMA_VERSION:
+                raise StorageError(
+                    f"SQLite file {self.path!r} has schema version {current}, newer than "
+                    f"{SCHEMA_VERSION}, the newest this salesflow knows: upgrade salesflow"
+                )
+            for version in range(current, SCHEMA_VERSION):
+                MIGRATIONS[version](connection)
+                connection.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    (version + 1, _utc_text(dt.datetime.now(dt.UTC))),
+                )
+
+    def schema_version(self) -> int:
+        """The schema version of the file (``SCHEMA_VERSION`` once opened)."""
+        rows = self._query("reading the schema version", "SELECT max(version) FROM schema_version")
+        return int(rows[0][0])
+
+    # -- reads -----------------------------------------------------------------
+
+    def processes(self) -> list[Process]:
+        rows = self._query(
+            "reading processes",
+            "SELECT key, data FROM processes WHERE workspace = ? ORDER BY seq",
+            (self.workspace,),
+        )
+        return [
+            load_record(data, Process, _name("process", key, self.workspace)) for key, data in rows
+        ]
+
+    def _load(self, cls: type[V], kind: str, rows: list[Any]) -> list[V]:
+        found = []
+        for row_id, version, data in rows:
+            record = _name(kind, row_id, self.workspace)
+            value = load_record(data, cls, record)
+            check_loaded(value, row_id, version, record)
+            found.append(value)
+        return found
+
+    def get_opportunity(self, opportunity_id: str) -> Opportunity | None:
+        rows = self._query(
+            f"reading opportunity {opportunity_id!r}",
+            "SELECT id, version, data FROM opportunities WHERE workspace = ? AND id = ?",
+            (self.workspace, opportunity_id),
+        )
+        found = self._load(Opportunity, "opportunity", rows)
+        return found[0] if found else None
+
+    def get_activity(self, activity_id: str) -> Activity | None:
+        rows = self._query(
+            f"reading activity {activity_id!r}",
+            "SELECT id, version, data FROM activities WHERE workspace = ? AND id = ?",
+            (self.workspace, activity_id),
+        )
+        found = self._load(Activity, "activity", rows)
+        return found[0] if found else None
+
+    def opportunities(self, *, process: str | None = None) -> list[Opportunity]:
+        sql = "SELECT id, version, data FROM opportunities WHERE workspace = ?"
+        parameters: list[object] = [self.workspace]
+        if process is not None:
+            sql += " AND process = ?"
+            parameters.append(process)
+        rows = self._query("reading opportunities", sql + " ORDER BY seq", parameters)
+        return self._load(Opportunity, "opportunity", rows)
+
+    def activities(
+        self,
+        *,
+        opportunity_id: str | None = None,
+        status: ActivityStatus | None = None,
+        owner: str | None = None,
+        due_from: dt.datetime | None = None,
+        due_to: dt.datetime | None = None,
+    ) -> list[Activity]:
+        sql = "SELECT id, version, data FROM activities WHERE workspace = ?"
+        parameters: list[object] = [self.workspace]
+        for column, operator, value in (
+            ("opportunity_id", "=", opportunity_id),
+            ("status", "=", status.value if status is not None else None),
+            ("owner", "=", owner),
+            ("due", ">=", _bound(due_from, "due_from")),
+            ("due", "<=", _bound(due_to, "due_to")),
+        ):
+            if value is not None:
+                sql += f" AND {column} {operator} ?"
+                parameters.append(value)
+        rows = self._query("reading activities", sql + " ORDER BY due, id", parameters)
+        return self._load(Activity, "activity", rows)
+
+    def history(self, opportunity_id: str) -> list[Event]:
+        rows = self._query(
+            f"reading the history of opportunity {opportunity_id!r}",
+            "SELECT id, data FROM events WHERE workspace = ? AND opportunity_id = ? ORDER BY seq",
+            (self.workspace, opportunity_id),
+        )
+        return [load_record(data, Event, _name("event", id_, self.workspace)) for id_, data in rows]
+
+    # -- the unit of work ------------------------------------------------------
+
+    def commit(self, changes: ChangeSet) -> None:
+        if not changes:
+            return
+        rows = _Rows(changes, self.workspace)  # encoded before the write lock is taken
+        with self._transaction("committing a change set") as connection:
+            for key, data in rows.processes:
+                connection.execute(
+                    "INSERT INTO processes (workspace, key, data) VALUES (?, ?, ?) "
+                    "ON CONFLICT (workspace, key) DO UPDATE SET data = excluded.data",
+                    (self.workspace, key, data),
+                )
+            for opportunity, columns in rows.opportunities:
+                self._write(connection, "opportunities", "opportunity", opportunity, columns)
+            for activity, columns in rows.activities:
+                self._write(connection, "activities", "activity", activity, columns)
+            for activity in changes.deleted_activities:
+                deleted = connection.execute(
+                    "DELETE FROM activities WHERE workspace = ? AND id = ? AND version = ?",
+                    (self.workspace, activity.id, activity.version),
+                )
+                if deleted.rowcount != 1:
+                    found = self._stored_version(connection, "activities", activity.id)
+                    raise ConcurrencyError(
+                        f"Activity {activity.id!r} is stored at version {found}, so it cannot "
+                        f"be deleted from version {activity.version}, a stale read"
+                    )
+            for columns in rows.events:
+                connection.execute(
+                    "INSERT INTO events (workspace, id, opportunity_id, kind, at, actor, data) "
+                    "VALUES (:workspace, :id, :opportunity_id, :kind, :at, :actor, :data)",
+                    columns,
+                )
+
+    def _write(
+        self,
+        connection: sqlite3.Connection,
+        table: str,
+        kind: str,
+        record: Opportunity | Activity,
+        columns: dict[str, object],
+    ) -> None:
+        """Insert version 1 or update from version - 1; anything else is a conflict."""
+        names = [name for name in columns if name not in ("workspace", "id")]
+        try:
+            if record.version == 1:
+                written = connection.execute(
+                    f"INSERT INTO {table} ({', '.join(columns)}) "
+                    f"VALUES ({', '.join(':' + name for name in columns)}) "
+                    "ON CONFLICT (workspace, id) DO NOTHING",
+                    columns,
+                )
+            else:
+                written = connection.execute(
+                    f"UPDATE {table} SET {', '.join(f'{n} = :{n}' for n in names)} "
+                    "WHERE workspace = :workspace AND id = :id AND version = :expected",
+                    {**columns, "expected": record.version - 1},
+                )
+        except sqlite3.IntegrityError as error:
+            raise StorageError(
+                f"{kind.capitalize()} {record.id!r} breaks a rule of the {table} table "
+                f"in workspace {self.workspace!r}: {error}"
+                + (
+                    f" (opportunity {record.opportunity_id!r} is not stored)"
+                    if isinstance(record, Activity) and "FOREIGN KEY" in str(error)
+                    else ""
+                )
+            ) from error
+        if written.rowcount != 1:
+            found = self._stored_version(connection, table, record.id)
+            raise ConcurrencyError(
+                f"{kind.capitalize()} {record.id!r} is stored at version {found}, "
+                f"so version {record.version} cannot be written "
+                f"(it must be one above the stored version; 1 for a new record)"
+            )
+
+    def _stored_version(self, connection: sqlite3.Connection, table: str, id_: str) -> int:
+        row = connection.execute(
+            f"SELECT version FROM {table} WHERE workspace = ? AND id = ?", (self.workspace, id_)
+        ).fetchone()
+        return int(row[0]) if row is not None else 0
+
+
+def _bound(moment: dt.datetime | None, name: str) -> str | None:
+    if moment is None:
+        return None
+    return _utc_text(require_aware(moment, f"activities({name}=...)"))
+
+
+class _Rows:
+    """A change set encoded as rows (JSON text and column values), before any lock."""
+
+    def __init__(self, changes: ChangeSet, workspace: str) -> None:
+        self.processes = [
+            (p.key, dump_record(p, _name("process", p.key, workspace))) for p in changes.processes
+        ]
+        self.opportunities = [
+            (
+                o,
+                _row(
+                    o,
+                    "opportunity",
+                    workspace,
+                    opportunity_columns(o, _name("opportunity", o.id, workspace)),
+                ),
+            )
+            for o in changes.opportunities
+        ]
+        self.activities = [
+            (
+                a,
+                _row(
+                    a,
+                    "activity",
+                    workspace,
+                    activity_columns(a, _name("activity", a.id, workspace)),
+                ),
+            )
+            for a in changes.activities
+        ]
+        self.events = [
+            _row(e, "event", workspace, event_columns(e, _name("event", e.id, workspace)))
+            for e in changes.events
+        ]
+
+
+def _row(
+    value: Opportunity | Activity | Event, kind: str, workspace: str, columns: Mapping[str, object]
+) -> dict[str, object]:
+    row: dict[str, object] = {"workspace": workspace, "id": value.id}
+    if not isinstance(value, Event):
+        row["version"] = value.version
+    row.update(_sql(columns))
+    row["data"] = dump_record(value, _name(kind, value.id, workspace))
+    return row

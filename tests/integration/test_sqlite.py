@@ -1,0 +1,365 @@
+"""SQLiteRepository: the contract, the file's settings, migrations, bad data, locks."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from salesflow import Activity, ChangeSet, Event, EventKind, Money, Opportunity
+from salesflow.errors import ConcurrencyError, StorageError, ValidationError
+from salesflow.ports import Repository
+from salesflow.serialization import converter
+from salesflow.sqlite import SCHEMA_VERSION, SQLiteRepository
+from salesflow.testing import (
+    DurableRepositoryContract,
+    make_activity,
+    make_event,
+    make_opportunity,
+)
+from tests import strategies
+
+
+@contextlib.contextmanager
+def raw(path: Path | str) -> Iterator[sqlite3.Connection]:
+    """A plain connection to the file, committed and closed on exit."""
+    connection = sqlite3.connect(path)
+    try:
+        with connection:
+            yield connection
+    finally:
+        connection.close()
+
+
+class TestSQLiteRepository(DurableRepositoryContract):
+    @pytest.fixture(autouse=True)
+    def _file(self, tmp_path: Path) -> None:
+        self.path = tmp_path / "pipeline.db"
+
+    def make_repository(self, workspace: str) -> Repository:
+        return SQLiteRepository(self.path, workspace=workspace)
+
+    def overwrite_stored_data(self, table: str, workspace: str, key: str, data: str) -> None:
+        column = "key" if table == "processes" else "id"
+        with raw(self.path) as connection:
+            changed = connection.execute(
+                f"UPDATE {table} SET data = ? WHERE workspace = ? AND {column} = ?",
+                (data, workspace, key),
+            ).rowcount
+        assert changed == 1
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "pipeline.db"
+
+
+@pytest.fixture
+def repository(path: Path) -> Iterator[SQLiteRepository]:
+    repository = SQLiteRepository(path, workspace="main")
+    yield repository
+    repository.close()
+
+
+# -- the file ----------------------------------------------------------------------
+
+
+def test_the_file_is_in_wal_mode_with_foreign_keys_and_a_busy_timeout(
+    repository: SQLiteRepository, path: Path
+) -> None:
+    connection = repository._connection()
+    assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
+    assert connection.execute("PRAGMA busy_timeout").fetchone() == (30000,)
+    assert repository.schema_version() == SCHEMA_VERSION == 2
+    with raw(path) as other:
+        assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_queries_can_filter_and_sum_on_real_columns(
+    repository: SQLiteRepository, path: Path
+) -> None:
+    berlin = dt.timezone(dt.timedelta(hours=2))
+    repository.commit(
+        ChangeSet(
+            opportunities=(
+                make_opportunity("o-1", value=Money("10.10", "EUR"), owner="ann"),
+                make_opportunity(
+                    "o-2",
+                    value=Money("0.0000001", "EUR"),
+                    expected_close=dt.date(2026, 5, 1),
+                ),
+            ),
+            activities=(
+                make_activity(
+                    "a-1", due=dt.datetime(2026, 3, 2, 10, 0, tzinfo=berlin), owner="bob"
+                ),
+            ),
+        )
+    )
+    with raw(path) as connection:
+        rows = connection.execute(
+            "SELECT id, value_amount, value_currency, owner, expected_close, created_at "
+            "FROM opportunities ORDER BY id"
+        ).fetchall()
+        assert rows == [
+            ("o-1", "10.10", "EUR", "ann", None, "2026-03-02T09:00:00.000000Z"),
+            ("o-2", "0.0000001", "EUR", None, "2026-05-01", "2026-03-02T09:00:00.000000Z"),
+        ]
+        assert connection.execute("SELECT due, owner FROM activities").fetchall() == [
+            ("2026-03-02T08:00:00.000000Z", "bob")
+        ]
+        plan = " ".join(
+            str(row)
+            for row in connection.execute(
+                "EXPLAIN QUERY PLAN SELECT data FROM activities "
+                "WHERE workspace = 'main' AND owner = 'bob' ORDER BY due"
+            )
+        )
+        assert "activities_by_owner" in plan
+
+
+def test_a_memory_path_is_refused() -> None:
+    with pytest.raises(ValidationError, match="needs a file path"):
+        SQLiteRepository(":memory:")
+
+
+def test_a_blank_workspace_is_refused(path: Path) -> None:
+    with pytest.raises(ValidationError, match="workspace"):
+        SQLiteRepository(path, workspace=" ")
+
+
+def test_a_file_that_cannot_be_opened_is_a_storage_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-folder" / "pipeline.db"
+    with pytest.raises(StorageError, match="no-such-folder"):
+        SQLiteRepository(missing)
+
+
+def test_a_closed_repository_refuses_work(path: Path) -> None:
+    repository = SQLiteRepository(path)
+    repository.close()
+    with pytest.raises(StorageError, match="closed"):
+        repository.opportunities()
+
+
+# -- errors on writing -------------------------------------------------------------
+
+
+def test_an_activity_of_an_unknown_opportunity_is_refused(repository: SQLiteRepository) -> None:
+    with pytest.raises(StorageError, match=r"Activity 'a-1'.*opportunity 'o-missing'"):
+        repository.commit(
+            ChangeSet(
+                activities=(make_activity("a-1", opportunity_id="o-missing"),),
+                events=(make_event("e-1", "o-missing"),),
+            )
+        )
+    assert repository.history("o-missing") == []
+
+
+def test_a_detail_the_converter_cannot_store_names_the_event(
+    repository: SQLiteRepository,
+) -> None:
+    with pytest.raises(StorageError, match=r"event 'e-1'.*set"):
+        repository.commit(
+            ChangeSet(
+                opportunities=(make_opportunity("o-1"),),
+                events=(make_event("e-1", "o-1", tags={"a", "b"}),),
+            )
+        )
+    assert repository.opportunities() == []
+
+
+def test_a_writer_waits_for_the_lock_then_gives_up_with_a_conflict(path: Path) -> None:
+    repository = SQLiteRepository(path, timeout=0.2)
+    try:
+        with raw(path) as blocker:
+            blocker.execute("BEGIN IMMEDIATE")
+            with pytest.raises(ConcurrencyError, match="stayed locked"):
+                repository.commit(ChangeSet(opportunities=(make_opportunity("o-1"),)))
+            blocker.rollback()
+        repository.commit(ChangeSet(opportunities=(make_opportunity("o-1"),)))
+        assert repository.get_opportunity("o-1") == make_opportunity("o-1")
+    finally:
+        repository.close()
+
+
+def test_text_that_is_not_json_is_a_storage_error(repository: SQLiteRepository, path: Path) -> None:
+    repository.commit(ChangeSet(opportunities=(make_opportunity("o-1"),)))
+    with raw(path) as connection:
+        connection.execute("UPDATE opportunities SET data = '{not json' WHERE id = 'o-1'")
+    with pytest.raises(StorageError, match=r"opportunity 'o-1' \(workspace 'main'\)"):
+        repository.get_opportunity("o-1")
+
+
+# -- migrations --------------------------------------------------------------------
+
+#: The schema salesflow's first release wrote, as it was: kept here verbatim so that
+#: the upgrade path from real version 1 files stays tested.
+V1_DDL = """
+CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);
+CREATE TABLE processes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    workspace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    data TEXT NOT NULL,
+    UNIQUE (workspace, key)
+);
+CREATE TABLE opportunities (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    workspace TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    process TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    status TEXT NOT NULL,
+    data TEXT NOT NULL,
+    UNIQUE (workspace, id)
+);
+CREATE TABLE activities (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    workspace TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    opportunity_id TEXT,
+    status TEXT NOT NULL,
+    due TEXT NOT NULL,
+    data TEXT NOT NULL,
+    UNIQUE (workspace, id),
+    FOREIGN KEY (workspace, opportunity_id) REFERENCES opportunities (workspace, id)
+);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    workspace TEXT NOT NULL,
+    id TEXT NOT NULL,
+    opportunity_id TEXT,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+INSERT INTO schema_version VALUES (1, '2026-01-05T10:00:00.000000Z');
+"""
+
+
+@pytest.fixture
+def v1_file(tmp_path: Path) -> tuple[Path, Opportunity, Activity, Event]:
+    """A file as the version 1 schema wrote it, holding one of each record."""
+    path = tmp_path / "old.db"
+    opportunity = make_opportunity("o-1", owner="ann", value=Money("250.00", "GBP"))
+    activity = make_activity("a-1", opportunity_id="o-1", owner="bob")
+    event = make_event("e-1", "o-1", changes={"owner": (None, "ann")})
+    with raw(path) as connection:
+        connection.executescript(V1_DDL)
+        connection.execute(
+            "INSERT INTO opportunities (workspace, id, version, process, stage, status, data) "
+            "VALUES ('main', 'o-1', 1, 'standard', 'lead', 'open', ?)",
+            (json.dumps(converter.unstructure(opportunity)),),
+        )
+        connection.execute(
+            "INSERT INTO activities (workspace, id, version, opportunity_id, status, due, data) "
+            "VALUES ('main', 'a-1', 1, 'o-1', 'planned', '2026-03-02T09:00:00.000000Z', ?)",
+            (json.dumps(converter.unstructure(activity)),),
+        )
+        connection.execute(
+            "INSERT INTO events (workspace, id, opportunity_id, kind, data) "
+            "VALUES ('main', 'e-1', 'o-1', 'updated', ?)",
+            (json.dumps(converter.unstructure(event)),),
+        )
+    return path, opportunity, activity, event
+
+
+def test_a_version_1_file_is_upgraded_in_place(
+    v1_file: tuple[Path, Opportunity, Activity, Event],
+) -> None:
+    path, opportunity, activity, event = v1_file
+    repository = SQLiteRepository(path, workspace="main")
+    try:
+        assert repository.schema_version() == 2
+        assert repository.get_opportunity("o-1") == opportunity
+        assert repository.history("o-1") == [event]
+        assert repository.activities(owner="bob") == [activity]  # a version 2 column
+        moved = attrs.evolve(opportunity, stage="won", version=2)
+        repository.commit(ChangeSet(opportunities=(moved,)))
+        assert repository.get_opportunity("o-1") == moved
+    finally:
+        repository.close()
+    with raw(path) as connection:
+        assert connection.execute(
+            "SELECT owner, value_amount, value_currency, created_at FROM opportunities"
+        ).fetchall() == [("ann", "250.00", "GBP", "2026-03-02T09:00:00.000000Z")]
+        assert connection.execute("SELECT at, actor FROM events").fetchall() == [
+            ("2026-03-02T09:00:00.000000Z", "ann")
+        ]
+        assert [v for (v,) in connection.execute("SELECT version FROM schema_version")] == [1, 2]
+        indexes = {n for (n,) in connection.execute("SELECT name FROM sqlite_master")}
+        assert {"activities_by_owner", "events_by_opportunity"} <= indexes
+
+
+def test_a_version_1_file_with_bad_data_is_left_as_it_was(
+    v1_file: tuple[Path, Opportunity, Activity, Event],
+) -> None:
+    path = v1_file[0]
+    with raw(path) as connection:
+        connection.execute("UPDATE opportunities SET data = '{}'")
+    with pytest.raises(StorageError, match="opportunity 'o-1'"):
+        SQLiteRepository(path, workspace="main")
+    with raw(path) as connection:
+        assert connection.execute("SELECT max(version) FROM schema_version").fetchone() == (1,)
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(opportunities)")]
+        assert "owner" not in columns
+
+
+def test_a_file_from_a_newer_salesflow_is_refused(path: Path) -> None:
+    SQLiteRepository(path).close()
+    with raw(path) as connection:
+        connection.execute("INSERT INTO schema_version VALUES (99, '2030-01-01T00:00:00Z')")
+    with pytest.raises(StorageError, match="schema version 99"):
+        SQLiteRepository(path)
+
+
+def test_opening_twice_does_not_migrate_twice(path: Path) -> None:
+    SQLiteRepository(path).close()
+    SQLiteRepository(path).close()
+    with raw(path) as connection:
+        assert connection.execute("SELECT count(*) FROM schema_version").fetchone() == (2,)
+
+
+# -- generated records -------------------------------------------------------------
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    opportunity=strategies.opportunities(id="o-gen"),
+    activity=strategies.activities,
+    event=strategies.events(opportunity_id="o-gen"),
+)
+def test_generated_records_round_trip_through_the_file(
+    repository: SQLiteRepository, opportunity: Opportunity, activity: Activity, event: Event
+) -> None:
+    opportunity = attrs.evolve(opportunity, version=1)
+    activity = attrs.evolve(activity, id="a-gen", opportunity_id="o-gen", version=1)
+    repository.commit(
+        ChangeSet(opportunities=(opportunity,), activities=(activity,), events=(event,))
+    )
+    try:
+        assert repository.get_opportunity("o-gen") == opportunity
+        assert repository.get_activity("a-gen") == activity
+        assert repository.history("o-gen") == [event]
+    finally:
+        with raw(repository.path) as connection:
+            for table in ("events", "activities", "opportunities"):
+                connection.execute(f"DELETE FROM {table}")
+
+
+def test_event_kinds_are_stored_by_value(repository: SQLiteRepository, path: Path) -> None:
+    event = Event("e-1", EventKind.STAGE_CHANGED, None, dt.datetime.now(dt.UTC), None, {})
+    repository.commit(ChangeSet(events=(event,)))
+    with raw(path) as connection:
+        assert connection.execute("SELECT kind, opportunity_id FROM events").fetchall() == [
+            ("stage_changed", None)
+        ]
