@@ -50,6 +50,19 @@ EXPECTED: dict[str, list[str]] = {
         "ACTIVITY_CANCELLED 'Confirm the attendee list'",
         "STAGE_CHANGED      negotiation -> won",
     ],
+    "custom_process.py": [
+        "moving from 'Enquiry' to 'Quote' would skip ['Discovery']",
+        "Bulk move to Discovery: 3 moved, 0 failed",
+        "Globex: Cancelled 1 planned activity of Enquiry. Moved to Discovery.",
+        "Bulk move to Quote: 2 moved, 1 failed",
+        "refused Initech seats:",
+        "stage 'Quote' requires customer, expected_close to be set",
+        "requires a loss reason to move to 'Lost'",
+        "Initech seats: LOST, reason 'no budget'",
+        "Won Globex on 2026-06-06; contracts sent: ['Globex']",
+        "Quote      1    2,400.00    1,440.00 EUR",
+        "Won        1   18,000.00   18,000.00 EUR",
+    ],
 }
 
 
