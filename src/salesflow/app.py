@@ -705,10 +705,12 @@ class SalesFlow:
         outcome: str | None = None,
         move_to: str | None = None,
         cancel_pending: bool | None = None,
+        loss_reason: str | None = None,
         actor: str | None = None,
     ) -> Result:
         """Mark a planned activity done; its action is completed with it. ``move_to``
-        changes the linked opportunity's stage instead of any auto-advance."""
+        changes the linked opportunity's stage instead of any auto-advance (with
+        ``loss_reason`` when that stage is a LOST one)."""
 
         def body(work: Work) -> None:
             activity = work.activity(activity_id)
@@ -719,7 +721,7 @@ class SalesFlow:
             completed_action = work.complete_activity(activity, outcome)
             work.notice(f"Completed {activity.title!r}.")
             if move_to is not None:
-                work.change_stage(move_to, cancel_pending=cancel_pending, loss_reason=None)
+                work.change_stage(move_to, cancel_pending=cancel_pending, loss_reason=loss_reason)
             elif completed_action:
                 work.auto_advance()
 

@@ -358,3 +358,13 @@ def test_cancelling_the_activity_unlinks_it_so_the_action_can_be_performed_again
     assert action(seed003, deal.id, "intro-call").activity_id is None
     result = seed003.perform_action(deal.id, call.id)
     assert [a.title for a in result.created] == ["Introductory call"]
+
+
+def test_an_activity_outcome_can_lose_the_deal_with_a_reason(app: SalesFlow) -> None:
+    app.define_process(seed003_process(key="why", require_loss_reason=True))
+    deal = new_deal(app, "why")
+    call = action(app, deal.id, "intro-call")
+    result = app.complete_activity(
+        call.activity_id or "", outcome="Not interested", move_to="lost", loss_reason="No budget"
+    )
+    assert (result.opportunity.stage, result.opportunity.loss_reason) == ("lost", "No budget")
