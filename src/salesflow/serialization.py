@@ -26,7 +26,7 @@ import datetime as dt
 import enum
 import json
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar, Union, get_args, get_origin, overload
 
@@ -61,19 +61,17 @@ from salesflow.errors import SalesflowError, StorageError, ValidationError
 
 __all__ = [
     "DECODE_ERRORS",
-    "activity_columns",
-    "check_loaded",
     "converter",
     "decode_detail",
     "describe_error",
     "dump_record",
     "encode_detail",
-    "event_columns",
+    "encode_row",
     "from_json",
     "load_record",
-    "opportunity_columns",
+    "load_versioned",
+    "record_name",
     "to_json",
-    "utc",
 ]
 
 T = TypeVar("T")
@@ -462,9 +460,14 @@ def from_json(text: str | bytes, type_: Any) -> Any:
 
 # -- stored records ----------------------------------------------------------------
 # The repositories keep each record as JSON plus the columns that queries filter,
-# sort or sum on. These helpers are shared by every adapter.
+# sort or sum on. These helpers are shared by the adapters.
 
-R = TypeVar("R", Opportunity, Activity, Event, Process)
+V = TypeVar("V", Opportunity, Activity)
+
+
+def record_name(kind: str, key: str, workspace: str) -> str:
+    """How errors name a stored record: ``opportunity 'o-1' (workspace 'main')``."""
+    return f"{kind} {key!r} (workspace {workspace!r})"
 
 
 def dump_record(value: Opportunity | Activity | Event | Process, record: str) -> str:
@@ -476,65 +479,72 @@ def dump_record(value: Opportunity | Activity | Event | Process, record: str) ->
         raise StorageError(f"{record} cannot be stored: {error}") from error
 
 
-def load_record(data: str | bytes | Mapping[str, Any], type_: type[R], record: str) -> R:
-    """Rebuild a stored record; bad data raises ``StorageError`` naming ``record``."""
+def load_record(data: str | bytes, type_: type[T], record: str) -> T:
+    """Rebuild a stored record from its JSON; bad data raises ``StorageError`` naming
+    ``record`` and what was wrong where."""
     try:
-        raw = json.loads(data) if isinstance(data, str | bytes) else data
-        return converter.structure(raw, type_)
+        return converter.structure(json.loads(data), type_)
     except DECODE_ERRORS as error:
         raise StorageError(f"Stored {record} cannot be read: {describe_error(error)}") from error
 
 
-def check_loaded(value: Opportunity | Activity, id: str, version: int, record: str) -> None:
-    """The JSON of a row must agree with the row's id and version columns."""
-    if value.id != id:
-        raise StorageError(f"Stored {record} is inconsistent: its data names id {value.id!r}")
-    if value.version != version:
-        raise StorageError(
-            f"Stored {record} is inconsistent: its data says version {value.version}, "
-            f"its row says version {version}"
-        )
+def load_versioned(rows: Iterable[Sequence[Any]], type_: type[V], workspace: str) -> list[V]:
+    """Rebuild opportunities or activities from ``(id, version, data)`` rows; the JSON
+    must agree with the row's id and version columns."""
+    kind = "opportunity" if type_ is Opportunity else "activity"
+    found = []
+    for id_, version, data in rows:
+        record = record_name(kind, id_, workspace)
+        value = load_record(data, type_, record)
+        if value.id != id_ or value.version != version:
+            raise StorageError(
+                f"Stored {record} is inconsistent: its data says id {value.id!r} at version "
+                f"{value.version}, its row says version {version}"
+            )
+        found.append(value)
+    return found
 
 
-def utc(moment: dt.datetime, record: str) -> dt.datetime:
-    """``moment`` in UTC, for sortable columns; ``StorageError`` if it cannot be."""
+def encode_row(value: Opportunity | Activity | Event, workspace: str) -> dict[str, Any]:
+    """The row of a record, as Python values: workspace, id, version (not for events),
+    the query columns (moments in UTC) and ``data``, its JSON text."""
+    if isinstance(value, Opportunity):
+        record = record_name("opportunity", value.id, workspace)
+        columns: dict[str, Any] = {
+            "version": value.version,
+            "process": value.process,
+            "stage": value.stage,
+            "status": value.status.value,
+            "owner": value.owner,
+            "expected_close": value.expected_close,
+            "closed_on": value.closed_on,
+            "value_amount": value.value.amount,
+            "value_currency": str(value.value.currency.code),
+            "customer_id": value.customer.id if value.customer is not None else None,
+            "created_at": _utc(value.created_at, record),
+        }
+    elif isinstance(value, Activity):
+        record = record_name("activity", value.id, workspace)
+        columns = {
+            "version": value.version,
+            "opportunity_id": value.opportunity_id,
+            "status": value.status.value,
+            "owner": value.owner,
+            "due": _utc(value.due, record),
+        }
+    else:
+        record = record_name("event", value.id, workspace)
+        columns = {
+            "opportunity_id": value.opportunity_id,
+            "kind": value.kind.value,
+            "at": _utc(value.at, record),
+            "actor": value.actor,
+        }
+    return {"workspace": workspace, "id": value.id, **columns, "data": dump_record(value, record)}
+
+
+def _utc(moment: dt.datetime, record: str) -> dt.datetime:
     try:
         return moment.astimezone(dt.UTC)
     except (OverflowError, ValueError) as error:
         raise StorageError(f"{record}: {moment} has no UTC equivalent: {error}") from error
-
-
-def opportunity_columns(opportunity: Opportunity, record: str) -> dict[str, Any]:
-    """The columns of an opportunity's row, as Python values."""
-    return {
-        "process": opportunity.process,
-        "stage": opportunity.stage,
-        "status": opportunity.status.value,
-        "owner": opportunity.owner,
-        "expected_close": opportunity.expected_close,
-        "closed_on": opportunity.closed_on,
-        "value_amount": opportunity.value.amount,
-        "value_currency": str(opportunity.value.currency.code),
-        "customer_id": opportunity.customer.id if opportunity.customer is not None else None,
-        "created_at": utc(opportunity.created_at, record),
-    }
-
-
-def activity_columns(activity: Activity, record: str) -> dict[str, Any]:
-    """The columns of an activity's row, as Python values."""
-    return {
-        "opportunity_id": activity.opportunity_id,
-        "status": activity.status.value,
-        "owner": activity.owner,
-        "due": utc(activity.due, record),
-    }
-
-
-def event_columns(event: Event, record: str) -> dict[str, Any]:
-    """The columns of an event's row, as Python values."""
-    return {
-        "opportunity_id": event.opportunity_id,
-        "kind": event.kind.value,
-        "at": utc(event.at, record),
-        "actor": event.actor,
-    }

@@ -20,7 +20,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias
 
 from salesflow.domain.activity import Activity
 from salesflow.domain.events import Event
@@ -30,18 +30,16 @@ from salesflow.domain.values import ActivityStatus, require_aware
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
 from salesflow.ports import ChangeSet, Repository
 from salesflow.serialization import (
-    activity_columns,
-    check_loaded,
     dump_record,
-    event_columns,
+    encode_row,
     load_record,
-    opportunity_columns,
+    load_versioned,
+    record_name,
 )
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteRepository"]
 
 Migration: TypeAlias = Callable[[sqlite3.Connection], None]
-V = TypeVar("V", Opportunity, Activity)
 
 # -- schema ------------------------------------------------------------------------
 
@@ -122,36 +120,33 @@ def _run(statements: Sequence[str]) -> Migration:
 
 def _fill_v2_columns(connection: sqlite3.Connection) -> None:
     """Fill the columns version 2 added from each row's JSON."""
-    for workspace, id_, data in connection.execute(
-        "SELECT workspace, id, data FROM opportunities"
-    ).fetchall():
-        record = _name("opportunity", id_, workspace)
-        columns = _sql(opportunity_columns(load_record(data, Opportunity, record), record))
-        connection.execute(
-            "UPDATE opportunities SET owner = :owner, expected_close = :expected_close, "
-            "closed_on = :closed_on, value_amount = :value_amount, "
-            "value_currency = :value_currency, customer_id = :customer_id, "
-            "created_at = :created_at WHERE workspace = :ws AND id = :id",
-            {**columns, "ws": workspace, "id": id_},
-        )
-    for workspace, id_, data in connection.execute(
-        "SELECT workspace, id, data FROM activities"
-    ).fetchall():
-        record = _name("activity", id_, workspace)
-        activity = load_record(data, Activity, record)
-        connection.execute(
-            "UPDATE activities SET owner = ? WHERE workspace = ? AND id = ?",
-            (activity.owner, workspace, id_),
-        )
-    for seq, workspace, id_, data in connection.execute(
-        "SELECT seq, workspace, id, data FROM events"
-    ).fetchall():
-        record = _name("event", id_, workspace)
-        columns = _sql(event_columns(load_record(data, Event, record), record))
-        connection.execute(
-            "UPDATE events SET at = ?, actor = ? WHERE seq = ?",
-            (columns["at"], columns["actor"], seq),
-        )
+    tables: tuple[tuple[str, type[Opportunity | Activity | Event], str, tuple[str, ...]], ...] = (
+        ("opportunities", Opportunity, "opportunity", _V2_OPPORTUNITY_COLUMNS),
+        ("activities", Activity, "activity", ("owner",)),
+        ("events", Event, "event", ("at", "actor")),
+    )
+    for table, cls, kind, names in tables:
+        rows = connection.execute(f"SELECT seq, workspace, id, data FROM {table}").fetchall()
+        for seq, workspace, id_, data in rows:
+            value: Opportunity | Activity | Event = load_record(
+                data, cls, record_name(kind, id_, workspace)
+            )
+            row = _sql(encode_row(value, workspace))
+            connection.execute(
+                f"UPDATE {table} SET {', '.join(f'{n} = :{n}' for n in names)} WHERE seq = :seq",
+                {**{n: row[n] for n in names}, "seq": seq},
+            )
+
+
+_V2_OPPORTUNITY_COLUMNS = (
+    "owner",
+    "expected_close",
+    "closed_on",
+    "value_amount",
+    "value_currency",
+    "customer_id",
+    "created_at",
+)
 
 
 def _upgrade_to_v2(connection: sqlite3.Connection) -> None:
@@ -193,10 +188,6 @@ def _utc_text(moment: dt.datetime) -> str:
 
 def _sql(columns: Mapping[str, object]) -> dict[str, object]:
     return {name: _column_value(value) for name, value in columns.items()}
-
-
-def _name(kind: str, id_: str, workspace: str) -> str:
-    return f"{kind} {id_!r} (workspace {workspace!r})"
 
 
 # -- the repository ----------------------------------------------------------------
@@ -342,17 +333,9 @@ class SQLiteRepository(Repository):
             (self.workspace,),
         )
         return [
-            load_record(data, Process, _name("process", key, self.workspace)) for key, data in rows
+            load_record(data, Process, record_name("process", key, self.workspace))
+            for key, data in rows
         ]
-
-    def _load(self, cls: type[V], kind: str, rows: list[Any]) -> list[V]:
-        found = []
-        for row_id, version, data in rows:
-            record = _name(kind, row_id, self.workspace)
-            value = load_record(data, cls, record)
-            check_loaded(value, row_id, version, record)
-            found.append(value)
-        return found
 
     def get_opportunity(self, opportunity_id: str) -> Opportunity | None:
         rows = self._query(
@@ -360,7 +343,7 @@ class SQLiteRepository(Repository):
             "SELECT id, version, data FROM opportunities WHERE workspace = ? AND id = ?",
             (self.workspace, opportunity_id),
         )
-        found = self._load(Opportunity, "opportunity", rows)
+        found = load_versioned(rows, Opportunity, self.workspace)
         return found[0] if found else None
 
     def get_activity(self, activity_id: str) -> Activity | None:
@@ -369,7 +352,7 @@ class SQLiteRepository(Repository):
             "SELECT id, version, data FROM activities WHERE workspace = ? AND id = ?",
             (self.workspace, activity_id),
         )
-        found = self._load(Activity, "activity", rows)
+        found = load_versioned(rows, Activity, self.workspace)
         return found[0] if found else None
 
     def opportunities(self, *, process: str | None = None) -> list[Opportunity]:
@@ -379,7 +362,7 @@ class SQLiteRepository(Repository):
             sql += " AND process = ?"
             parameters.append(process)
         rows = self._query("reading opportunities", sql + " ORDER BY seq", parameters)
-        return self._load(Opportunity, "opportunity", rows)
+        return load_versioned(rows, Opportunity, self.workspace)
 
     def activities(
         self,
@@ -403,7 +386,7 @@ class SQLiteRepository(Repository):
                 sql += f" AND {column} {operator} ?"
                 parameters.append(value)
         rows = self._query("reading activities", sql + " ORDER BY due, id", parameters)
-        return self._load(Activity, "activity", rows)
+        return load_versioned(rows, Activity, self.workspace)
 
     def history(self, opportunity_id: str) -> list[Event]:
         rows = self._query(
@@ -411,7 +394,10 @@ class SQLiteRepository(Repository):
             "SELECT id, data FROM events WHERE workspace = ? AND opportunity_id = ? ORDER BY seq",
             (self.workspace, opportunity_id),
         )
-        return [load_record(data, Event, _name("event", id_, self.workspace)) for id_, data in rows]
+        return [
+            load_record(data, Event, record_name("event", id_, self.workspace))
+            for id_, data in rows
+        ]
 
     # -- the unit of work ------------------------------------------------------
 
@@ -504,48 +490,13 @@ def _bound(moment: dt.datetime | None, name: str) -> str | None:
 
 
 class _Rows:
-    """A change set encoded as rows (JSON text and column values), before any lock."""
+    """A change set encoded as rows, before any lock is taken."""
 
     def __init__(self, changes: ChangeSet, workspace: str) -> None:
         self.processes = [
-            (p.key, dump_record(p, _name("process", p.key, workspace))) for p in changes.processes
+            (p.key, dump_record(p, record_name("process", p.key, workspace)))
+            for p in changes.processes
         ]
-        self.opportunities = [
-            (
-                o,
-                _row(
-                    o,
-                    "opportunity",
-                    workspace,
-                    opportunity_columns(o, _name("opportunity", o.id, workspace)),
-                ),
-            )
-            for o in changes.opportunities
-        ]
-        self.activities = [
-            (
-                a,
-                _row(
-                    a,
-                    "activity",
-                    workspace,
-                    activity_columns(a, _name("activity", a.id, workspace)),
-                ),
-            )
-            for a in changes.activities
-        ]
-        self.events = [
-            _row(e, "event", workspace, event_columns(e, _name("event", e.id, workspace)))
-            for e in changes.events
-        ]
-
-
-def _row(
-    value: Opportunity | Activity | Event, kind: str, workspace: str, columns: Mapping[str, object]
-) -> dict[str, object]:
-    row: dict[str, object] = {"workspace": workspace, "id": value.id}
-    if not isinstance(value, Event):
-        row["version"] = value.version
-    row.update(_sql(columns))
-    row["data"] = dump_record(value, _name(kind, value.id, workspace))
-    return row
+        self.opportunities = [(o, _sql(encode_row(o, workspace))) for o in changes.opportunities]
+        self.activities = [(a, _sql(encode_row(a, workspace))) for a in changes.activities]
+        self.events = [_sql(encode_row(e, workspace)) for e in changes.events]

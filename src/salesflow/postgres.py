@@ -1,0 +1,481 @@
+"""``PostgresRepository``: one pipeline shared by many app processes and hosts.
+
+Needs the ``postgres`` extra (``pip install "salesflow[postgres]"``, psycopg 3); the
+rest of salesflow never imports this module.
+
+Every thread that uses a repository gets its own connection, opened on first use and
+reopened if it breaks. Transactions run at READ COMMITTED: each write of an
+opportunity or activity is conditional on the version it was read at
+(``UPDATE ... WHERE version = <read version>``, ``INSERT ... ON CONFLICT DO
+NOTHING``), and a write that touches no row is a conflict. A concurrent writer of the
+same row waits for the first one's commit, then finds the version moved on, so no
+update is ever lost. The tables live in a schema of their own (``salesflow`` unless
+told otherwise), created and upgraded on first use under an advisory lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from salesflow.domain.activity import Activity
+from salesflow.domain.events import Event
+from salesflow.domain.opportunity import Opportunity
+from salesflow.domain.process import Process
+from salesflow.domain.values import ActivityStatus, require_aware
+from salesflow.errors import ConcurrencyError, StorageError, ValidationError
+from salesflow.ports import ChangeSet, Repository
+from salesflow.serialization import (
+    dump_record,
+    encode_row,
+    load_record,
+    load_versioned,
+    record_name,
+)
+
+__all__ = ["SCHEMA_VERSION", "PostgresRepository"]
+
+#: SQLSTATEs that mean "someone else got there first; run the command again":
+#: serialization_failure, deadlock_detected, lock_not_available.
+_RETRYABLE = frozenset({"40001", "40P01", "55P03"})
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+#: The migrations, in order: ``_MIGRATIONS[n]`` upgrades a schema from version n to
+#: n + 1. ``{s}`` is the quoted schema name. Identifiers and the ``id`` columns use
+#: the "C" collation, so that ordering by id is by code point, as in Python.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE {s}.processes (
+            seq bigint GENERATED ALWAYS AS IDENTITY,
+            workspace text COLLATE "C" NOT NULL,
+            key text COLLATE "C" NOT NULL,
+            data jsonb NOT NULL,
+            PRIMARY KEY (workspace, key)
+        )""",
+        """CREATE TABLE {s}.opportunities (
+            seq bigint GENERATED ALWAYS AS IDENTITY,
+            workspace text COLLATE "C" NOT NULL,
+            id text COLLATE "C" NOT NULL,
+            version integer NOT NULL,
+            process text NOT NULL,
+            stage text NOT NULL,
+            status text NOT NULL,
+            owner text,
+            expected_close date,
+            closed_on date,
+            value_amount numeric NOT NULL,
+            value_currency text NOT NULL,
+            customer_id text,
+            created_at timestamptz NOT NULL,
+            data jsonb NOT NULL,
+            PRIMARY KEY (workspace, id)
+        )""",
+        """CREATE TABLE {s}.activities (
+            seq bigint GENERATED ALWAYS AS IDENTITY,
+            workspace text COLLATE "C" NOT NULL,
+            id text COLLATE "C" NOT NULL,
+            version integer NOT NULL,
+            opportunity_id text COLLATE "C",
+            status text NOT NULL,
+            owner text,
+            due timestamptz NOT NULL,
+            data jsonb NOT NULL,
+            PRIMARY KEY (workspace, id),
+            FOREIGN KEY (workspace, opportunity_id) REFERENCES {s}.opportunities (workspace, id)
+        )""",
+        """CREATE TABLE {s}.events (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            workspace text COLLATE "C" NOT NULL,
+            id text COLLATE "C" NOT NULL,
+            opportunity_id text COLLATE "C",
+            kind text NOT NULL,
+            at timestamptz NOT NULL,
+            actor text,
+            data jsonb NOT NULL
+        )""",
+        "CREATE INDEX ON {s}.processes (workspace, seq)",
+        "CREATE INDEX ON {s}.opportunities (workspace, process, seq)",
+        "CREATE INDEX ON {s}.opportunities (workspace, status, expected_close)",
+        "CREATE INDEX ON {s}.opportunities (workspace, owner)",
+        "CREATE INDEX ON {s}.opportunities (workspace, customer_id)",
+        "CREATE INDEX ON {s}.opportunities (workspace, expected_close)",
+        "CREATE INDEX ON {s}.activities (workspace, due, id)",
+        "CREATE INDEX ON {s}.activities (workspace, opportunity_id, due)",
+        "CREATE INDEX ON {s}.activities (workspace, owner, due)",
+        "CREATE INDEX ON {s}.activities (workspace, status, due)",
+        "CREATE INDEX ON {s}.events (workspace, opportunity_id, seq)",
+    ),
+)
+#: The schema version this release writes.
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+class PostgresRepository(Repository):
+    """A repository in a PostgreSQL database, for many processes on many hosts.
+
+    ``dsn`` is a libpq connection string or ``postgresql://`` URL. ``workspace`` names
+    the slice of the tables this repository reads and writes; ``schema`` the
+    PostgreSQL schema holding the tables. ``timeout`` is how many seconds a write
+    waits for another transaction's locks before giving up with
+    ``ConcurrencyError``; ``connect_timeout`` bounds each connection attempt.
+
+    Each thread opens one connection on first use; :meth:`close` closes them all
+    (call it when no thread is using the repository).
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        workspace: str = "default",
+        schema: str = "salesflow",
+        timeout: float = 30.0,
+        connect_timeout: int = 10,
+    ) -> None:
+        if not isinstance(workspace, str) or not workspace.strip():
+            raise ValidationError(f"PostgresRepository.workspace: must not be blank: {workspace!r}")
+        if not isinstance(schema, str) or not _IDENTIFIER.fullmatch(schema):
+            raise ValidationError(
+                f"PostgresRepository.schema: {schema!r} must be a plain identifier "
+                "(letters, digits and _, at most 63)"
+            )
+        self.dsn = dsn
+        self.workspace = workspace
+        self.schema = schema
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self._s = f'"{schema}"'
+        self._where = _describe(dsn, schema)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[psycopg.Connection[Any]] = []
+        self._closed = False
+        self._migrate()
+
+    def __repr__(self) -> str:
+        return f"PostgresRepository({self._where}, workspace={self.workspace!r})"
+
+    # -- connections and errors ------------------------------------------------
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._closed:
+            raise StorageError(f"{self!r} is closed")
+        connection: psycopg.Connection[Any] | None = getattr(self._local, "connection", None)
+        if connection is not None and not connection.closed and not connection.broken:
+            return connection
+        if connection is not None:
+            self._forget(connection)
+        with self._translated("connecting"):
+            connection = psycopg.connect(
+                self.dsn, autocommit=True, connect_timeout=self.connect_timeout
+            )
+        with self._lock:
+            self._connections.append(connection)
+        self._local.connection = connection
+        return connection
+
+    def _forget(self, connection: psycopg.Connection[Any]) -> None:
+        with self._lock:
+            if connection in self._connections:
+                self._connections.remove(connection)
+        if getattr(self._local, "connection", None) is connection:
+            self._local.connection = None
+        with contextlib.suppress(psycopg.Error):
+            connection.close()
+
+    @contextlib.contextmanager
+    def _translated(self, doing: str) -> Iterator[None]:
+        """Turn psycopg's errors into salesflow's, naming the database and the work."""
+        try:
+            yield
+        except psycopg.Error as error:
+            connection = getattr(self._local, "connection", None)
+            if connection is not None and (connection.closed or connection.broken):
+                self._forget(connection)
+            if error.sqlstate in _RETRYABLE:
+                raise ConcurrencyError(
+                    f"PostgreSQL {self._where}: {doing} met a concurrent transaction "
+                    f"(SQLSTATE {error.sqlstate}): {error}"
+                ) from error
+            raise StorageError(f"PostgreSQL {self._where}: {doing} failed: {error}") from error
+
+    @contextlib.contextmanager
+    def _transaction(self, doing: str) -> Iterator[psycopg.Cursor[Any]]:
+        """One READ COMMITTED transaction whose lock waits end after ``timeout``."""
+        connection = self._connection()
+        with self._translated(doing), connection.transaction(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('lock_timeout', %s, true)",
+                (f"{max(1, round(self.timeout * 1000))}ms",),
+            )
+            yield cursor
+
+    def _query(self, doing: str, sql: str, parameters: Sequence[object] = ()) -> list[Any]:
+        connection = self._connection()
+        with self._translated(doing), connection.cursor() as cursor:
+            cursor.execute(sql.replace("{s}", self._s), parameters)
+            return cursor.fetchall()
+
+    def close(self) -> None:
+        """Close every connection this repository opened; later use raises StorageError."""
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            with contextlib.suppress(psycopg.Error):
+                connection.close()
+
+    # -- schema ----------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        """The version of the tables' schema (0 before the first use)."""
+        rows = self._query(
+            "reading the schema version",
+            "SELECT to_regclass(%s) IS NOT NULL",
+            (f"{self._s}.schema_version",),
+        )
+        if not rows[0][0]:
+            return 0
+        return int(self._query("reading the schema version", _VERSION_SQL)[0][0])
+
+    def _migrate(self) -> None:
+        """Create or upgrade the tables; safe when many processes start at once."""
+        if self.schema_version() == SCHEMA_VERSION:
+            return
+        with self._transaction("upgrading the schema") as cursor:
+            # Held to the end of this transaction: the others wait, then see it done.
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                (f"salesflow schema {self.schema}",),
+            )
+            cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {self._s}")
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS {self._s}.schema_version ("
+                "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            cursor.execute(_VERSION_SQL.replace("{s}", self._s))
+            row = cursor.fetchone()
+            current = int(row[0]) if row is not None else 0
+            if current > SCHEMA_VERSION:
+                raise StorageError(
+                    f"PostgreSQL {self._where} has schema version {current}, newer than "
+                    f"{SCHEMA_VERSION}, the newest this salesflow knows: upgrade salesflow"
+                )
+            for version in range(current, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[version]:
+                    cursor.execute(statement.replace("{s}", self._s))
+                cursor.execute(
+                    f"INSERT INTO {self._s}.schema_version (version) VALUES (%s)",
+                    (version + 1,),
+                )
+
+    # -- reads -----------------------------------------------------------------
+
+    def processes(self) -> list[Process]:
+        rows = self._query(
+            "reading processes",
+            "SELECT key, data::text FROM {s}.processes WHERE workspace = %s ORDER BY seq",
+            (self.workspace,),
+        )
+        return [
+            load_record(data, Process, record_name("process", key, self.workspace))
+            for key, data in rows
+        ]
+
+    def get_opportunity(self, opportunity_id: str) -> Opportunity | None:
+        rows = self._query(
+            f"reading opportunity {opportunity_id!r}",
+            "SELECT id, version, data::text FROM {s}.opportunities "
+            "WHERE workspace = %s AND id = %s",
+            (self.workspace, opportunity_id),
+        )
+        found = load_versioned(rows, Opportunity, self.workspace)
+        return found[0] if found else None
+
+    def get_activity(self, activity_id: str) -> Activity | None:
+        rows = self._query(
+            f"reading activity {activity_id!r}",
+            "SELECT id, version, data::text FROM {s}.activities WHERE workspace = %s AND id = %s",
+            (self.workspace, activity_id),
+        )
+        found = load_versioned(rows, Activity, self.workspace)
+        return found[0] if found else None
+
+    def opportunities(self, *, process: str | None = None) -> list[Opportunity]:
+        sql = "SELECT id, version, data::text FROM {s}.opportunities WHERE workspace = %s"
+        parameters: list[object] = [self.workspace]
+        if process is not None:
+            sql += " AND process = %s"
+            parameters.append(process)
+        rows = self._query("reading opportunities", sql + " ORDER BY seq", parameters)
+        return load_versioned(rows, Opportunity, self.workspace)
+
+    def activities(
+        self,
+        *,
+        opportunity_id: str | None = None,
+        status: ActivityStatus | None = None,
+        owner: str | None = None,
+        due_from: dt.datetime | None = None,
+        due_to: dt.datetime | None = None,
+    ) -> list[Activity]:
+        sql = "SELECT id, version, data::text FROM {s}.activities WHERE workspace = %s"
+        parameters: list[object] = [self.workspace]
+        for column, operator, value in (
+            ("opportunity_id", "=", opportunity_id),
+            ("status", "=", status.value if status is not None else None),
+            ("owner", "=", owner),
+            ("due", ">=", _aware(due_from, "due_from")),
+            ("due", "<=", _aware(due_to, "due_to")),
+        ):
+            if value is not None:
+                sql += f" AND {column} {operator} %s"
+                parameters.append(value)
+        rows = self._query("reading activities", sql + " ORDER BY due, id", parameters)
+        return load_versioned(rows, Activity, self.workspace)
+
+    def history(self, opportunity_id: str) -> list[Event]:
+        rows = self._query(
+            f"reading the history of opportunity {opportunity_id!r}",
+            "SELECT id, data::text FROM {s}.events "
+            "WHERE workspace = %s AND opportunity_id = %s ORDER BY seq",
+            (self.workspace, opportunity_id),
+        )
+        return [
+            load_record(data, Event, record_name("event", id_, self.workspace))
+            for id_, data in rows
+        ]
+
+    # -- the unit of work ------------------------------------------------------
+
+    def commit(self, changes: ChangeSet) -> None:
+        if not changes:
+            return
+        ws = self.workspace
+        # Encoded before the transaction begins, so that no lock waits on Python work.
+        processes = [
+            (p.key, dump_record(p, record_name("process", p.key, ws))) for p in changes.processes
+        ]
+        opportunities = [(o, encode_row(o, ws)) for o in changes.opportunities]
+        activities = [(a, encode_row(a, ws)) for a in changes.activities]
+        events = [encode_row(e, ws) for e in changes.events]
+        with self._transaction("committing a change set") as cursor:
+            # History is read in insertion order; holding a lock per opportunity while
+            # its events are inserted makes that order the commit order.
+            for opportunity_id in sorted(
+                {e.opportunity_id for e in changes.events if e.opportunity_id is not None}
+            ):
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                    (f"salesflow history {self.schema} {ws} {opportunity_id}",),
+                )
+            for key, data in processes:
+                cursor.execute(
+                    f"INSERT INTO {self._s}.processes (workspace, key, data) "
+                    "VALUES (%s, %s, %s::jsonb) "
+                    "ON CONFLICT (workspace, key) DO UPDATE SET data = EXCLUDED.data",
+                    (ws, key, data),
+                )
+            for opportunity, row in opportunities:
+                self._write(cursor, "opportunities", "opportunity", opportunity, row)
+            for activity, row in activities:
+                self._write(cursor, "activities", "activity", activity, row)
+            for activity in changes.deleted_activities:
+                cursor.execute(
+                    f"DELETE FROM {self._s}.activities "
+                    "WHERE workspace = %s AND id = %s AND version = %s",
+                    (ws, activity.id, activity.version),
+                )
+                if cursor.rowcount != 1:
+                    found = self._stored_version(cursor, "activities", activity.id)
+                    raise ConcurrencyError(
+                        f"Activity {activity.id!r} is stored at version {found}, so it cannot "
+                        f"be deleted from version {activity.version}, a stale read"
+                    )
+            for row in events:
+                cursor.execute(
+                    f"INSERT INTO {self._s}.events "
+                    "(workspace, id, opportunity_id, kind, at, actor, data) VALUES "
+                    "(%(workspace)s, %(id)s, %(opportunity_id)s, %(kind)s, %(at)s, %(actor)s, "
+                    "%(data)s::jsonb)",
+                    row,
+                )
+
+    def _write(
+        self,
+        cursor: psycopg.Cursor[Any],
+        table: str,
+        kind: str,
+        record: Opportunity | Activity,
+        row: dict[str, object],
+    ) -> None:
+        """Insert version 1 or update from version - 1; anything else is a conflict."""
+        values = ", ".join(
+            f"%({name})s::jsonb" if name == "data" else f"%({name})s" for name in row
+        )
+        try:
+            if record.version == 1:
+                cursor.execute(
+                    f"INSERT INTO {self._s}.{table} ({', '.join(row)}) VALUES ({values}) "
+                    "ON CONFLICT (workspace, id) DO NOTHING",
+                    row,
+                )
+            else:
+                assignments = ", ".join(
+                    f"{name} = %({name})s::jsonb" if name == "data" else f"{name} = %({name})s"
+                    for name in row
+                    if name not in ("workspace", "id")
+                )
+                cursor.execute(
+                    f"UPDATE {self._s}.{table} SET {assignments} "
+                    "WHERE workspace = %(workspace)s AND id = %(id)s AND version = %(expected)s",
+                    {**row, "expected": record.version - 1},
+                )
+        except psycopg.errors.ForeignKeyViolation as error:
+            opportunity_id = record.opportunity_id if isinstance(record, Activity) else None
+            raise StorageError(
+                f"{kind.capitalize()} {record.id!r} names opportunity {opportunity_id!r}, "
+                f"which is not stored in workspace {self.workspace!r}"
+            ) from error
+        if cursor.rowcount != 1:
+            found = self._stored_version(cursor, table, record.id)
+            raise ConcurrencyError(
+                f"{kind.capitalize()} {record.id!r} is stored at version {found}, "
+                f"so version {record.version} cannot be written "
+                f"(it must be one above the stored version; 1 for a new record)"
+            )
+
+    def _stored_version(self, cursor: psycopg.Cursor[Any], table: str, id_: str) -> int:
+        cursor.execute(
+            f"SELECT version FROM {self._s}.{table} WHERE workspace = %s AND id = %s",
+            (self.workspace, id_),
+        )
+        row = cursor.fetchone()
+        return int(row[0]) if row is not None else 0
+
+
+_VERSION_SQL = "SELECT coalesce(max(version), 0) FROM {s}.schema_version"
+
+
+def _aware(moment: dt.datetime | None, name: str) -> dt.datetime | None:
+    return None if moment is None else require_aware(moment, f"activities({name}=...)")
+
+
+def _describe(dsn: str, schema: str) -> str:
+    """Where the tables are, without the password: ``db@host:port/schema``."""
+    try:
+        info = conninfo_to_dict(dsn)
+    except psycopg.Error as error:
+        raise ValidationError(f"PostgresRepository.dsn: not a connection string: {error}") from None
+    return (
+        f"{info.get('dbname') or info.get('user') or '?'}@{info.get('host') or 'localhost'}"
+        f":{info.get('port') or 5432}/{schema}"
+    )

@@ -1,0 +1,202 @@
+"""PostgresRepository: the contract, its schema, translated errors, generated records."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+
+import attrs
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from salesflow import Activity, ChangeSet, Event, Money, Opportunity
+from salesflow.errors import ConcurrencyError, StorageError, ValidationError
+from salesflow.ports import Repository
+from salesflow.postgres import SCHEMA_VERSION, PostgresRepository
+from salesflow.testing import (
+    DurableRepositoryContract,
+    make_activity,
+    make_event,
+    make_opportunity,
+)
+from tests import strategies
+
+pytestmark = pytest.mark.postgres
+
+
+class TestPostgresRepository(DurableRepositoryContract):
+    @pytest.fixture(autouse=True)
+    def _database(self, postgres_dsn: str, postgres_schema: str) -> None:
+        self.dsn = postgres_dsn
+        self.schema = postgres_schema
+
+    def make_repository(self, workspace: str) -> Repository:
+        return PostgresRepository(self.dsn, workspace=workspace, schema=self.schema)
+
+    def overwrite_stored_data(self, table: str, workspace: str, key: str, data: str) -> None:
+        column = "key" if table == "processes" else "id"
+        with psycopg.connect(self.dsn, autocommit=True) as connection:
+            changed = connection.execute(
+                f'UPDATE "{self.schema}".{table} SET data = %s::jsonb '
+                f"WHERE workspace = %s AND {column} = %s",
+                (data, workspace, key),
+            ).rowcount
+        assert changed == 1
+
+
+@pytest.fixture
+def repository(postgres_dsn: str, postgres_schema: str) -> Iterator[PostgresRepository]:
+    workspace = f"w-{dt.datetime.now(dt.UTC).timestamp()}-{id(object())}"
+    repository = PostgresRepository(postgres_dsn, workspace=workspace, schema=postgres_schema)
+    yield repository
+    repository.close()
+
+
+def test_the_first_use_creates_the_schema_at_the_latest_version(
+    postgres_dsn: str, fresh_schema: str
+) -> None:
+    repository = PostgresRepository(postgres_dsn, schema=fresh_schema)
+    try:
+        assert repository.schema_version() == SCHEMA_VERSION
+    finally:
+        repository.close()
+    PostgresRepository(postgres_dsn, schema=fresh_schema).close()  # a second use: no-op
+    with psycopg.connect(postgres_dsn) as connection:
+        versions = connection.execute(
+            f'SELECT version FROM "{fresh_schema}".schema_version'
+        ).fetchall()
+        assert versions == [(SCHEMA_VERSION,)]
+
+
+def test_a_schema_from_a_newer_salesflow_is_refused(postgres_dsn: str, fresh_schema: str) -> None:
+    PostgresRepository(postgres_dsn, schema=fresh_schema).close()
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+        connection.execute(f'INSERT INTO "{fresh_schema}".schema_version (version) VALUES (99)')
+    with pytest.raises(StorageError, match="schema version 99"):
+        PostgresRepository(postgres_dsn, schema=fresh_schema)
+
+
+def test_amounts_dates_and_moments_are_real_columns(
+    repository: PostgresRepository, postgres_dsn: str
+) -> None:
+    berlin = dt.timezone(dt.timedelta(hours=2))
+    repository.commit(
+        ChangeSet(
+            opportunities=(
+                make_opportunity(
+                    "o-1", value=Money("10.10", "EUR"), expected_close=dt.date(2026, 5, 1)
+                ),
+                make_opportunity("o-2", value=Money("0.05", "EUR")),
+            ),
+            activities=(make_activity("a-1", due=dt.datetime(2026, 3, 2, 10, 0, tzinfo=berlin)),),
+        )
+    )
+    with psycopg.connect(postgres_dsn) as connection:
+        total, close = connection.execute(
+            "SELECT sum(value_amount), max(expected_close) "
+            f'FROM "{repository.schema}".opportunities WHERE workspace = %s',
+            (repository.workspace,),
+        ).fetchone() or (None, None)
+        assert total == Decimal("10.15")
+        assert close == dt.date(2026, 5, 1)
+        (due,) = connection.execute(
+            f'SELECT due FROM "{repository.schema}".activities WHERE workspace = %s',
+            (repository.workspace,),
+        ).fetchone() or (None,)
+        assert due == dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
+
+
+def test_a_bad_schema_name_or_dsn_is_refused(postgres_dsn: str) -> None:
+    with pytest.raises(ValidationError, match="plain identifier"):
+        PostgresRepository(postgres_dsn, schema='x"; DROP TABLE y; --')
+    with pytest.raises(ValidationError, match="workspace"):
+        PostgresRepository(postgres_dsn, workspace="")
+    with pytest.raises(ValidationError, match="connection string"):
+        PostgresRepository("host=localhost port")
+
+
+def test_an_unreachable_server_is_a_storage_error_without_the_password() -> None:
+    with pytest.raises(StorageError, match="connecting failed") as caught:
+        PostgresRepository("postgresql://someone:secret@127.0.0.1:1/nowhere", connect_timeout=2)
+    assert "secret" not in str(caught.value)
+    assert "nowhere@127.0.0.1:1" in str(caught.value)
+
+
+def test_a_writer_waits_for_a_row_lock_then_gives_up_with_a_conflict(
+    repository: PostgresRepository, postgres_dsn: str, postgres_schema: str
+) -> None:
+    opportunity = make_opportunity("o-1")
+    repository.commit(ChangeSet(opportunities=(opportunity,)))
+    impatient = PostgresRepository(
+        postgres_dsn, workspace=repository.workspace, schema=postgres_schema, timeout=0.2
+    )
+    try:
+        with psycopg.connect(postgres_dsn) as blocker:
+            blocker.execute(
+                f'SELECT 1 FROM "{postgres_schema}".opportunities '
+                "WHERE workspace = %s AND id = 'o-1' FOR UPDATE",
+                (repository.workspace,),
+            )
+            with pytest.raises(ConcurrencyError, match="55P03"):
+                impatient.commit(ChangeSet(opportunities=(attrs.evolve(opportunity, version=2),)))
+            blocker.rollback()
+        impatient.commit(ChangeSet(opportunities=(attrs.evolve(opportunity, version=2),)))
+    finally:
+        impatient.close()
+    stored = repository.get_opportunity("o-1")
+    assert stored is not None
+    assert stored.version == 2
+
+
+def test_a_broken_connection_is_replaced(repository: PostgresRepository, postgres_dsn: str) -> None:
+    repository.commit(ChangeSet(opportunities=(make_opportunity("o-1"),)))
+    pid = repository._connection().info.backend_pid
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(StorageError, match="reading opportunity 'o-1'"):
+        repository.get_opportunity("o-1")
+    assert repository.get_opportunity("o-1") == make_opportunity("o-1")
+    assert repository._connection().info.backend_pid != pid
+
+
+def test_an_activity_of_an_unknown_opportunity_is_refused(
+    repository: PostgresRepository,
+) -> None:
+    with pytest.raises(StorageError, match=r"Activity 'a-1' names opportunity 'o-missing'"):
+        repository.commit(
+            ChangeSet(
+                activities=(make_activity("a-1", opportunity_id="o-missing"),),
+                events=(make_event("e-1", "o-missing"),),
+            )
+        )
+    assert repository.history("o-missing") == []
+
+
+def test_text_postgresql_cannot_hold_is_a_storage_error(repository: PostgresRepository) -> None:
+    with pytest.raises(StorageError, match="committing a change set failed"):
+        repository.commit(ChangeSet(opportunities=(make_opportunity("o-1", title="a\x00b"),)))
+    assert repository.opportunities() == []
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    opportunity=strategies.opportunities(),
+    activity=strategies.activities,
+    event=strategies.events(),
+)
+def test_generated_records_round_trip_through_jsonb(
+    repository: PostgresRepository, opportunity: Opportunity, activity: Activity, event: Event
+) -> None:
+    # Each example gets ids of its own: the workspace outlives the examples.
+    key = f"gen-{id(opportunity)}-{dt.datetime.now(dt.UTC).timestamp()}"
+    opportunity = attrs.evolve(opportunity, id=key, version=1)
+    activity = attrs.evolve(activity, id=key, opportunity_id=key, version=1)
+    event = attrs.evolve(event, opportunity_id=key)
+    repository.commit(
+        ChangeSet(opportunities=(opportunity,), activities=(activity,), events=(event,))
+    )
+    assert repository.get_opportunity(key) == opportunity
+    assert repository.get_activity(key) == activity
+    assert repository.history(key) == [event]
