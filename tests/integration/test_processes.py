@@ -1,0 +1,151 @@
+"""Several OS processes on one SQLite file or one PostgreSQL database.
+
+Marked slow: each test starts a few interpreters ("spawn"), a second or two in all.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import signal
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from multiprocessing.context import SpawnContext, SpawnProcess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from salesflow import ChangeSet, SalesFlow
+from salesflow.ports import Repository
+from salesflow.postgres import SCHEMA_VERSION, PostgresRepository
+from salesflow.testing import make_opportunity
+from tests.integration import workers
+from tests.integration.workers import Target
+
+pytestmark = pytest.mark.slow
+
+PROCESSES = 4
+ROUNDS = 25
+SPAWN: SpawnContext = multiprocessing.get_context("spawn")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    """Shared storage, in a workspace of this test's own."""
+    workspace = f"w-{uuid.uuid4().hex[:12]}"
+    if request.param == "sqlite":
+        return ("sqlite", str(tmp_path / "shared.db"), workspace)
+    dsn: str = request.getfixturevalue("postgres_dsn")
+    schema: str = request.getfixturevalue("postgres_schema")
+    return ("postgres", dsn, schema, workspace)
+
+
+def run_all(function: Callable[..., None], argument_lists: list[tuple[Any, ...]]) -> None:
+    """Start one process per argument list; they start work together (once every one
+    has built its repository) and must all succeed."""
+    together = SPAWN.Barrier(len(argument_lists), timeout=30)
+    children = [SPAWN.Process(target=function, args=(*args, together)) for args in argument_lists]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(timeout=60)
+    assert [c.exitcode for c in children] == [0] * len(children), "a child process failed"
+
+
+def seeded(target: Target) -> Repository:
+    repository = workers.open_repository(target)
+    repository.commit(ChangeSet(opportunities=(make_opportunity("o-1"),)))
+    return repository
+
+
+def test_processes_committing_to_one_opportunity_lose_no_update(target: Target) -> None:
+    repository = seeded(target)
+    try:
+        run_all(workers.bump, [(target, "o-1", worker, ROUNDS) for worker in range(PROCESSES)])
+        final = repository.get_opportunity("o-1")
+        assert final is not None
+        assert final.version == 1 + PROCESSES * ROUNDS
+        marks = [e.details["mark"] for e in repository.history("o-1")]
+        assert sorted(marks) == sorted(f"w{w}-{n}" for w in range(PROCESSES) for n in range(ROUNDS))
+        for worker in range(PROCESSES):  # each process' own commits stay in its order
+            own = [m for m in marks if m.startswith(f"w{worker}-")]
+            assert own == [f"w{worker}-{n}" for n in range(ROUNDS)]
+    finally:
+        repository.close()
+
+
+def test_salesflows_in_several_processes_all_get_their_commands_in(target: Target) -> None:
+    repository = workers.open_repository(target)
+    try:
+        app = SalesFlow(repository)
+        opportunity_id = app.create_opportunity(title="Shared deal").opportunity.id
+        run_all(
+            workers.update,
+            [(target, opportunity_id, worker, ROUNDS) for worker in range(PROCESSES)],
+        )
+        updates = [
+            e.changes["description"][1]
+            for e in app.history(opportunity_id)
+            if "description" in e.changes and e.kind.value == "updated"
+        ]
+        assert sorted(updates) == sorted(
+            f"w{w}-{n}" for w in range(PROCESSES) for n in range(ROUNDS)
+        )
+        assert app.get(opportunity_id).version == 1 + PROCESSES * ROUNDS
+    finally:
+        repository.close()
+
+
+def test_a_writer_killed_mid_stream_leaves_whole_commits_only(target: Target) -> None:
+    repository = seeded(target)
+    try:
+        ready = SPAWN.Event()
+        writer: SpawnProcess = SPAWN.Process(target=workers.stream, args=(target, "o-1", ready))
+        writer.start()
+        assert ready.wait(timeout=30), "the writer never got going"
+        time.sleep(random.uniform(0.0, 0.05))
+        assert writer.pid is not None
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.join(timeout=10)
+        assert writer.exitcode == -signal.SIGKILL
+
+        if target[0] == "sqlite":
+            with sqlite3.connect(target[1]) as connection:
+                assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        final = repository.get_opportunity("o-1")
+        assert final is not None
+        committed = final.version - 1
+        assert committed >= 20
+        assert final.description == f"m{committed}"
+        activities = repository.activities(opportunity_id="o-1")
+        assert sorted(a.id for a in activities) == sorted(f"a-{m}" for m in range(1, committed + 1))
+        markers = [e.details["marker"] for e in repository.history("o-1")]
+        assert markers == list(range(1, committed + 1))
+        # The file or database takes new commits afterwards.
+        repository.commit(ChangeSet(opportunities=(make_opportunity("o-2"),)))
+        assert repository.get_opportunity("o-2") is not None
+    finally:
+        repository.close()
+
+
+@pytest.mark.postgres
+def test_many_processes_may_create_the_schema_at_once(postgres_dsn: str, fresh_schema: str) -> None:
+    target = ("postgres", postgres_dsn, fresh_schema, "main")
+    run_all(workers.open_and_close, [(target,) for _ in range(PROCESSES)])
+    repository = workers.open_repository(target)
+    try:
+        assert isinstance(repository, PostgresRepository)
+        assert repository.schema_version() == SCHEMA_VERSION
+    finally:
+        repository.close()
+
+
+def test_many_processes_may_create_a_sqlite_file_at_once(tmp_path: Path) -> None:
+    target = ("sqlite", str(tmp_path / "new.db"), "main")
+    run_all(workers.open_and_close, [(target,) for _ in range(PROCESSES)])
+    with sqlite3.connect(target[1]) as connection:
+        assert connection.execute("SELECT count(*) FROM schema_version").fetchone() == (2,)
