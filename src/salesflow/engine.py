@@ -140,14 +140,11 @@ def plan_stage_change(
     by_id = {a.id: a for a in activities}
     leaving = tuple(a for a in activities if a.is_planned and a.stage == current.key)
     to_cancel = () if process.cancel_pending is CancelPolicy.KEEP else leaving
-    to_create = tuple(
-        action
-        for action in opportunity.actions_of(stage.key)
-        if action.kind is ActionKind.CALENDAR
-        and action.spec.auto_create
-        and not action.completed
-        and not _has_live_activity(action, by_id)
-    )
+    if process.cancel_pending is CancelPolicy.CANCEL:
+        # an activity cancelled on the way out no longer counts for its action
+        cancelled = {a.id for a in to_cancel}
+        by_id = {key: a for key, a in by_id.items() if key not in cancelled}
+    to_create = _to_create(opportunity, stage.key, by_id)
     today = _today(now, timezone)
     warnings = [
         f"Required action {a.title!r} of {current.name} is not completed."
@@ -171,6 +168,21 @@ def plan_stage_change(
         warnings=tuple(warnings),
         probability=stage.probability,
         status=stage.status,
+    )
+
+
+def _to_create(
+    opportunity: Opportunity, stage: str, activities: dict[str, Activity]
+) -> tuple[OpportunityAction, ...]:
+    """The auto_create CALENDAR actions of ``stage`` that are not completed and have no
+    planned or done activity among ``activities``."""
+    return tuple(
+        action
+        for action in opportunity.actions_of(stage)
+        if action.kind is ActionKind.CALENDAR
+        and action.spec.auto_create
+        and not action.completed
+        and not _has_live_activity(action, activities)
     )
 
 
@@ -602,8 +614,9 @@ class Work:
         if plan.reopens:
             self.record(EventKind.REOPENED, **{"from": plan.from_stage.key, "to": target.key})
 
-        # (2) the new stage's automatic activities (after the move, so they belong to it)
-        for action in plan.to_create:
+        # (2) the new stage's automatic activities (after the move, so they belong to it),
+        # for the actions that (1) left without a planned or done activity
+        for action in _to_create(self.opp, target.key, self._activities):
             self._schedule_for(self.action(action.id), None)
         self.notice(f"Moved to {target.name}.")
 

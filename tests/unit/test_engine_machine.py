@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import attrs
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -34,6 +35,7 @@ from salesflow import (
     Result,
     SalesFlow,
     Stage,
+    StageAction,
     StageKind,
     Status,
 )
@@ -624,3 +626,70 @@ EngineMachine.TestCase.settings = settings(
 )
 TestEngine = EngineMachine.TestCase
 
+
+# -- regressions found by the machine ------------------------------------------------
+
+
+def _early_call_app(policy: CancelPolicy) -> tuple[SalesFlow, str, str]:
+    """An opportunity in "talk" whose "meet" stage books a call on entry, and that call
+    already performed (so planned) while still in "talk"."""
+    app = SalesFlow(clock=FixedClock(START))
+    app.define_process(
+        Process(
+            "early",
+            "Early call",
+            (
+                Stage("talk", "Talk", 20),
+                Stage(
+                    "meet",
+                    "Meet",
+                    50,
+                    actions=(StageAction("call", "Call", ActionKind.CALENDAR, auto_create=True),),
+                ),
+                Stage("won", "Won", 100, StageKind.WON),
+                Stage("lost", "Lost", 0, StageKind.LOST),
+            ),
+            cancel_pending=policy,
+        )
+    )
+    opportunity = app.create_opportunity(title="Deal", process="early").opportunity
+    (call,) = opportunity.actions
+    (early,) = app.perform_action(opportunity.id, call.id).created
+    assert early.stage == "talk"
+    return app, opportunity.id, early.id
+
+
+@pytest.mark.parametrize(
+    ("policy", "answer"), [(CancelPolicy.CANCEL, None), (CancelPolicy.ASK, True)]
+)
+def test_an_auto_create_action_whose_activity_a_move_cancels_gets_a_new_one(
+    policy: CancelPolicy, answer: bool | None
+) -> None:
+    app, opportunity_id, early = _early_call_app(policy)
+    if policy is CancelPolicy.CANCEL:
+        assert [a.key for a in app.preview_stage_change(opportunity_id, "meet").to_create] == [
+            "call"
+        ]
+
+    result = app.change_stage(opportunity_id, "meet", cancel_pending=answer)
+
+    assert [a.id for a in result.cancelled] == [early]
+    (booked,) = result.created
+    assert booked.stage == "meet"
+    assert booked.status is ActivityStatus.PLANNED
+    (call,) = app.actions(opportunity_id)
+    assert call.activity_id == booked.id
+    statuses = {a.id: a.status for a in app.activities(opportunity_id=opportunity_id)}
+    assert statuses == {early: ActivityStatus.CANCELLED, booked.id: ActivityStatus.PLANNED}
+
+
+def test_an_auto_create_action_whose_activity_a_move_keeps_gets_no_second_one() -> None:
+    app, opportunity_id, early = _early_call_app(CancelPolicy.ASK)
+
+    result = app.change_stage(opportunity_id, "meet", cancel_pending=False)
+
+    assert result.created == ()
+    (call,) = app.actions(opportunity_id)
+    assert call.activity_id == early
+    planned = app.activities(opportunity_id=opportunity_id, status=ActivityStatus.PLANNED)
+    assert [a.id for a in planned] == [early]
