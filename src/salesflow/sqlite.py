@@ -249,6 +249,7 @@ class SQLiteRepository(Repository):
             try:
                 connection.execute("PRAGMA journal_mode = WAL")
                 connection.execute("PRAGMA foreign_keys = ON")
+                connection.execute("PRAGMA synchronous = FULL")
             except BaseException:
                 connection.close()
                 raise

@@ -71,13 +71,14 @@ def repository(path: Path) -> Iterator[SQLiteRepository]:
 # -- the file ----------------------------------------------------------------------
 
 
-def test_the_file_is_in_wal_mode_with_foreign_keys_and_a_busy_timeout(
+def test_the_file_is_in_wal_mode_with_foreign_keys_a_busy_timeout_and_full_sync(
     repository: SQLiteRepository, path: Path
 ) -> None:
     connection = repository._connection()
     assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
     assert connection.execute("PRAGMA busy_timeout").fetchone() == (30000,)
+    assert connection.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
     assert repository.schema_version() == SCHEMA_VERSION == 2
     with raw(path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
