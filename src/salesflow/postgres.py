@@ -158,7 +158,11 @@ class PostgresRepository(Repository):
         self._lock = threading.Lock()
         self._connections: list[psycopg.Connection[Any]] = []
         self._closed = False
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
 
     def __repr__(self) -> str:
         return f"PostgresRepository({self._where}, workspace={self.workspace!r})"
@@ -177,6 +181,8 @@ class PostgresRepository(Repository):
             connection = psycopg.connect(
                 self.dsn, autocommit=True, connect_timeout=self.connect_timeout
             )
+            # Whatever the server's default: the version checks are designed for it.
+            connection.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
         with self._lock:
             self._connections.append(connection)
         self._local.connection = connection

@@ -226,7 +226,11 @@ class SQLiteRepository(Repository):
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._closed = False
-        self._migrate(self._connection())
+        try:
+            self._migrate(self._connection())
+        except BaseException:
+            self.close()
+            raise
 
     def __repr__(self) -> str:
         return f"SQLiteRepository({self.path!r}, workspace={self.workspace!r})"

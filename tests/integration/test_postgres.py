@@ -200,3 +200,18 @@ def test_generated_records_round_trip_through_jsonb(
     assert repository.get_opportunity(key) == opportunity
     assert repository.get_activity(key) == activity
     assert repository.history(key) == [event]
+
+
+def test_transactions_are_read_committed_whatever_the_server_default(
+    postgres_dsn: str, postgres_schema: str
+) -> None:
+    dsn = psycopg.conninfo.make_conninfo(
+        postgres_dsn, options="-c default_transaction_isolation=serializable"
+    )
+    repository = PostgresRepository(dsn, schema=postgres_schema, workspace="isolation")
+    try:
+        with repository._transaction("checking the isolation level") as cursor:
+            cursor.execute("SHOW transaction_isolation")
+            assert cursor.fetchone() == ("read committed",)
+    finally:
+        repository.close()

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from salesflow import ChangeSet, SalesFlow
+from salesflow import ChangeSet, EventKind, SalesFlow
 from salesflow.ports import Repository
 from salesflow.postgres import SCHEMA_VERSION, PostgresRepository
 from salesflow.testing import make_opportunity
@@ -90,7 +90,7 @@ def test_salesflows_in_several_processes_all_get_their_commands_in(target: Targe
         updates = [
             e.changes["description"][1]
             for e in app.history(opportunity_id)
-            if "description" in e.changes and e.kind.value == "updated"
+            if e.kind is EventKind.UPDATED and "description" in e.changes
         ]
         assert sorted(updates) == sorted(
             f"w{w}-{n}" for w in range(PROCESSES) for n in range(ROUNDS)
