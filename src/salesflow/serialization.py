@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar, Union, get_args, get_origin, overload
 
-import attrs
 import cattrs
 import cattrs.errors
 import cattrs.gen
@@ -42,7 +41,7 @@ from moneyed.classes import CurrencyDoesNotExist
 from salesflow.domain.activity import Activity
 from salesflow.domain.events import Event, EventKind
 from salesflow.domain.opportunity import Opportunity, OpportunityAction
-from salesflow.domain.process import Process, Stage, StageAction
+from salesflow.domain.process import Process, StageAction
 from salesflow.domain.values import (
     ActionKind,
     ActivityKind,
@@ -234,6 +233,18 @@ def _structure_customer(value: object, _: type) -> Individual | Organization:
     )
 
 
+def _structure_customer_as(
+    cls: type[Individual] | type[Organization],
+) -> Callable[[object, type], Individual | Organization]:
+    def structure(value: object, tp: type) -> Individual | Organization:
+        customer = _structure_customer(value, tp)
+        if not isinstance(customer, cls):
+            raise ValueError(f"expected type {cls.__name__!r}, got {type(customer).__name__!r}")
+        return customer
+
+    return structure
+
+
 def _is_customer_union(tp: Any) -> bool:
     if get_origin(tp) not in (Union, types.UnionType):
         return False
@@ -271,7 +282,18 @@ _RECORDS: tuple[type, ...] = (
     StageAction,
     OpportunityAction,
 )
-_BY_TAG: dict[str, type] = {cls.__name__: cls for cls in (*_ENUMS, *_RECORDS)}
+#: Values tagged with a name of their own; the exact type, not a subclass, is stored.
+_SCALAR_TAGS: tuple[tuple[type, str], ...] = (
+    (Money, "Money"),
+    (dt.datetime, "datetime"),
+    (dt.date, "date"),
+    (dt.timedelta, "timedelta"),
+    (relativedelta, "relativedelta"),
+)
+_BY_TAG: dict[str, type] = {
+    **{cls.__name__: cls for cls in (*_ENUMS, *_RECORDS)},
+    **{tag: cls for cls, tag in _SCALAR_TAGS},
+}
 
 
 def _tag(tag: str, value: object) -> dict[str, Any]:
@@ -315,16 +337,6 @@ def encode_detail(value: object) -> Any:
     raise TypeError(f"cannot store a {type(value).__name__} value in event details: {value!r}")
 
 
-_SCALAR_TAGS: tuple[tuple[type, str], ...] = (
-    (Money, "Money"),
-    (dt.datetime, "datetime"),
-    (dt.date, "date"),
-    (dt.timedelta, "timedelta"),
-    (relativedelta, "relativedelta"),
-)
-_SCALARS_BY_TAG: dict[str, type] = {tag: cls for cls, tag in _SCALAR_TAGS}
-
-
 def decode_detail(data: Any) -> Any:
     """The inverse of :func:`encode_detail`."""
     if data is None or isinstance(data, str | bool | int):
@@ -348,7 +360,7 @@ def decode_detail(data: Any) -> Any:
             return Decimal(number)
         except InvalidOperation:
             raise ValueError(f"{number!r} is not a decimal number") from None
-    cls = _SCALARS_BY_TAG.get(tag) or _BY_TAG.get(tag)
+    cls = _BY_TAG.get(tag)
     if cls is None:
         raise ValueError(f"unknown tag {tag!r} in event details")
     return converter.structure(payload, cls)
@@ -400,24 +412,7 @@ def _configure(c: cattrs.Converter) -> None:
     )
 
 
-def _structure_customer_as(
-    cls: type[Individual] | type[Organization],
-) -> Callable[[object, type], Individual | Organization]:
-    def structure(value: object, tp: type) -> Individual | Organization:
-        customer = _structure_customer(value, tp)
-        if not isinstance(customer, cls):
-            raise ValueError(f"expected type {cls.__name__!r}, got {type(customer).__name__!r}")
-        return customer
-
-    return structure
-
-
 _configure(converter)
-
-#: The record types salesflow stores, resolved once so that their hooks are built.
-_STORED: tuple[type, ...] = (Process, Stage, StageAction, Opportunity, Activity, Event)
-for _cls in _STORED:
-    attrs.resolve_types(_cls)
 
 
 # -- JSON --------------------------------------------------------------------------
