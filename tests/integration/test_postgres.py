@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -48,7 +49,7 @@ class TestPostgresRepository(DurableRepositoryContract):
 
 @pytest.fixture
 def repository(postgres_dsn: str, postgres_schema: str) -> Iterator[PostgresRepository]:
-    workspace = f"w-{dt.datetime.now(dt.UTC).timestamp()}-{id(object())}"
+    workspace = f"w-{uuid.uuid4().hex}"
     repository = PostgresRepository(postgres_dsn, workspace=workspace, schema=postgres_schema)
     yield repository
     repository.close()
@@ -190,7 +191,7 @@ def test_generated_records_round_trip_through_jsonb(
     repository: PostgresRepository, opportunity: Opportunity, activity: Activity, event: Event
 ) -> None:
     # Each example gets ids of its own: the workspace outlives the examples.
-    key = f"gen-{id(opportunity)}-{dt.datetime.now(dt.UTC).timestamp()}"
+    key = f"gen-{uuid.uuid4().hex}"
     opportunity = attrs.evolve(opportunity, id=key, version=1)
     activity = attrs.evolve(activity, id=key, opportunity_id=key, version=1)
     event = attrs.evolve(event, opportunity_id=key)
