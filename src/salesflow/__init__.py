@@ -8,15 +8,7 @@ modules: ``salesflow.sqlite`` and ``salesflow.postgres``.
 from moneyed import Money
 
 from salesflow import processes
-from salesflow.app import (
-    ActivityIndicator,
-    BulkResult,
-    Page,
-    Pipeline,
-    Result,
-    SalesFlow,
-    StageSummary,
-)
+from salesflow.app import ActivityIndicator, BulkResult, Result, SalesFlow
 from salesflow.domain.activity import Activity
 from salesflow.domain.events import Event, EventKind
 from salesflow.domain.opportunity import Opportunity, OpportunityAction
@@ -49,6 +41,7 @@ from salesflow.ports import (
     StaticRates,
     SystemClock,
 )
+from salesflow.reporting import Page, Pipeline, StageSummary
 
 __all__ = [
     "ActionKind",

@@ -15,12 +15,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 from moneyed import Money
 
 from salesflow import processes as builtin
+from salesflow import reporting
 from salesflow.domain.activity import Activity
 from salesflow.domain.events import Event, EventKind
 from salesflow.domain.opportunity import (
@@ -32,7 +33,7 @@ from salesflow.domain.opportunity import (
     clean_fields,
     is_empty,
 )
-from salesflow.domain.process import Process, Stage, StageAction
+from salesflow.domain.process import Process, StageAction
 from salesflow.domain.values import (
     ActionKind,
     ActivityKind,
@@ -40,10 +41,8 @@ from salesflow.domain.values import (
     Customer,
     Indicator,
     Related,
-    StageKind,
     Status,
     require_aware,
-    round_money,
 )
 from salesflow.engine import StageChangePlan, Work, plan_stage_change
 from salesflow.errors import (
@@ -69,16 +68,9 @@ from salesflow.ports import (
     Repository,
     SystemClock,
 )
+from salesflow.reporting import Basis, Page, Pipeline, ProbabilitySource, Search
 
-__all__ = [
-    "ActivityIndicator",
-    "BulkResult",
-    "Page",
-    "Pipeline",
-    "Result",
-    "SalesFlow",
-    "StageSummary",
-]
+__all__ = ["ActivityIndicator", "BulkResult", "Result", "SalesFlow"]
 
 log = logging.getLogger("salesflow")
 T = TypeVar("T")
@@ -126,33 +118,6 @@ class ActivityIndicator:
     state: Indicator
     open: int
     overdue: int
-
-
-@attrs.frozen
-class Page:
-    items: tuple[Opportunity, ...]
-    total: int
-
-
-@attrs.frozen
-class StageSummary:
-    stage: Stage
-    count: int
-    total: Money
-    weighted: Money
-
-
-@attrs.frozen
-class Pipeline:
-    process: Process
-    currency: str
-    stages: tuple[StageSummary, ...]
-    total: Money
-    weighted: Money
-    paused: int
-
-
-_ORDERINGS = ("expected_close", "created_at", "value", "title", "stage", "probability")
 
 
 class SalesFlow:
@@ -817,55 +782,24 @@ class SalesFlow:
         offset: int = 0,
     ) -> Page:
         """Opportunities matching every given filter, ordered and paged."""
-        descending = order_by.startswith("-")
-        key_name = order_by.lstrip("-")
-        if key_name not in _ORDERINGS:
-            raise ValidationError(f"search: cannot order by {order_by!r}; use one of {_ORDERINGS}")
-        if limit < 0 or offset < 0:
-            raise ValidationError("search: limit and offset must not be negative")
-        needle = text.casefold() if text else None
-        stage_set = set(stages) if stages is not None else None
-        status_set = set(statuses) if statuses is not None else None
-        today = self._now().astimezone(self.timezone).date()
-
-        def matches(o: Opportunity) -> bool:
-            if needle is not None:
-                haystack = " ".join(
-                    (o.title or "", o.description, o.customer.name if o.customer else "")
-                ).casefold()
-                if needle not in haystack:
-                    return False
-            is_overdue = (
-                o.status is Status.OPEN
-                and o.expected_close is not None
-                and o.expected_close < today
-            )
-            return (
-                (stage_set is None or o.stage in stage_set)
-                and (status_set is None or o.status in status_set)
-                and (owner is None or o.owner == owner)
-                and (
-                    customer_id is None or (o.customer is not None and o.customer.id == customer_id)
-                )
-                and (related_id is None or any(r.id == related_id for r in o.related))
-                and (
-                    close_from is None
-                    or (o.expected_close is not None and o.expected_close >= close_from)
-                )
-                and (
-                    close_to is None
-                    or (o.expected_close is not None and o.expected_close <= close_to)
-                )
-                and (overdue is None or is_overdue == overdue)
-            )
-
-        found = [o for o in self.repository.opportunities(process=process) if matches(o)]
-        found.sort(key=lambda o: o.id)
-        present = [o for o in found if _sort_value(o, key_name) is not None]
-        absent = [o for o in found if _sort_value(o, key_name) is None]
-        present.sort(key=lambda o: _sort_value(o, key_name), reverse=descending)
-        ordered = present + absent
-        return Page(items=tuple(ordered[offset : offset + limit]), total=len(ordered))
+        query = Search(
+            today=self._now().astimezone(self.timezone).date(),
+            text=text,
+            stages=stages,
+            statuses=statuses,
+            owner=owner,
+            customer_id=customer_id,
+            related_id=related_id,
+            close_from=close_from,
+            close_to=close_to,
+            overdue=overdue,
+        )
+        return query.page(
+            self.repository.opportunities(process=process),
+            order_by=order_by,
+            limit=limit,
+            offset=offset,
+        )
 
     # -- reports ---------------------------------------------------------------
 
@@ -874,61 +808,31 @@ class SalesFlow:
         process: str = "standard",
         *,
         currency: str | None = None,
-        basis: Literal["value", "annual_value"] = "value",
-        probability: Literal["opportunity", "stage"] = "opportunity",
+        basis: Basis = "value",
+        probability: ProbabilitySource = "opportunity",
         owner: str | None = None,
     ) -> Pipeline:
-        """Seed 000's stage summaries: count, total and weighted value of each stage."""
+        """Seed 000's stage summaries: count, total and weighted value of each stage.
+
+        ``probability="stage"`` weighs each deal by its stage's default probability
+        rather than its own; ``basis="annual_value"`` weighs the annual contract value,
+        or the value where none is set. Paused opportunities are counted in ``paused``
+        and left out of every figure.
+        """
         definition = self.process(process)
-        if basis not in ("value", "annual_value"):
-            raise ValidationError(
-                f"pipeline: basis must be 'value' or 'annual_value', not {basis!r}"
-            )
-        if probability not in ("opportunity", "stage"):
-            raise ValidationError(
-                f"pipeline: probability must be 'opportunity' or 'stage', not {probability!r}"
-            )
         members = [
             o
             for o in self.repository.opportunities(process=definition.key)
             if owner is None or o.owner == owner
         ]
-        paused = sum(1 for o in members if o.status is Status.PAUSED)
-        live = [o for o in members if o.status is not Status.PAUSED]
-        target = currency or _single_currency(live, definition)
         today = self._now().astimezone(self.timezone).date()
-        exact_total = exact_weighted = Decimal(0)
-        summaries = []
-        for stage in definition.stages:
-            amounts = []
-            weighted = []
-            for o in live:
-                if o.stage != stage.key:
-                    continue
-                amount = o.annual_value if basis == "annual_value" and o.annual_value else o.value
-                converted = self._convert(amount, target, today)
-                chance = o.probability if probability == "opportunity" else stage.probability
-                amounts.append(converted)
-                weighted.append(converted * chance / 100)
-            total, weight = sum(amounts, Decimal(0)), sum(weighted, Decimal(0))
-            summaries.append(
-                StageSummary(
-                    stage=stage,
-                    count=len(amounts),
-                    total=round_money(Money(total, target)),
-                    weighted=round_money(Money(weight, target)),
-                )
-            )
-            if stage.kind is StageKind.OPEN:
-                exact_total += total
-                exact_weighted += weight
-        return Pipeline(
-            process=definition,
-            currency=target,
-            stages=tuple(summaries),
-            total=round_money(Money(exact_total, target)),
-            weighted=round_money(Money(exact_weighted, target)),
-            paused=paused,
+        return reporting.pipeline(
+            definition,
+            members,
+            currency=currency,
+            basis=basis,
+            probability=probability,
+            convert=lambda amount, target: self._convert(amount, target, today),
         )
 
     def _convert(self, amount: Money, currency: str, on: dt.date) -> Decimal:
@@ -940,21 +844,3 @@ class SalesFlow:
                 f"Converting {code} to {currency} needs exchange rates: pass rates= to SalesFlow"
             )
         return Decimal(amount.amount) * self.rates.rate(code, currency, on)
-
-
-def _sort_value(o: Opportunity, name: str) -> Any:
-    if name == "value":
-        return o.value.amount
-    if name == "title":
-        return o.display_title.casefold()
-    return getattr(o, name)
-
-
-def _single_currency(opportunities: Sequence[Opportunity], process: Process) -> str:
-    codes = {o.currency for o in opportunities}
-    if len(codes) > 1:
-        raise CurrencyMismatch(
-            f"Process {process.key!r} has opportunities in {sorted(codes)}: "
-            "pass currency= (and rates= to SalesFlow) for one report"
-        )
-    return codes.pop() if codes else process.currency
