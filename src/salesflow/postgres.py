@@ -16,7 +16,6 @@ told otherwise), created and upgraded on first use under an advisory lock.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -25,20 +24,10 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from salesflow._sql import Cursor, SQLRepository
 from salesflow.domain.activity import Activity
-from salesflow.domain.events import Event
 from salesflow.domain.opportunity import Opportunity
-from salesflow.domain.process import Process
-from salesflow.domain.values import ActivityStatus, require_aware
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
-from salesflow.ports import ChangeSet, Repository
-from salesflow.serialization import (
-    dump_record,
-    encode_row,
-    load_record,
-    load_versioned,
-    record_name,
-)
 
 __all__ = ["SCHEMA_VERSION", "PostgresRepository"]
 
@@ -118,7 +107,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
-class PostgresRepository(Repository):
+class PostgresRepository(SQLRepository):
     """A repository in a PostgreSQL database, for many processes on many hosts.
 
     ``dsn`` is a libpq connection string or ``postgresql://`` URL. ``workspace`` names
@@ -130,6 +119,11 @@ class PostgresRepository(Repository):
     Each thread opens one connection on first use; :meth:`close` closes them all
     (call it when no thread is using the repository).
     """
+
+    _mark = "%s"
+    _json_mark = "%s::jsonb"
+    _json_text = "data::text"
+    _constraint_errors = (psycopg.errors.ForeignKeyViolation,)
 
     def __init__(
         self,
@@ -227,7 +221,7 @@ class PostgresRepository(Repository):
     def _query(self, doing: str, sql: str, parameters: Sequence[object] = ()) -> list[Any]:
         connection = self._connection()
         with self._translated(doing), connection.cursor() as cursor:
-            cursor.execute(sql.replace("{s}", self._s), parameters)
+            cursor.execute(sql, parameters)
             return cursor.fetchall()
 
     def close(self) -> None:
@@ -238,6 +232,29 @@ class PostgresRepository(Repository):
         for connection in connections:
             with contextlib.suppress(psycopg.Error):
                 connection.close()
+
+    # -- what the shared reads and writes ask of a driver ---------------------
+
+    def _rule_broken(
+        self, error: Exception, table: str, kind: str, record: Opportunity | Activity
+    ) -> StorageError:
+        opportunity_id = record.opportunity_id if isinstance(record, Activity) else None
+        return StorageError(
+            f"{kind.capitalize()} {record.id!r} names opportunity {opportunity_id!r}, "
+            f"which is not stored in workspace {self.workspace!r}"
+        )
+
+    def _table(self, name: str) -> str:
+        return f"{self._s}.{name}"
+
+    def _order_history(self, cursor: Cursor, opportunity_ids: Sequence[str]) -> None:
+        # History is read in insertion order; holding a lock per opportunity while
+        # its events are inserted makes that order the commit order.
+        for opportunity_id in opportunity_ids:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                (f"salesflow history {self.schema} {self.workspace} {opportunity_id}",),
+            )
 
     # -- schema ----------------------------------------------------------------
 
@@ -250,7 +267,8 @@ class PostgresRepository(Repository):
         )
         if not rows[0][0]:
             return 0
-        return int(self._query("reading the schema version", _VERSION_SQL)[0][0])
+        sql = _VERSION_SQL.replace("{s}", self._s)
+        return int(self._query("reading the schema version", sql)[0][0])
 
     def _migrate(self) -> None:
         """Create or upgrade the tables; safe when many processes start at once."""
@@ -283,196 +301,8 @@ class PostgresRepository(Repository):
                     (version + 1,),
                 )
 
-    # -- reads -----------------------------------------------------------------
-
-    def processes(self) -> list[Process]:
-        rows = self._query(
-            "reading processes",
-            "SELECT key, data::text FROM {s}.processes WHERE workspace = %s ORDER BY seq",
-            (self.workspace,),
-        )
-        return [
-            load_record(data, Process, record_name("process", key, self.workspace))
-            for key, data in rows
-        ]
-
-    def get_opportunity(self, opportunity_id: str) -> Opportunity | None:
-        rows = self._query(
-            f"reading opportunity {opportunity_id!r}",
-            "SELECT id, version, data::text FROM {s}.opportunities "
-            "WHERE workspace = %s AND id = %s",
-            (self.workspace, opportunity_id),
-        )
-        found = load_versioned(rows, Opportunity, self.workspace)
-        return found[0] if found else None
-
-    def get_activity(self, activity_id: str) -> Activity | None:
-        rows = self._query(
-            f"reading activity {activity_id!r}",
-            "SELECT id, version, data::text FROM {s}.activities WHERE workspace = %s AND id = %s",
-            (self.workspace, activity_id),
-        )
-        found = load_versioned(rows, Activity, self.workspace)
-        return found[0] if found else None
-
-    def opportunities(self, *, process: str | None = None) -> list[Opportunity]:
-        sql = "SELECT id, version, data::text FROM {s}.opportunities WHERE workspace = %s"
-        parameters: list[object] = [self.workspace]
-        if process is not None:
-            sql += " AND process = %s"
-            parameters.append(process)
-        rows = self._query("reading opportunities", sql + " ORDER BY seq", parameters)
-        return load_versioned(rows, Opportunity, self.workspace)
-
-    def activities(
-        self,
-        *,
-        opportunity_id: str | None = None,
-        status: ActivityStatus | None = None,
-        owner: str | None = None,
-        due_from: dt.datetime | None = None,
-        due_to: dt.datetime | None = None,
-    ) -> list[Activity]:
-        sql = "SELECT id, version, data::text FROM {s}.activities WHERE workspace = %s"
-        parameters: list[object] = [self.workspace]
-        for column, operator, value in (
-            ("opportunity_id", "=", opportunity_id),
-            ("status", "=", status.value if status is not None else None),
-            ("owner", "=", owner),
-            ("due", ">=", _aware(due_from, "due_from")),
-            ("due", "<=", _aware(due_to, "due_to")),
-        ):
-            if value is not None:
-                sql += f" AND {column} {operator} %s"
-                parameters.append(value)
-        rows = self._query("reading activities", sql + " ORDER BY due, id", parameters)
-        return load_versioned(rows, Activity, self.workspace)
-
-    def history(self, opportunity_id: str) -> list[Event]:
-        rows = self._query(
-            f"reading the history of opportunity {opportunity_id!r}",
-            "SELECT id, data::text FROM {s}.events "
-            "WHERE workspace = %s AND opportunity_id = %s ORDER BY seq",
-            (self.workspace, opportunity_id),
-        )
-        return [
-            load_record(data, Event, record_name("event", id_, self.workspace))
-            for id_, data in rows
-        ]
-
-    # -- the unit of work ------------------------------------------------------
-
-    def commit(self, changes: ChangeSet) -> None:
-        if not changes:
-            return
-        ws = self.workspace
-        # Encoded before the transaction begins, so that no lock waits on Python work.
-        processes = [
-            (p.key, dump_record(p, record_name("process", p.key, ws))) for p in changes.processes
-        ]
-        opportunities = [(o, encode_row(o, ws)) for o in changes.opportunities]
-        activities = [(a, encode_row(a, ws)) for a in changes.activities]
-        events = [encode_row(e, ws) for e in changes.events]
-        with self._transaction("committing a change set") as cursor:
-            # History is read in insertion order; holding a lock per opportunity while
-            # its events are inserted makes that order the commit order.
-            for opportunity_id in sorted(
-                {e.opportunity_id for e in changes.events if e.opportunity_id is not None}
-            ):
-                cursor.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                    (f"salesflow history {self.schema} {ws} {opportunity_id}",),
-                )
-            for key, data in processes:
-                cursor.execute(
-                    f"INSERT INTO {self._s}.processes (workspace, key, data) "
-                    "VALUES (%s, %s, %s::jsonb) "
-                    "ON CONFLICT (workspace, key) DO UPDATE SET data = EXCLUDED.data",
-                    (ws, key, data),
-                )
-            for opportunity, row in opportunities:
-                self._write(cursor, "opportunities", "opportunity", opportunity, row)
-            for activity, row in activities:
-                self._write(cursor, "activities", "activity", activity, row)
-            for activity in changes.deleted_activities:
-                cursor.execute(
-                    f"DELETE FROM {self._s}.activities "
-                    "WHERE workspace = %s AND id = %s AND version = %s",
-                    (ws, activity.id, activity.version),
-                )
-                if cursor.rowcount != 1:
-                    found = self._stored_version(cursor, "activities", activity.id)
-                    raise ConcurrencyError(
-                        f"Activity {activity.id!r} is stored at version {found}, so it cannot "
-                        f"be deleted from version {activity.version}, a stale read"
-                    )
-            for row in events:
-                cursor.execute(
-                    f"INSERT INTO {self._s}.events "
-                    "(workspace, id, opportunity_id, kind, at, actor, data) VALUES "
-                    "(%(workspace)s, %(id)s, %(opportunity_id)s, %(kind)s, %(at)s, %(actor)s, "
-                    "%(data)s::jsonb)",
-                    row,
-                )
-
-    def _write(
-        self,
-        cursor: psycopg.Cursor[Any],
-        table: str,
-        kind: str,
-        record: Opportunity | Activity,
-        row: dict[str, object],
-    ) -> None:
-        """Insert version 1 or update from version - 1; anything else is a conflict."""
-        values = ", ".join(
-            f"%({name})s::jsonb" if name == "data" else f"%({name})s" for name in row
-        )
-        try:
-            if record.version == 1:
-                cursor.execute(
-                    f"INSERT INTO {self._s}.{table} ({', '.join(row)}) VALUES ({values}) "
-                    "ON CONFLICT (workspace, id) DO NOTHING",
-                    row,
-                )
-            else:
-                assignments = ", ".join(
-                    f"{name} = %({name})s::jsonb" if name == "data" else f"{name} = %({name})s"
-                    for name in row
-                    if name not in ("workspace", "id")
-                )
-                cursor.execute(
-                    f"UPDATE {self._s}.{table} SET {assignments} "
-                    "WHERE workspace = %(workspace)s AND id = %(id)s AND version = %(expected)s",
-                    {**row, "expected": record.version - 1},
-                )
-        except psycopg.errors.ForeignKeyViolation as error:
-            opportunity_id = record.opportunity_id if isinstance(record, Activity) else None
-            raise StorageError(
-                f"{kind.capitalize()} {record.id!r} names opportunity {opportunity_id!r}, "
-                f"which is not stored in workspace {self.workspace!r}"
-            ) from error
-        if cursor.rowcount != 1:
-            found = self._stored_version(cursor, table, record.id)
-            raise ConcurrencyError(
-                f"{kind.capitalize()} {record.id!r} is stored at version {found}, "
-                f"so version {record.version} cannot be written "
-                f"(it must be one above the stored version; 1 for a new record)"
-            )
-
-    def _stored_version(self, cursor: psycopg.Cursor[Any], table: str, id_: str) -> int:
-        cursor.execute(
-            f"SELECT version FROM {self._s}.{table} WHERE workspace = %s AND id = %s",
-            (self.workspace, id_),
-        )
-        row = cursor.fetchone()
-        return int(row[0]) if row is not None else 0
-
 
 _VERSION_SQL = "SELECT coalesce(max(version), 0) FROM {s}.schema_version"
-
-
-def _aware(moment: dt.datetime | None, name: str) -> dt.datetime | None:
-    return None if moment is None else require_aware(moment, f"activities({name}=...)")
 
 
 def _describe(dsn: str, schema: str) -> str:

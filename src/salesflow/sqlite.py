@@ -22,20 +22,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeAlias
 
+from salesflow._sql import SQLRepository
 from salesflow.domain.activity import Activity
 from salesflow.domain.events import Event
 from salesflow.domain.opportunity import Opportunity
-from salesflow.domain.process import Process
-from salesflow.domain.values import ActivityStatus, require_aware
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
-from salesflow.ports import ChangeSet, Repository
-from salesflow.serialization import (
-    dump_record,
-    encode_row,
-    load_record,
-    load_versioned,
-    record_name,
-)
+from salesflow.serialization import encode_row, load_record, record_name
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteRepository"]
 
@@ -193,7 +185,7 @@ def _sql(columns: Mapping[str, object]) -> dict[str, object]:
 # -- the repository ----------------------------------------------------------------
 
 
-class SQLiteRepository(Repository):
+class SQLiteRepository(SQLRepository):
     """A repository in one SQLite file; safe for several threads and processes.
 
     ``path`` is the database file (created if missing; upgraded in place if an older
@@ -204,6 +196,10 @@ class SQLiteRepository(Repository):
     Each thread that uses the repository opens its own connection on first use;
     :meth:`close` closes them all (call it when no thread is using the repository).
     """
+
+    _mark = "?"
+    _json_mark = "?"
+    _constraint_errors = (sqlite3.IntegrityError,)
 
     def __init__(
         self,
@@ -277,17 +273,18 @@ class SQLiteRepository(Repository):
             raise StorageError(f"SQLite file {self.path!r}: {doing} failed: {error}") from error
 
     @contextlib.contextmanager
-    def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
-        """One write transaction, begun with the file's write lock held."""
+    def _transaction(self, doing: str) -> Iterator[sqlite3.Cursor]:
+        """One write transaction, begun with the file's write lock held: writers take
+        turns, so history is in commit order without more locking."""
         connection = self._connection()
-        with self._translated(doing):
-            connection.execute("BEGIN IMMEDIATE")
+        with self._translated(doing), contextlib.closing(connection.cursor()) as cursor:
+            cursor.execute("BEGIN IMMEDIATE")
             try:
-                yield connection
-                connection.execute("COMMIT")
+                yield cursor
+                cursor.execute("COMMIT")
             except BaseException:
                 if connection.in_transaction:
-                    connection.execute("ROLLBACK")
+                    cursor.execute("ROLLBACK")
                 raise
 
     def _query(self, doing: str, sql: str, parameters: Sequence[object] = ()) -> list[Any]:
@@ -303,6 +300,24 @@ class SQLiteRepository(Repository):
         for connection in connections:
             with contextlib.suppress(sqlite3.Error):
                 connection.close()
+
+    # -- what the shared reads and writes ask of a driver ---------------------
+
+    def _rule_broken(
+        self, error: Exception, table: str, kind: str, record: Opportunity | Activity
+    ) -> StorageError:
+        return StorageError(
+            f"{kind.capitalize()} {record.id!r} breaks a rule of the {table} table "
+            f"in workspace {self.workspace!r}: {error}"
+            + (
+                f" (opportunity {record.opportunity_id!r} is not stored)"
+                if isinstance(record, Activity) and "FOREIGN KEY" in str(error)
+                else ""
+            )
+        )
+
+    def _column(self, value: object) -> object:
+        return _column_value(value)
 
     # -- schema ----------------------------------------------------------------
 
@@ -328,180 +343,3 @@ class SQLiteRepository(Repository):
         """The schema version of the file (``SCHEMA_VERSION`` once opened)."""
         rows = self._query("reading the schema version", "SELECT max(version) FROM schema_version")
         return int(rows[0][0])
-
-    # -- reads -----------------------------------------------------------------
-
-    def processes(self) -> list[Process]:
-        rows = self._query(
-            "reading processes",
-            "SELECT key, data FROM processes WHERE workspace = ? ORDER BY seq",
-            (self.workspace,),
-        )
-        return [
-            load_record(data, Process, record_name("process", key, self.workspace))
-            for key, data in rows
-        ]
-
-    def get_opportunity(self, opportunity_id: str) -> Opportunity | None:
-        rows = self._query(
-            f"reading opportunity {opportunity_id!r}",
-            "SELECT id, version, data FROM opportunities WHERE workspace = ? AND id = ?",
-            (self.workspace, opportunity_id),
-        )
-        found = load_versioned(rows, Opportunity, self.workspace)
-        return found[0] if found else None
-
-    def get_activity(self, activity_id: str) -> Activity | None:
-        rows = self._query(
-            f"reading activity {activity_id!r}",
-            "SELECT id, version, data FROM activities WHERE workspace = ? AND id = ?",
-            (self.workspace, activity_id),
-        )
-        found = load_versioned(rows, Activity, self.workspace)
-        return found[0] if found else None
-
-    def opportunities(self, *, process: str | None = None) -> list[Opportunity]:
-        sql = "SELECT id, version, data FROM opportunities WHERE workspace = ?"
-        parameters: list[object] = [self.workspace]
-        if process is not None:
-            sql += " AND process = ?"
-            parameters.append(process)
-        rows = self._query("reading opportunities", sql + " ORDER BY seq", parameters)
-        return load_versioned(rows, Opportunity, self.workspace)
-
-    def activities(
-        self,
-        *,
-        opportunity_id: str | None = None,
-        status: ActivityStatus | None = None,
-        owner: str | None = None,
-        due_from: dt.datetime | None = None,
-        due_to: dt.datetime | None = None,
-    ) -> list[Activity]:
-        sql = "SELECT id, version, data FROM activities WHERE workspace = ?"
-        parameters: list[object] = [self.workspace]
-        for column, operator, value in (
-            ("opportunity_id", "=", opportunity_id),
-            ("status", "=", status.value if status is not None else None),
-            ("owner", "=", owner),
-            ("due", ">=", _bound(due_from, "due_from")),
-            ("due", "<=", _bound(due_to, "due_to")),
-        ):
-            if value is not None:
-                sql += f" AND {column} {operator} ?"
-                parameters.append(value)
-        rows = self._query("reading activities", sql + " ORDER BY due, id", parameters)
-        return load_versioned(rows, Activity, self.workspace)
-
-    def history(self, opportunity_id: str) -> list[Event]:
-        rows = self._query(
-            f"reading the history of opportunity {opportunity_id!r}",
-            "SELECT id, data FROM events WHERE workspace = ? AND opportunity_id = ? ORDER BY seq",
-            (self.workspace, opportunity_id),
-        )
-        return [
-            load_record(data, Event, record_name("event", id_, self.workspace))
-            for id_, data in rows
-        ]
-
-    # -- the unit of work ------------------------------------------------------
-
-    def commit(self, changes: ChangeSet) -> None:
-        if not changes:
-            return
-        rows = _Rows(changes, self.workspace)  # encoded before the write lock is taken
-        with self._transaction("committing a change set") as connection:
-            for key, data in rows.processes:
-                connection.execute(
-                    "INSERT INTO processes (workspace, key, data) VALUES (?, ?, ?) "
-                    "ON CONFLICT (workspace, key) DO UPDATE SET data = excluded.data",
-                    (self.workspace, key, data),
-                )
-            for opportunity, columns in rows.opportunities:
-                self._write(connection, "opportunities", "opportunity", opportunity, columns)
-            for activity, columns in rows.activities:
-                self._write(connection, "activities", "activity", activity, columns)
-            for activity in changes.deleted_activities:
-                deleted = connection.execute(
-                    "DELETE FROM activities WHERE workspace = ? AND id = ? AND version = ?",
-                    (self.workspace, activity.id, activity.version),
-                )
-                if deleted.rowcount != 1:
-                    found = self._stored_version(connection, "activities", activity.id)
-                    raise ConcurrencyError(
-                        f"Activity {activity.id!r} is stored at version {found}, so it cannot "
-                        f"be deleted from version {activity.version}, a stale read"
-                    )
-            for columns in rows.events:
-                connection.execute(
-                    "INSERT INTO events (workspace, id, opportunity_id, kind, at, actor, data) "
-                    "VALUES (:workspace, :id, :opportunity_id, :kind, :at, :actor, :data)",
-                    columns,
-                )
-
-    def _write(
-        self,
-        connection: sqlite3.Connection,
-        table: str,
-        kind: str,
-        record: Opportunity | Activity,
-        columns: dict[str, object],
-    ) -> None:
-        """Insert version 1 or update from version - 1; anything else is a conflict."""
-        names = [name for name in columns if name not in ("workspace", "id")]
-        try:
-            if record.version == 1:
-                written = connection.execute(
-                    f"INSERT INTO {table} ({', '.join(columns)}) "
-                    f"VALUES ({', '.join(':' + name for name in columns)}) "
-                    "ON CONFLICT (workspace, id) DO NOTHING",
-                    columns,
-                )
-            else:
-                written = connection.execute(
-                    f"UPDATE {table} SET {', '.join(f'{n} = :{n}' for n in names)} "
-                    "WHERE workspace = :workspace AND id = :id AND version = :expected",
-                    {**columns, "expected": record.version - 1},
-                )
-        except sqlite3.IntegrityError as error:
-            raise StorageError(
-                f"{kind.capitalize()} {record.id!r} breaks a rule of the {table} table "
-                f"in workspace {self.workspace!r}: {error}"
-                + (
-                    f" (opportunity {record.opportunity_id!r} is not stored)"
-                    if isinstance(record, Activity) and "FOREIGN KEY" in str(error)
-                    else ""
-                )
-            ) from error
-        if written.rowcount != 1:
-            found = self._stored_version(connection, table, record.id)
-            raise ConcurrencyError(
-                f"{kind.capitalize()} {record.id!r} is stored at version {found}, "
-                f"so version {record.version} cannot be written "
-                f"(it must be one above the stored version; 1 for a new record)"
-            )
-
-    def _stored_version(self, connection: sqlite3.Connection, table: str, id_: str) -> int:
-        row = connection.execute(
-            f"SELECT version FROM {table} WHERE workspace = ? AND id = ?", (self.workspace, id_)
-        ).fetchone()
-        return int(row[0]) if row is not None else 0
-
-
-def _bound(moment: dt.datetime | None, name: str) -> str | None:
-    if moment is None:
-        return None
-    return _utc_text(require_aware(moment, f"activities({name}=...)"))
-
-
-class _Rows:
-    """A change set encoded as rows, before any lock is taken."""
-
-    def __init__(self, changes: ChangeSet, workspace: str) -> None:
-        self.processes = [
-            (p.key, dump_record(p, record_name("process", p.key, workspace)))
-            for p in changes.processes
-        ]
-        self.opportunities = [(o, _sql(encode_row(o, workspace))) for o in changes.opportunities]
-        self.activities = [(a, _sql(encode_row(a, workspace))) for a in changes.activities]
-        self.events = [_sql(encode_row(e, workspace)) for e in changes.events]
