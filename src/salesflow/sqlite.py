@@ -18,6 +18,7 @@ import datetime as dt
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeAlias
@@ -247,7 +248,7 @@ class SQLiteRepository(SQLRepository):
                 check_same_thread=False,  # used by one thread, closed by close()
             )
             try:
-                connection.execute("PRAGMA journal_mode = WAL")
+                self._enable_wal(connection)
                 connection.execute("PRAGMA foreign_keys = ON")
                 connection.execute("PRAGMA synchronous = FULL")
             except BaseException:
@@ -257,6 +258,31 @@ class SQLiteRepository(SQLRepository):
             self._connections.append(connection)
         self._local.connection = connection
         return connection
+
+    def _enable_wal(self, connection: sqlite3.Connection) -> None:
+        """Put the file in WAL mode (once per file: the mode is stored in it).
+
+        Switching needs the file to itself, and SQLite answers "database is locked" at
+        once, without waiting out the busy timeout, when several processes open a new
+        file together; so the switch is retried until the timeout has passed.
+        """
+        deadline = time.monotonic() + self.timeout
+        pause = 0.005
+        while True:
+            try:
+                (mode,) = connection.execute("PRAGMA journal_mode = WAL").fetchone()
+            except sqlite3.OperationalError as error:
+                code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+                if code not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.2)
+                continue
+            if str(mode).lower() != "wal":
+                raise StorageError(f"SQLite file {self.path!r} cannot be put in WAL mode")
+            return
 
     @contextlib.contextmanager
     def _translated(self, doing: str) -> Iterator[None]:
