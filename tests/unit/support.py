@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dateutil.relativedelta import relativedelta
 
 from salesflow import (
@@ -90,6 +92,16 @@ def seed003_process(
         require_loss_reason=require_loss_reason,
         loss_reasons=loss_reasons,
     )
+
+
+def one_stage_process(key: str, **options: Any) -> Process:
+    """A process with one open stage ``a`` (20 %), then won ``w`` and lost ``l``."""
+    stages = (
+        Stage("a", "A", 20),
+        Stage("w", "W", 100, StageKind.WON),
+        Stage("l", "L", 0, StageKind.LOST),
+    )
+    return Process(key, key.title(), stages, **options)
 
 
 def new_deal(app: SalesFlow, process: str = "standard", **fields: object) -> Opportunity:

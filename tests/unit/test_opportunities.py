@@ -13,16 +13,13 @@ from salesflow import (
     Individual,
     Money,
     Organization,
-    Process,
     Related,
     SalesFlow,
-    Stage,
-    StageKind,
     Status,
     processes,
 )
 from salesflow.errors import NotFound, TransitionNotAllowed, UnknownStage, ValidationError
-from tests.unit.support import ACME, new_deal
+from tests.unit.support import ACME, new_deal, one_stage_process
 
 
 def test_standard_and_simple_processes_are_always_defined(app: SalesFlow) -> None:
@@ -51,15 +48,7 @@ def test_an_unknown_process_is_not_found(app: SalesFlow) -> None:
 
 
 def test_define_process_replaces_by_key(app: SalesFlow) -> None:
-    custom = Process(
-        "standard",
-        "Our standard",
-        (
-            Stage("a", "A", 20),
-            Stage("w", "W", 100, StageKind.WON),
-            Stage("l", "L", 0, StageKind.LOST),
-        ),
-    )
+    custom = one_stage_process("standard")
     app.define_process(custom)
     assert app.process("standard") == custom
     assert new_deal(app).stage == "a"
@@ -76,16 +65,7 @@ def test_a_new_opportunity_starts_in_the_first_open_stage_with_its_probability(
 
 
 def test_value_defaults_to_zero_in_the_process_currency(app: SalesFlow) -> None:
-    process = Process(
-        "nok",
-        "Norsk",
-        (
-            Stage("a", "A", 20),
-            Stage("w", "W", 100, StageKind.WON),
-            Stage("l", "L", 0, StageKind.LOST),
-        ),
-        currency="NOK",
-    )
+    process = one_stage_process("nok", currency="NOK")
     app.define_process(process)
     deal = app.create_opportunity(title="Fjord", process="nok").opportunity
     assert deal.value == Money(0, "NOK")
@@ -117,16 +97,7 @@ def test_no_title_is_allowed_only_for_an_organization_customer(app: SalesFlow) -
 
 
 def test_a_process_may_require_a_customer(app: SalesFlow) -> None:
-    process = Process(
-        "strict",
-        "Strict",
-        (
-            Stage("a", "A", 20),
-            Stage("w", "W", 100, StageKind.WON),
-            Stage("l", "L", 0, StageKind.LOST),
-        ),
-        require_customer=True,
-    )
+    process = one_stage_process("strict", require_customer=True)
     app.define_process(process)
     with pytest.raises(ValidationError, match="requires a customer"):
         app.create_opportunity(title="No one", process="strict")
