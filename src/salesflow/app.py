@@ -31,7 +31,6 @@ from salesflow.domain.opportunity import (
     check_identity,
     check_probability,
     clean_fields,
-    is_empty,
 )
 from salesflow.domain.process import Process, StageAction
 from salesflow.domain.values import (
@@ -44,7 +43,7 @@ from salesflow.domain.values import (
     Status,
     require_aware,
 )
-from salesflow.engine import StageChangePlan, Work, plan_stage_change
+from salesflow.engine import StageChangePlan, Work, check_gate, plan_stage_change
 from salesflow.errors import (
     ConcurrencyError,
     CurrencyMismatch,
@@ -359,15 +358,9 @@ class SalesFlow:
             if closed:
                 new = attrs.evolve(new, probability_override=None)
             check_identity(new, require_customer=definition.require_customer)
-            missing = [name for name in start.requires if is_empty(getattr(new, name))]
-            if missing:
-                raise TransitionNotAllowed(
-                    f"{record}: stage {start.name!r} requires {', '.join(missing)} to be set"
-                )
+            check_gate(new, start)
             work.change(new, EventKind.CREATED, stage=start.key)
-            for action in new.actions_of(start.key):
-                if action.kind is ActionKind.CALENDAR and action.spec.auto_create:
-                    work._schedule_for(work.action(action.id), None)
+            work.create_entry_activities()
             work.notice(f"Created {new.display_title!r} in {start.name}.")
 
         return self._command("create_opportunity", actor, body)

@@ -21,6 +21,7 @@ from salesflow.domain.opportunity import Opportunity, OpportunityAction, is_empt
 from salesflow.domain.process import Process, Stage
 from salesflow.domain.values import (
     ActionKind,
+    ActivityKind,
     ActivityStatus,
     CancelPolicy,
     StageKind,
@@ -36,7 +37,7 @@ from salesflow.errors import (
 )
 from salesflow.ports import ChangeSet
 
-__all__ = ["StageChangePlan", "Work", "plan_stage_change"]
+__all__ = ["StageChangePlan", "Work", "check_gate", "plan_stage_change"]
 
 
 @attrs.frozen
@@ -100,10 +101,16 @@ def _check_transition(opportunity: Opportunity, process: Process, target: Stage)
                 f"{record}: process {process.key!r} does not allow skipping stages; "
                 f"moving from {current.name!r} to {target.name!r} would skip {skipped}"
             )
-    missing = [name for name in target.requires if is_empty(getattr(opportunity, name))]
+    check_gate(opportunity, target)
+
+
+def check_gate(opportunity: Opportunity, stage: Stage) -> None:
+    """Raise ``TransitionNotAllowed`` naming each field ``stage.requires`` that is empty."""
+    missing = [name for name in stage.requires if is_empty(getattr(opportunity, name))]
     if missing:
         raise TransitionNotAllowed(
-            f"{record}: stage {target.name!r} requires {', '.join(missing)} to be set"
+            f"Opportunity {opportunity.id!r}: stage {stage.name!r} requires "
+            f"{', '.join(missing)} to be set"
         )
 
 
@@ -342,7 +349,7 @@ class Work:
         *,
         title: str,
         due: dt.datetime,
-        kind: Any,
+        kind: ActivityKind,
         owner: str | None,
         track_outcome: bool,
         action: OpportunityAction | None = None,
@@ -616,9 +623,14 @@ class Work:
 
         # (2) the new stage's automatic activities (after the move, so they belong to it),
         # for the actions that (1) left without a planned or done activity
-        for action in _to_create(self.opp, target.key, self._activities):
-            self._schedule_for(self.action(action.id), None)
+        self.create_entry_activities()
         self.notice(f"Moved to {target.name}.")
+
+    def create_entry_activities(self) -> None:
+        """Give the current stage's ``auto_create`` actions their activities, due at entry
+        + ``due_after``, unless one has a planned or done activity or is completed."""
+        for action in _to_create(self.opp, self.opp.stage, self._activities):
+            self._schedule_for(self.action(action.id), None)
 
     def auto_advance(self) -> None:
         """Move to the next stage when every required action of this one is completed."""

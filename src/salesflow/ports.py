@@ -11,7 +11,7 @@ import datetime as dt
 import threading
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import attrs
 
@@ -21,9 +21,6 @@ from salesflow.domain.opportunity import Opportunity, OpportunityAction
 from salesflow.domain.process import Process
 from salesflow.domain.values import ActivityStatus, require_aware
 from salesflow.errors import MissingExchangeRate, ValidationError
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "AllowAll",
