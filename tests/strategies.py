@@ -37,14 +37,16 @@ from salesflow import (
     StageKind,
     Status,
 )
+from salesflow.domain import checks
 from salesflow.domain.process import GATEABLE_FIELDS
 
 CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CHF", "SEK")
 
 text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
 names = text.filter(lambda s: bool(s.strip()))
-ids = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=10)
+ids = names
 optional_text = st.none() | text
+optional_names = st.none() | names
 
 offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m)))
 #: Aware datetimes between 1900 and 2200, in UTC or any whole-minute offset.
@@ -59,7 +61,10 @@ decimals = st.integers(0, 6).flatmap(
         min_value=0, max_value=10**12, places=places, allow_nan=False, allow_infinity=False
     )
 )
-money = st.builds(Money, decimals, st.sampled_from(CURRENCIES))
+#: Money as salesflow holds it (its immutable form).
+money = st.builds(Money, decimals, st.sampled_from(CURRENCIES)).map(
+    lambda m: checks.money(m, "money")
+)
 timedeltas = st.timedeltas(min_value=dt.timedelta(seconds=1), max_value=dt.timedelta(days=999))
 
 
@@ -88,7 +93,7 @@ individuals = st.builds(Individual, names, names)
 organizations = st.builds(Organization, names, names)
 customers = individuals | organizations
 related = st.builds(Related, names, names, text)
-notes = st.builds(Note, text, optional_text, datetimes)
+notes = st.builds(Note, text, optional_names, datetimes)
 
 
 def line_items(currency: str) -> st.SearchStrategy[LineItem]:
@@ -98,7 +103,7 @@ def line_items(currency: str) -> st.SearchStrategy[LineItem]:
         decimals,
         st.builds(Money, decimals, st.just(currency)),
         discount_percent=st.integers(0, 100).map(Decimal),
-        service_code=optional_text,
+        service_code=optional_names,
         id=st.none() | ids,
     )
 
@@ -178,7 +183,7 @@ def opportunities(draw: st.DrawFn, id: str | None = None) -> Opportunity:
         value=draw(amounts),
         created_at=draw(datetimes),
         stage_entered_at=draw(datetimes),
-        title=draw(optional_text),
+        title=draw(optional_names),
         description=draw(text),
         customer=draw(st.none() | customers),
         related=tuple(draw(st.lists(related, max_size=2))),
@@ -188,11 +193,11 @@ def opportunities(draw: st.DrawFn, id: str | None = None) -> Opportunity:
         expected_close=draw(st.none() | dates),
         pay_date=draw(st.none() | dates),
         closed_on=draw(st.none() | dates),
-        owner=draw(optional_text),
+        owner=draw(optional_names),
         team=tuple(draw(st.lists(names, max_size=3))),
-        external_ref=draw(optional_text),
-        avatar=draw(optional_text),
-        loss_reason=draw(optional_text),
+        external_ref=draw(optional_names),
+        avatar=draw(optional_names),
+        loss_reason=draw(optional_names),
         notes=tuple(draw(st.lists(notes, max_size=2))),
         line_items=tuple(draw(st.lists(line_items(currency), max_size=2))),
         actions=tuple(draw(st.lists(opportunity_actions, max_size=3))),
@@ -203,13 +208,13 @@ def opportunities(draw: st.DrawFn, id: str | None = None) -> Opportunity:
 activities = st.builds(
     Activity,
     id=ids,
-    title=text,
+    title=names,
     due=datetimes,
     kind=st.sampled_from(ActivityKind),
     opportunity_id=st.none() | ids,
     stage=st.none() | names,
     action_id=st.none() | ids,
-    owner=optional_text,
+    owner=optional_names,
     status=st.sampled_from(ActivityStatus),
     outcome=optional_text,
     track_outcome=st.booleans(),
@@ -278,6 +283,6 @@ def events(draw: st.DrawFn, opportunity_id: str | None = None) -> Event:
         kind=draw(st.sampled_from(EventKind)),
         opportunity_id=opportunity_id if opportunity_id is not None else draw(st.none() | ids),
         at=draw(datetimes),
-        actor=draw(optional_text),
+        actor=draw(optional_names),
         details=draw(event_details()),
     )

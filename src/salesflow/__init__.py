@@ -8,10 +8,11 @@ modules: ``salesflow.sqlite`` and ``salesflow.postgres``.
 from moneyed import Money
 
 from salesflow import processes
-from salesflow.app import ActivityIndicator, BulkResult, Result, SalesFlow
-from salesflow.domain.activity import Activity
+from salesflow.app import BulkResult, Result, SalesFlow
+from salesflow.domain.activity import Activity, ActivityIndicator
 from salesflow.domain.events import Event, EventKind
 from salesflow.domain.opportunity import Opportunity, OpportunityAction
+from salesflow.domain.planner import StageChangePlan
 from salesflow.domain.process import Process, Stage, StageAction
 from salesflow.domain.values import (
     ActionKind,
@@ -27,7 +28,6 @@ from salesflow.domain.values import (
     StageKind,
     Status,
 )
-from salesflow.engine import StageChangePlan
 from salesflow.memory import InMemoryRepository
 from salesflow.ports import (
     ChangeSet,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from salesflow.domain.activity import Activity
@@ -21,7 +21,7 @@ from salesflow.domain.events import Event
 from salesflow.domain.opportunity import Opportunity
 from salesflow.domain.process import Process
 from salesflow.domain.values import ActivityStatus, require_aware
-from salesflow.errors import ConcurrencyError, StorageError
+from salesflow.errors import ConcurrencyError, StorageError, ValidationError
 from salesflow.ports import ChangeSet, Repository
 from salesflow.serialization import (
     dump_record,
@@ -112,12 +112,32 @@ class SQLRepository(Repository):
     def get_activity(self, activity_id: str) -> Activity | None:
         return self._get(Activity, "activities", "activity", activity_id)
 
-    def opportunities(self, *, process: str | None = None) -> list[Opportunity]:
-        conditions = [("process", "=", process)] if process is not None else []
+    def opportunities(
+        self, *, process: str | None = None, stages: Collection[str] | None = None
+    ) -> list[Opportunity]:
+        keys = self._stage_keys(stages)
+        if keys == ():
+            return []
+        conditions: list[tuple[str, str, object]] = []
+        if process is not None:
+            conditions.append(("process", "=", process))
+        if keys is not None:
+            conditions.append(("stage", "IN", keys))
         rows = self._select(
             "reading opportunities", "id, version", "opportunities", conditions, order="seq"
         )
         return load_versioned(rows, Opportunity, self.workspace)
+
+    def count_by_stage(self, process: str) -> dict[str, int]:
+        mark = self._mark
+        rows = self._query(
+            f"counting the opportunities of process {process!r} by stage",
+            f"SELECT stage, count(*) FROM {self._table('opportunities')} "
+            f"WHERE workspace = {mark} AND process = {mark} GROUP BY stage",
+            (self.workspace, process),
+        )
+        # Sorted here, not by the database, whose collation may not order as Python does.
+        return {stage: int(count) for stage, count in sorted(rows)}
 
     def activities(
         self,
@@ -172,15 +192,22 @@ class SQLRepository(Repository):
         order: str | None = None,
     ) -> list[Any]:
         """Rows of ``columns`` and then the JSON, from this workspace's rows of ``table``
-        that meet every ``(column, operator, value)`` condition."""
+        that meet every ``(column, operator, value)`` condition; with the operator
+        ``IN``, the value is a non-empty tuple of the values to match."""
         sql = (
             f"SELECT {columns}, {self._json_text} FROM {self._table(table)} "
             f"WHERE workspace = {self._mark}"
         )
         parameters: list[object] = [self.workspace]
         for column, operator, value in conditions:
-            sql += f" AND {column} {operator} {self._mark}"
-            parameters.append(value)
+            if operator == "IN":
+                if not isinstance(value, tuple) or not value:
+                    raise TypeError(f"IN on {column} needs a non-empty tuple, got {value!r}")
+                sql += f" AND {column} IN ({', '.join(self._mark for _ in value)})"
+                parameters.extend(value)
+            else:
+                sql += f" AND {column} {operator} {self._mark}"
+                parameters.append(value)
         if order is not None:
             sql += f" ORDER BY {order}"
         return self._query(doing, sql, parameters)
@@ -247,7 +274,8 @@ class SQLRepository(Repository):
         record: Opportunity | Activity,
         row: dict[str, object],
     ) -> None:
-        """Insert version 1 or update from version - 1; anything else is a conflict."""
+        """Insert version 1 or update from version - 1. A version 1 whose id is taken
+        is a ``ValidationError``; any other version mismatch is a conflict."""
         mark = self._mark
         try:
             if record.version == 1:
@@ -266,6 +294,9 @@ class SQLRepository(Repository):
                 )
         except self._constraint_errors as error:
             raise self._rule_broken(error, table, kind, record) from error
+        if cursor.rowcount != 1 and record.version == 1:
+            # The insert met a row with this id (the transaction is rolled back).
+            raise ValidationError(f"{kind.capitalize()} {record.id!r}: the id is already taken")
         if cursor.rowcount != 1:
             found = self._stored_version(cursor, table, record.id)
             raise ConcurrencyError(
@@ -273,6 +304,13 @@ class SQLRepository(Repository):
                 f"so version {record.version} cannot be written "
                 f"(it must be one above the stored version; 1 for a new record)"
             )
+
+    def _missing_opportunity(self, activity: Activity) -> StorageError:
+        """The error for ``activity`` naming an opportunity this workspace lacks."""
+        return StorageError(
+            f"Activity {activity.id!r} names opportunity {activity.opportunity_id!r}, "
+            f"which is not stored in workspace {self.workspace!r}"
+        )
 
     def _stored_version(self, cursor: Cursor, table: str, id_: str) -> int:
         cursor.execute(

@@ -1,20 +1,30 @@
 """``SalesFlow``: the application every caller talks to.
 
-Each command loads what it needs from the repository, lets the engine change copies
-of it (:class:`~salesflow.engine.Work`), commits the changes in one step, and then
-tells the subscribers what happened. A command that raises commits nothing; a commit
-that meets a version conflict re-runs the whole command with backoff.
+Every command has the same four steps:
+
+1. check its arguments (nothing happens for a call that is refused here);
+2. load the records it concerns and ask the policy;
+3. ask the domain -- a :class:`~salesflow.domain.deal.Deal` or the stage-change
+   planner -- and commit what changed in one step (a version conflict runs steps 2 and
+   3 again, with backoff);
+4. after the commit: make the outbound calls the command asked for, once, and tell the
+   subscribers what happened, in commit order.
+
+The rules themselves live in the domain; this module holds none of its own.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
+import enum
 import logging
 import random
+import threading
 import time
+import types
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from decimal import Decimal
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -22,35 +32,32 @@ from moneyed import Money
 
 from salesflow import processes as builtin
 from salesflow import reporting
-from salesflow.domain.activity import Activity
-from salesflow.domain.events import Event, EventKind
+from salesflow.domain import checks
+from salesflow.domain.activity import Activity, ActivityIndicator, indicator
+from salesflow.domain.deal import Deal, OutboundCall, quoted
+from salesflow.domain.events import Event
 from salesflow.domain.opportunity import (
     EDITABLE_FIELDS,
     Opportunity,
     OpportunityAction,
-    check_identity,
-    check_probability,
     clean_fields,
 )
+from salesflow.domain.planner import StageChangePlan
 from salesflow.domain.process import Process, StageAction
+from salesflow.domain.replacement import plan_replacement
 from salesflow.domain.values import (
     ActionKind,
     ActivityKind,
     ActivityStatus,
     Customer,
-    Indicator,
     Related,
     Status,
-    require_aware,
 )
-from salesflow.engine import StageChangePlan, Work, check_gate, plan_stage_change
 from salesflow.errors import (
     ConcurrencyError,
-    CurrencyMismatch,
     NotFound,
     PermissionDenied,
     SalesflowError,
-    TransitionNotAllowed,
     ValidationError,
 )
 from salesflow.memory import InMemoryRepository
@@ -68,11 +75,13 @@ from salesflow.ports import (
     SystemClock,
 )
 from salesflow.reporting import Basis, Page, Pipeline, ProbabilitySource, Search
+from salesflow.unit_of_work import UnitOfWork
 
 __all__ = ["ActivityIndicator", "BulkResult", "Result", "SalesFlow"]
 
 log = logging.getLogger("salesflow")
 T = TypeVar("T")
+E = TypeVar("E", bound=enum.Enum)
 
 
 @attrs.frozen
@@ -101,22 +110,24 @@ class Result:
         return self._opportunity
 
 
+def _read_only(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return types.MappingProxyType(dict(value))
+
+
 @attrs.frozen
 class BulkResult:
-    """Each item of a bulk command on its own: the ids that succeeded, the errors."""
+    """Each item of a bulk command on its own: the ids that succeeded, the errors
+    (``failed``: id -> error) and each success's ``Result`` (``results``)."""
 
     succeeded: tuple[str, ...]
-    failed: dict[str, SalesflowError]
-    results: dict[str, Result] = attrs.field(factory=dict)
+    failed: Mapping[str, SalesflowError] = attrs.field(converter=_read_only)
+    results: Mapping[str, Result] = attrs.field(factory=dict, converter=_read_only)
 
 
-@attrs.frozen
-class ActivityIndicator:
-    """Seed 000's activity box: its state and the number of open and overdue activities."""
-
-    state: Indicator
-    open: int
-    overdue: int
+def _port(value: object, method: str, where: str) -> Any:
+    if not callable(getattr(value, method, None)):
+        raise ValidationError(f"SalesFlow({where}=...): expected an object with {method}()")
+    return value
 
 
 class SalesFlow:
@@ -133,7 +144,7 @@ class SalesFlow:
         repository: Repository | None = None,
         *,
         clock: Clock | None = None,
-        timezone: dt.tzinfo = dt.UTC,
+        timezone: dt.tzinfo | str = dt.UTC,
         rates: ExchangeRates | None = None,
         correspondence: Correspondence | None = None,
         invitations: Invitations | None = None,
@@ -142,125 +153,200 @@ class SalesFlow:
         retries: int = 20,
         backoff: dt.timedelta = dt.timedelta(milliseconds=2),
     ) -> None:
-        if retries < 0:
-            raise ValidationError(f"SalesFlow.retries: must not be negative, got {retries}")
+        if repository is not None and not isinstance(repository, Repository):
+            raise ValidationError(
+                f"SalesFlow(repository=...): expected a Repository, got {repository!r}"
+            )
+        if ids is not None and not callable(ids):
+            raise ValidationError(f"SalesFlow(ids=...): expected a function, got {ids!r}")
+        if not isinstance(backoff, dt.timedelta) or backoff < dt.timedelta(0):
+            raise ValidationError(
+                f"SalesFlow(backoff=...): expected a timedelta of zero or more, got {backoff!r}"
+            )
         self.repository = repository if repository is not None else InMemoryRepository()
-        self.clock = clock if clock is not None else SystemClock()
-        self.timezone = timezone
-        self.rates = rates
+        self.clock: Clock = _port(clock, "now", "clock") if clock is not None else SystemClock()
+        self.timezone = checks.timezone(timezone, "SalesFlow(timezone=...)")
+        self.rates = _port(rates, "rate", "rates") if rates is not None else None
         self.correspondence: Correspondence = (
-            correspondence if correspondence is not None else RecordingCorrespondence()
+            _port(correspondence, "send", "correspondence")
+            if correspondence is not None
+            else RecordingCorrespondence()
         )
         self.invitations: Invitations = (
-            invitations if invitations is not None else RecordingInvitations()
+            _port(invitations, "invite", "invitations")
+            if invitations is not None
+            else RecordingInvitations()
         )
-        self.policy: Policy = policy if policy is not None else AllowAll()
-        self._new_id = ids if ids is not None else (lambda: uuid.uuid4().hex)
-        self._retries = retries
+        self.policy: Policy = (
+            _port(policy, "allows", "policy") if policy is not None else AllowAll()
+        )
+        self._ids = ids if ids is not None else (lambda: uuid.uuid4().hex)
+        self._retries = checks.integer(retries, "SalesFlow(retries=...)", 0, 1000)
         self._backoff = backoff.total_seconds()
         self._subscribers: list[Callable[[Event], None]] = []
+        self._publishing = threading.local()
 
     # -- the command loop ------------------------------------------------------
 
-    def _now(self) -> dt.datetime:
-        return require_aware(self.clock.now(), "Clock.now()")
+    def _new_id(self) -> str:
+        return checks.name(self._ids(), "SalesFlow(ids=...)(): a new id")
 
-    def _load(
-        self, command: str, actor: str | None, opportunity_id: str | None, activity_id: str | None
-    ) -> Work:
-        activity = None
+    def _now(self) -> dt.datetime:
+        return checks.aware(self.clock.now(), "Clock.now()")
+
+    def _today(self) -> dt.date:
+        return self._now().astimezone(self.timezone).date()
+
+    def _deal(
+        self,
+        *,
+        opportunity_id: str | None = None,
+        activity_id: str | None = None,
+        process: Process | None = None,
+        actor: str | None = None,
+    ) -> tuple[Deal, UnitOfWork]:
+        """Load what a command works on: an opportunity with its activities (found
+        directly or through one of its activities), or a free-standing activity."""
+        activities: list[Activity] = []
         if activity_id is not None:
             activity = self.repository.get_activity(activity_id)
             if activity is None:
                 raise NotFound(f"Activity {activity_id!r} does not exist")
             opportunity_id = activity.opportunity_id
-        opportunity = process = None
-        activities: list[Activity] = [activity] if activity is not None else []
+            activities = [activity]
+        opportunity = None
         if opportunity_id is not None:
             opportunity = self.get(opportunity_id)
             process = self.process(opportunity.process)
             activities = self.repository.activities(opportunity_id=opportunity_id)
-        if not self.policy.allows(actor, command, opportunity):
-            target = f"opportunity {opportunity.id!r}" if opportunity else "this workspace"
-            raise PermissionDenied(f"{actor or 'An anonymous actor'} may not {command} on {target}")
-        return Work(
+        deal = Deal(
+            process=process,
+            opportunity=opportunity,
+            activities=activities,
             now=self._now(),
             timezone=self.timezone,
             actor=actor,
             new_id=self._new_id,
-            process=process,
-            opportunity=opportunity,
-            activities=activities,
         )
+        return deal, UnitOfWork(opportunity, activities)
 
-    def _run(
-        self,
-        command: str,
-        actor: str | None,
-        body: Callable[[Work], T],
-        *,
-        opportunity_id: str | None = None,
-        activity_id: str | None = None,
-    ) -> tuple[Work, T]:
-        """Run ``body`` on freshly loaded records and commit what it changed.
+    def _allow(self, actor: str | None, command: str, opportunity: Opportunity | None) -> None:
+        if not self.policy.allows(actor, command, opportunity):
+            target = (
+                f"opportunity {quoted(opportunity.display_title)} ({opportunity.id!r})"
+                if opportunity is not None
+                else "this workspace"
+            )
+            raise PermissionDenied(f"{actor or 'An anonymous actor'} may not {command} on {target}")
 
-        On a version conflict the command is run again on the records as they now are,
-        with jittered exponential backoff, ``retries`` times at most.
-        """
-        attempt = 0
+    def _commit(self, command: str, attempt: Callable[[], tuple[ChangeSet, T]]) -> T:
+        """Run ``attempt`` (load, decide, return what to commit) and commit its change
+        set; after a version conflict run it again on fresh records, with jittered
+        exponential backoff, ``retries`` times at most."""
+        tries = 0
         while True:
-            work = self._load(command, actor, opportunity_id, activity_id)
-            value = body(work)
-            changes = work.change_set()
+            changes, value = attempt()
             try:
                 if changes:
                     self.repository.commit(changes)
             except ConcurrencyError as conflict:
-                if attempt >= self._retries:
+                if tries >= self._retries:
                     raise ConcurrencyError(
-                        f"{command}: gave up after {attempt + 1} attempts: {conflict}"
+                        f"{command}: gave up after {tries + 1} attempts: {conflict}"
                     ) from conflict
-                delay = self._backoff * (2 ** min(attempt, 8))
+                delay = self._backoff * (2 ** min(tries, 8))
                 time.sleep(random.uniform(delay / 2, delay))
-                attempt += 1
+                tries += 1
                 continue
-            self._publish(work.events)
-            return work, value
+            return value
 
-    def _result(self, work: Work) -> Result:
-        return Result(
-            opportunity=work.opportunity,
-            events=tuple(work.events),
-            notices=tuple(work.notices),
-            created=tuple(work.final(a) for a in work.created),
-            cancelled=tuple(work.final(a) for a in work.cancelled),
-        )
-
-    def _command(
+    def _run(
         self,
         command: str,
-        actor: str | None,
-        body: Callable[[Work], object],
+        actor: object,
+        body: Callable[[Deal], object],
         *,
         opportunity_id: str | None = None,
         activity_id: str | None = None,
+        process: Process | None = None,
     ) -> Result:
-        work, _ = self._run(
-            command, actor, body, opportunity_id=opportunity_id, activity_id=activity_id
-        )
-        return self._result(work)
+        """One command: load, ask the policy, let ``body`` change the deal, commit; then
+        the outbound calls and the subscribers."""
+        who = checks.optional_name(actor, f"{command}(actor=...)")
 
-    def _publish(self, events: Sequence[Event]) -> None:
-        for event in events:
-            for handler in list(self._subscribers):
-                try:
-                    handler(event)
-                except Exception:
-                    log.exception("salesflow subscriber %r failed on %s", handler, event.kind)
+        def attempt() -> tuple[ChangeSet, tuple[Deal, ChangeSet]]:
+            deal, unit = self._deal(
+                opportunity_id=opportunity_id,
+                activity_id=activity_id,
+                process=process,
+                actor=who,
+            )
+            self._allow(who, command, deal.opportunity)
+            body(deal)
+            changes = unit.change_set(deal)
+            return changes, (deal, changes)
+
+        deal, changes = self._commit(command, attempt)
+        committed = {a.id: a for a in changes.activities}
+        notices = [*deal.notices, *self._call_out(deal.outbox, changes)]
+        self._publish(changes.events)
+        return Result(
+            opportunity=changes.opportunities[0] if changes.opportunities else deal.opportunity,
+            events=changes.events,
+            notices=tuple(notices),
+            created=tuple(committed[i] for i in deal.created if i in committed),
+            cancelled=tuple(committed[i] for i in deal.cancelled if i in committed),
+        )
+
+    def _call_out(self, calls: Iterable[OutboundCall], changes: ChangeSet) -> list[str]:
+        """Make the outbound calls of a committed command; the notices they give.
+
+        A call that fails is logged and reported in a notice; the command stands.
+        """
+        notices = []
+        for call in calls:
+            opportunity = next(o for o in changes.opportunities if o.id == call.opportunity_id)
+            action = opportunity.require_action(call.action_id)
+            try:
+                if call.kind is ActionKind.LETTER:
+                    self.correspondence.send(opportunity, action)
+                    notices.append(f"Sent {quoted(action.title)}.")
+                else:
+                    event = action.spec.event or ""
+                    if self.invitations.invite(event, opportunity) is False:
+                        notices.append(f"The customer is already invited to {event}.")
+                    else:
+                        notices.append(f"Invited the customer to {event}.")
+            except Exception as error:
+                log.exception("salesflow: %s of %s failed", call.kind.name, call.action_id)
+                notices.append(f"{quoted(action.title)} could not be sent: {error}")
+        return notices
+
+    def _publish(self, events: Iterable[Event]) -> None:
+        """Tell every subscriber of each event, in commit order: events of a command that
+        a subscriber runs wait until the events before them have been heard."""
+        state = self._publishing
+        queue: collections.deque[Event] | None = getattr(state, "queue", None)
+        if queue is not None:
+            queue.extend(events)
+            return
+        state.queue = queue = collections.deque(events)
+        try:
+            while queue:
+                event = queue.popleft()
+                for handler in list(self._subscribers):
+                    try:
+                        handler(event)
+                    except Exception:
+                        log.exception("salesflow subscriber %r failed on %s", handler, event.kind)
+        finally:
+            state.queue = None
 
     def subscribe(self, handler: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``handler`` with every event after its command commits; returns a function
         that unsubscribes it."""
+        if not callable(handler):
+            raise ValidationError(f"subscribe: expected a function, got {handler!r}")
         self._subscribers.append(handler)
 
         def unsubscribe() -> None:
@@ -271,23 +357,63 @@ class SalesFlow:
 
     # -- processes -------------------------------------------------------------
 
-    def define_process(self, process: Process, *, actor: str | None = None) -> None:
-        """Add a process, or replace the one with the same key."""
+    def define_process(
+        self,
+        process: Process,
+        *,
+        stage_map: Mapping[str, str] | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Add a process, or replace the one with the same key.
+
+        When the new version drops stages that hold opportunities, ``stage_map`` must say
+        where each such stage's opportunities go; they move there in the same commit.
+        """
         if not isinstance(process, Process):
             raise ValidationError(f"define_process: expected a Process, got {process!r}")
-        if not self.policy.allows(actor, "define_process", None):
-            raise PermissionDenied(f"{actor or 'An anonymous actor'} may not define processes")
-        self.repository.commit(ChangeSet(processes=(process,)))
+        who = checks.optional_name(actor, "define_process(actor=...)")
+        self._allow(who, "define_process", None)
 
-    def process(self, key: str) -> Process:
-        """The process with this key; ``NotFound`` if none is defined."""
+        def attempt() -> tuple[ChangeSet, list[Event]]:
+            old = self._find_process(process.key)
+            counts = self.repository.count_by_stage(process.key) if old is not None else {}
+            moves = plan_replacement(old, process, counts, stage_map)
+            opportunities: list[Opportunity] = []
+            events: list[Event] = []
+            now = self._now()
+            for stranded in self.repository.opportunities(process=process.key, stages=moves):
+                deal = Deal(
+                    process=process,
+                    opportunity=stranded,
+                    activities=(),
+                    now=now,
+                    timezone=self.timezone,
+                    actor=who,
+                    new_id=self._new_id,
+                )
+                deal.move_for_process_change(process, moves[stranded.stage])
+                changes = UnitOfWork(stranded, ()).change_set(deal)
+                opportunities.extend(changes.opportunities)
+                events.extend(changes.events)
+            changes = ChangeSet(
+                processes=(process,), opportunities=tuple(opportunities), events=tuple(events)
+            )
+            return changes, events
+
+        self._publish(self._commit("define_process", attempt))
+
+    def _find_process(self, key: str) -> Process | None:
         for stored in self.repository.processes():
             if stored.key == key:
                 return stored
-        for predefined in (builtin.STANDARD, builtin.SIMPLE):
-            if predefined.key == key:
-                return predefined
-        raise NotFound(f"Process {key!r} is not defined")
+        return next((p for p in (builtin.STANDARD, builtin.SIMPLE) if p.key == key), None)
+
+    def process(self, key: str) -> Process:
+        """The process with this key; ``NotFound`` if none is defined."""
+        found = self._find_process(checks.name(key, "process(key=...)"))
+        if found is None:
+            raise NotFound(f"Process {key!r} is not defined")
+        return found
 
     def processes(self) -> tuple[Process, ...]:
         """Every defined process: the built-in ones, replaced or joined by stored ones."""
@@ -312,13 +438,18 @@ class SalesFlow:
         description: str = "",
         external_ref: str | None = None,
         related: Iterable[Related] = (),
+        loss_reason: str | None = None,
         actor: str | None = None,
     ) -> Result:
         """Create an opportunity in ``stage`` (default: the process' first open stage)."""
         definition = self.process(process)
-        start = definition.stage(stage) if stage is not None else definition.first_stage
+        start = (
+            definition.stage(checks.name(stage, "create_opportunity(stage=...)"))
+            if stage is not None
+            else definition.first_stage
+        )
+        reason = _loss_reason(loss_reason, "create_opportunity(loss_reason=...)")
         opportunity_id = self._new_id()
-        record = f"Opportunity {opportunity_id!r}"
         fields = clean_fields(
             {
                 "title": title,
@@ -329,104 +460,74 @@ class SalesFlow:
                 "expected_close": expected_close,
                 "owner": owner,
                 "external_ref": external_ref,
-                "related": tuple(related),
+                "related": related,
                 "probability_override": probability,
             },
-            record,
+            f"Opportunity {opportunity_id!r}",
         )
-
-        def body(work: Work) -> None:
-            work.process = definition
-            actions = tuple(
-                OpportunityAction(id=self._new_id(), stage=s.key, spec=spec)
-                for s in definition.stages
-                for spec in s.actions
-            )
-            closed = not start.is_open
-            new = Opportunity(
-                id=opportunity_id,
-                process=definition.key,
-                stage=start.key,
-                stage_probability=start.probability,
-                created_at=work.now,
-                stage_entered_at=work.now,
-                status=start.status,
-                closed_on=work.today if closed else None,
-                actions=actions,
-                **fields,
-            )
-            if closed:
-                new = attrs.evolve(new, probability_override=None)
-            check_identity(new, require_customer=definition.require_customer)
-            check_gate(new, start)
-            work.change(new, EventKind.CREATED, stage=start.key)
-            work.create_entry_activities()
-            work.notice(f"Created {new.display_title!r} in {start.name}.")
-
-        return self._command("create_opportunity", actor, body)
+        if self.repository.get_opportunity(opportunity_id) is not None:
+            raise ValidationError(f"Opportunity {opportunity_id!r}: the id is already taken")
+        return self._run(
+            "create_opportunity",
+            actor,
+            lambda deal: deal.create(opportunity_id, start, fields, loss_reason=reason),
+            process=definition,
+        )
 
     def get(self, opportunity_id: str) -> Opportunity:
         """The opportunity with this id; ``NotFound`` if there is none."""
-        found = self.repository.get_opportunity(opportunity_id)
+        found = self.repository.get_opportunity(checks.name(opportunity_id, "opportunity id"))
         if found is None:
             raise NotFound(f"Opportunity {opportunity_id!r} does not exist")
         return found
 
     def update(self, opportunity_id: str, *, actor: str | None = None, **fields: Any) -> Result:
         """Change any of the editable fields (see ``EDITABLE_FIELDS``)."""
+        record = f"Opportunity {checks.name(opportunity_id, 'update(opportunity_id)')!r}"
         unknown = sorted(set(fields) - EDITABLE_FIELDS)
         if unknown:
             raise ValidationError(
-                f"Opportunity {opportunity_id!r}: {unknown} cannot be changed with update(); "
+                f"{record}: {unknown} cannot be changed with update(); "
                 f"editable fields are {sorted(EDITABLE_FIELDS)}"
             )
-        clean = clean_fields(fields, f"Opportunity {opportunity_id!r}")
-
-        def body(work: Work) -> None:
-            new = attrs.evolve(work.opp, **clean)
-            check_identity(new, require_customer=work.proc.require_customer)
-            if new == work.opp:
-                work.notice("Nothing changed.")
-                return
-            work.change(new, EventKind.UPDATED)
-            work.notice("Saved.")
-
-        return self._command("update", actor, body, opportunity_id=opportunity_id)
+        clean = clean_fields(fields, record)
+        return self._run(
+            "update", actor, lambda deal: deal.update(clean), opportunity_id=opportunity_id
+        )
 
     def set_probability(
         self, opportunity_id: str, probability: int | None, *, actor: str | None = None
     ) -> Result:
         """Override the stage's probability, or with None follow the stage again."""
-        value = check_probability(probability, f"Opportunity {opportunity_id!r}.probability")
-
-        def body(work: Work) -> None:
-            if work.opp.is_closed:
-                raise TransitionNotAllowed(
-                    f"Opportunity {opportunity_id!r} is {work.opp.status.value}: its probability "
-                    "is fixed by its stage"
-                )
-            new = attrs.evolve(work.opp, probability_override=value)
-            if new == work.opp:
-                work.notice("Nothing changed.")
-                return
-            work.change(new, EventKind.PROBABILITY_SET)
-            work.notice(f"Probability set to {new.probability}%.")
-
-        return self._command("set_probability", actor, body, opportunity_id=opportunity_id)
+        value = checks.optional(checks.probability)(probability, "set_probability(probability)")
+        return self._run(
+            "set_probability",
+            actor,
+            lambda deal: deal.set_probability(value),
+            opportunity_id=_id(opportunity_id, "set_probability"),
+        )
 
     # -- stages ----------------------------------------------------------------
 
-    def preview_stage_change(self, opportunity_id: str, stage: str) -> StageChangePlan:
-        """What moving to ``stage`` would do; changes nothing."""
-        opportunity = self.get(opportunity_id)
-        return plan_stage_change(
-            opportunity,
-            self.process(opportunity.process),
-            self.repository.activities(opportunity_id=opportunity_id),
-            stage,
-            now=self._now(),
-            timezone=self.timezone,
+    def preview_stage_change(
+        self,
+        opportunity_id: str,
+        stage: str,
+        *,
+        cancel_pending: bool | None = None,
+        loss_reason: str | None = None,
+    ) -> StageChangePlan:
+        """What ``change_stage`` with the same arguments would do; changes nothing.
+
+        It is the very plan the change carries out, and raises what the change would
+        raise, except ``ConfirmationRequired``: a plan that needs the caller's answer
+        has ``needs_answer`` set instead.
+        """
+        target, answer, reason = _stage_arguments(
+            "preview_stage_change", stage, cancel_pending, loss_reason
         )
+        deal, _ = self._deal(opportunity_id=_id(opportunity_id, "preview_stage_change"))
+        return deal.plan(target, cancel_pending=answer, loss_reason=reason)
 
     def change_stage(
         self,
@@ -438,11 +539,32 @@ class SalesFlow:
         actor: str | None = None,
     ) -> Result:
         """Move the opportunity to ``stage`` with every effect of a stage change."""
+        return self._change_stage(
+            "change_stage",
+            opportunity_id,
+            stage=stage,
+            cancel_pending=cancel_pending,
+            loss_reason=loss_reason,
+            actor=actor,
+        )
 
-        def body(work: Work) -> None:
-            work.change_stage(stage, cancel_pending=cancel_pending, loss_reason=loss_reason)
-
-        return self._command("change_stage", actor, body, opportunity_id=opportunity_id)
+    def _change_stage(
+        self,
+        command: str,
+        opportunity_id: object,
+        *,
+        stage: object,
+        cancel_pending: object,
+        loss_reason: object,
+        actor: object,
+    ) -> Result:
+        target, answer, reason = _stage_arguments(command, stage, cancel_pending, loss_reason)
+        return self._run(
+            command,
+            actor,
+            lambda deal: deal.change_stage(target, cancel_pending=answer, loss_reason=reason),
+            opportunity_id=_id(opportunity_id, command),
+        )
 
     def bulk_change_stage(
         self,
@@ -453,11 +575,20 @@ class SalesFlow:
         loss_reason: str | None = None,
         actor: str | None = None,
     ) -> BulkResult:
-        """``change_stage`` on each opportunity on its own; reports each outcome."""
+        """``change_stage`` on each opportunity on its own; reports each outcome. The
+        policy is asked for each one, as ``bulk_change_stage``."""
+        command = "bulk_change_stage"
+        _stage_arguments(command, stage, cancel_pending, loss_reason)
+        checks.optional_name(actor, f"{command}(actor=...)")
         return self._bulk(
-            ids,
-            lambda i: self.change_stage(
-                i, stage, cancel_pending=cancel_pending, loss_reason=loss_reason, actor=actor
+            checks.strings(ids, f"{command}(ids=...)"),
+            lambda i: self._change_stage(
+                command,
+                i,
+                stage=stage,
+                cancel_pending=cancel_pending,
+                loss_reason=loss_reason,
+                actor=actor,
             ),
         )
 
@@ -479,13 +610,15 @@ class SalesFlow:
         self, opportunity_id: str, *, cancel_pending: bool | None = None, actor: str | None = None
     ) -> Result:
         """Move to the process' WON stage."""
-
-        def body(work: Work) -> None:
-            work.change_stage(
-                work.proc.won_stage.key, cancel_pending=cancel_pending, loss_reason=None
-            )
-
-        return self._command("mark_won", actor, body, opportunity_id=opportunity_id)
+        answer = _answer(cancel_pending, "mark_won")
+        return self._run(
+            "mark_won",
+            actor,
+            lambda deal: deal.change_stage(
+                deal.proc.won_stage.key, cancel_pending=answer, loss_reason=None
+            ),
+            opportunity_id=_id(opportunity_id, "mark_won"),
+        )
 
     def mark_lost(
         self,
@@ -496,41 +629,24 @@ class SalesFlow:
         actor: str | None = None,
     ) -> Result:
         """Move to the process' (first) LOST stage, with a loss reason."""
-
-        def body(work: Work) -> None:
-            work.change_stage(
-                work.proc.lost_stage.key, cancel_pending=cancel_pending, loss_reason=reason
-            )
-
-        return self._command("mark_lost", actor, body, opportunity_id=opportunity_id)
+        answer = _answer(cancel_pending, "mark_lost")
+        why = _loss_reason(reason, "mark_lost(reason=...)")
+        return self._run(
+            "mark_lost",
+            actor,
+            lambda deal: deal.change_stage(
+                deal.proc.lost_stage.key, cancel_pending=answer, loss_reason=why
+            ),
+            opportunity_id=_id(opportunity_id, "mark_lost"),
+        )
 
     def pause(self, opportunity_id: str, *, actor: str | None = None) -> Result:
         """Put an open opportunity on hold (seed 004): no stage changes until resumed."""
-
-        def body(work: Work) -> None:
-            if work.opp.status is not Status.OPEN:
-                raise TransitionNotAllowed(
-                    f"Opportunity {opportunity_id!r} is {work.opp.status.value}: "
-                    "only an open opportunity can be paused"
-                )
-            work.change(attrs.evolve(work.opp, status=Status.PAUSED), EventKind.PAUSED)
-            work.notice("Paused.")
-
-        return self._command("pause", actor, body, opportunity_id=opportunity_id)
+        return self._run("pause", actor, Deal.pause, opportunity_id=_id(opportunity_id, "pause"))
 
     def resume(self, opportunity_id: str, *, actor: str | None = None) -> Result:
         """Take a paused opportunity off hold."""
-
-        def body(work: Work) -> None:
-            if work.opp.status is not Status.PAUSED:
-                raise TransitionNotAllowed(
-                    f"Opportunity {opportunity_id!r} is {work.opp.status.value}: "
-                    "only a paused opportunity can be resumed"
-                )
-            work.change(attrs.evolve(work.opp, status=Status.OPEN), EventKind.RESUMED)
-            work.notice("Resumed.")
-
-        return self._command("resume", actor, body, opportunity_id=opportunity_id)
+        return self._run("resume", actor, Deal.resume, opportunity_id=_id(opportunity_id, "resume"))
 
     # -- stage actions ---------------------------------------------------------
 
@@ -539,8 +655,8 @@ class SalesFlow:
     ) -> tuple[OpportunityAction, ...]:
         """The opportunity's own actions of ``stage`` (default: its current stage)."""
         opportunity = self.get(opportunity_id)
-        key = self.process(opportunity.process).stage(stage or opportunity.stage).key
-        return opportunity.actions_of(key)
+        key = opportunity.stage if stage is None else checks.name(stage, "actions(stage=...)")
+        return opportunity.actions_of(self.process(opportunity.process).stage(key).key)
 
     def add_action(
         self, opportunity_id: str, stage: str, action: StageAction, *, actor: str | None = None
@@ -548,36 +664,25 @@ class SalesFlow:
         """Give this one opportunity another action in ``stage``."""
         if not isinstance(action, StageAction):
             raise ValidationError(f"add_action: expected a StageAction, got {action!r}")
-
-        def body(work: Work) -> None:
-            key = work.proc.stage(stage).key
-            if any(a.key == action.key for a in work.opp.actions_of(key)):
-                raise ValidationError(
-                    f"Opportunity {opportunity_id!r}: stage {key!r} already has an action "
-                    f"with key {action.key!r}"
-                )
-            added = OpportunityAction(id=work.new_id(), stage=key, spec=action)
-            work.opportunity = attrs.evolve(work.opp, actions=(*work.opp.actions, added))
-            work.record(EventKind.ACTION_ADDED, action_id=added.id, key=action.key, stage=key)
-            work.notice(f"Added {action.title!r}.")
-
-        return self._command("add_action", actor, body, opportunity_id=opportunity_id)
+        key = checks.name(stage, "add_action(stage=...)")
+        return self._run(
+            "add_action",
+            actor,
+            lambda deal: deal.add_action(key, action),
+            opportunity_id=_id(opportunity_id, "add_action"),
+        )
 
     def remove_action(
         self, opportunity_id: str, action_id: str, *, actor: str | None = None
     ) -> Result:
         """Remove an action from this one opportunity (its activity, if any, stays)."""
-
-        def body(work: Work) -> None:
-            action = work.action(action_id)
-            remaining = tuple(a for a in work.opp.actions if a.id != action_id)
-            work.opportunity = attrs.evolve(work.opp, actions=remaining)
-            work.record(
-                EventKind.ACTION_REMOVED, action_id=action_id, key=action.key, stage=action.stage
-            )
-            work.notice(f"Removed {action.title!r}.")
-
-        return self._command("remove_action", actor, body, opportunity_id=opportunity_id)
+        key = checks.name(action_id, "remove_action(action_id=...)")
+        return self._run(
+            "remove_action",
+            actor,
+            lambda deal: deal.remove_action(key),
+            opportunity_id=_id(opportunity_id, "remove_action"),
+        )
 
     def perform_action(
         self,
@@ -588,22 +693,16 @@ class SalesFlow:
         actor: str | None = None,
     ) -> Result:
         """Perform an action (seed 003): a CALENDAR action creates its activity; a LETTER
-        is sent, an EVENT invites the customer, a MANUAL step is done -- and completed."""
-        if due is not None:
-            require_aware(due, f"Action {action_id!r}.due")
-
-        def body(work: Work) -> None:
-            action = work.prepare_perform(work.action(action_id), due)
-            if action is None:
-                return
-            invited = None
-            if action.kind is ActionKind.LETTER:
-                self.correspondence.send(work.opp, action)
-            elif action.kind is ActionKind.EVENT:
-                invited = self.invitations.invite(action.spec.event or "", work.opp)
-            work.perform(action, due, invited=invited)
-
-        return self._command("perform_action", actor, body, opportunity_id=opportunity_id)
+        is sent, an EVENT invites the customer, a MANUAL step is done -- and completed.
+        Letters and invitations go out after the command has committed."""
+        key = checks.name(action_id, "perform_action(action_id=...)")
+        when = checks.optional(checks.aware)(due, "perform_action(due=...)")
+        return self._run(
+            "perform_action",
+            actor,
+            lambda deal: deal.perform(key, when),
+            opportunity_id=_id(opportunity_id, "perform_action"),
+        )
 
     def complete_actions(
         self,
@@ -614,12 +713,14 @@ class SalesFlow:
         actor: str | None = None,
     ) -> Result:
         """Mark actions completed, whether performed or not (seed 003)."""
-        ids = [action_ids] if isinstance(action_ids, str) else list(action_ids)
-
-        def body(work: Work) -> None:
-            work.complete_actions(ids, outcome)
-
-        return self._command("complete_actions", actor, body, opportunity_id=opportunity_id)
+        keys = checks.strings(action_ids, "complete_actions(action_ids=...)")
+        result = _outcome(outcome, "complete_actions(outcome=...)")
+        return self._run(
+            "complete_actions",
+            actor,
+            lambda deal: deal.complete_actions(keys, result),
+            opportunity_id=_id(opportunity_id, "complete_actions"),
+        )
 
     # -- activities ------------------------------------------------------------
 
@@ -636,25 +737,19 @@ class SalesFlow:
     ) -> Activity:
         """Plan an activity, on an opportunity or on its own. The owner defaults to the
         opportunity's owner."""
-        if not isinstance(title, str) or not title.strip():
-            raise ValidationError("Activity.title: must not be blank")
-        require_aware(due, f"Activity {title!r}.due")
-        if not isinstance(kind, ActivityKind):
-            raise ValidationError(f"Activity {title!r}.kind: must be an ActivityKind")
+        command = "schedule_activity"
+        name = checks.name(title, f"{command}(title=...)").strip()
+        when = checks.aware(due, f"{command}(due=...)")
+        what = checks.member(kind, ActivityKind, f"{command}(kind=...)")
+        who = checks.optional_name(owner, f"{command}(owner=...)")
+        tracked = checks.flag(track_outcome, f"{command}(track_outcome=...)")
+        on = checks.optional_name(opportunity_id, f"{command}(opportunity_id=...)")
 
-        def body(work: Work) -> Activity:
-            activity = work.schedule(
-                title=title.strip(),
-                due=due,
-                kind=kind,
-                owner=owner if owner is not None or work.opportunity is None else work.opp.owner,
-                track_outcome=track_outcome,
-            )
-            work.notice(f"Scheduled {title.strip()!r}.")
-            return activity
+        def body(deal: Deal) -> None:
+            deal.schedule(title=name, due=when, kind=what, owner=who, track_outcome=tracked)
+            deal.notice(f"Scheduled {quoted(name)}.")
 
-        work, activity = self._run("schedule_activity", actor, body, opportunity_id=opportunity_id)
-        return work.final(activity)
+        return self._run(command, actor, body, opportunity_id=on).created[0]
 
     def complete_activity(
         self,
@@ -669,46 +764,34 @@ class SalesFlow:
         """Mark a planned activity done; its action is completed with it. ``move_to``
         changes the linked opportunity's stage instead of any auto-advance (with
         ``loss_reason`` when that stage is a LOST one)."""
-
-        def body(work: Work) -> None:
-            activity = work.activity(activity_id)
-            if move_to is not None and work.opportunity is None:
-                raise ValidationError(
-                    f"Activity {activity_id!r} has no opportunity whose stage could change"
-                )
-            completed_action = work.complete_activity(activity, outcome)
-            work.notice(f"Completed {activity.title!r}.")
-            if move_to is not None:
-                work.change_stage(move_to, cancel_pending=cancel_pending, loss_reason=loss_reason)
-            elif completed_action:
-                work.auto_advance()
-
-        return self._command("complete_activity", actor, body, activity_id=activity_id)
+        command = "complete_activity"
+        key = checks.name(activity_id, f"{command}(activity_id=...)")
+        result = _outcome(outcome, f"{command}(outcome=...)")
+        target = checks.optional_name(move_to, f"{command}(move_to=...)")
+        answer = _answer(cancel_pending, command)
+        reason = _loss_reason(loss_reason, f"{command}(loss_reason=...)")
+        return self._run(
+            command,
+            actor,
+            lambda deal: deal.complete_activity(
+                key, result, move_to=target, cancel_pending=answer, loss_reason=reason
+            ),
+            activity_id=key,
+        )
 
     def cancel_activity(self, activity_id: str, *, actor: str | None = None) -> Result:
         """Cancel a planned activity."""
-
-        def body(work: Work) -> None:
-            activity = work.cancel(work.activity(activity_id))
-            work.notice(f"Cancelled {activity.title!r}.")
-
-        return self._command("cancel_activity", actor, body, activity_id=activity_id)
+        key = checks.name(activity_id, "cancel_activity(activity_id=...)")
+        return self._run(
+            "cancel_activity", actor, lambda deal: deal.cancel_activity(key), activity_id=key
+        )
 
     def delete_activity(self, activity_id: str, *, actor: str | None = None) -> Result:
         """Delete an activity; its action can then be performed again (seed 003)."""
-
-        def body(work: Work) -> None:
-            activity = work.activity(activity_id)
-            work.delete_activity(activity)
-            work.record(
-                EventKind.ACTIVITY_DELETED,
-                activity.opportunity_id,
-                activity_id=activity.id,
-                title=activity.title,
-            )
-            work.notice(f"Deleted {activity.title!r}.")
-
-        return self._command("delete_activity", actor, body, activity_id=activity_id)
+        key = checks.name(activity_id, "delete_activity(activity_id=...)")
+        return self._run(
+            "delete_activity", actor, lambda deal: deal.delete_activity(key), activity_id=key
+        )
 
     def activities(
         self,
@@ -720,15 +803,14 @@ class SalesFlow:
         due_to: dt.datetime | None = None,
     ) -> list[Activity]:
         """Activities matching every given filter, ordered by due time."""
-        for name, bound in (("due_from", due_from), ("due_to", due_to)):
-            if bound is not None:
-                require_aware(bound, f"activities({name})")
         return self.repository.activities(
-            opportunity_id=opportunity_id,
-            status=status,
-            owner=owner,
-            due_from=due_from,
-            due_to=due_to,
+            opportunity_id=checks.optional_name(opportunity_id, "activities(opportunity_id=...)"),
+            status=None
+            if status is None
+            else checks.member(status, ActivityStatus, "activities(status=...)"),
+            owner=checks.optional_name(owner, "activities(owner=...)"),
+            due_from=checks.optional(checks.aware)(due_from, "activities(due_from=...)"),
+            due_to=checks.optional(checks.aware)(due_to, "activities(due_to=...)"),
         )
 
     def indicator(self, opportunity_id: str) -> ActivityIndicator:
@@ -737,18 +819,7 @@ class SalesFlow:
         planned = self.repository.activities(
             opportunity_id=opportunity_id, status=ActivityStatus.PLANNED
         )
-        today = self._now().astimezone(self.timezone).date()
-        days = [a.due.astimezone(self.timezone).date() for a in planned]
-        overdue = sum(1 for d in days if d < today)
-        if overdue:
-            state = Indicator.OVERDUE
-        elif today in days:
-            state = Indicator.TODAY
-        elif days:
-            state = Indicator.UPCOMING
-        else:
-            state = Indicator.NONE
-        return ActivityIndicator(state=state, open=len(planned), overdue=overdue)
+        return indicator(planned, today=self._today(), timezone=self.timezone)
 
     # -- queries and history ---------------------------------------------------
 
@@ -775,23 +846,29 @@ class SalesFlow:
         offset: int = 0,
     ) -> Page:
         """Opportunities matching every given filter, ordered and paged."""
+        where = "search"
+        day = checks.optional(checks.day)
         query = Search(
-            today=self._now().astimezone(self.timezone).date(),
-            text=text,
-            stages=stages,
-            statuses=statuses,
-            owner=owner,
-            customer_id=customer_id,
-            related_id=related_id,
-            close_from=close_from,
-            close_to=close_to,
-            overdue=overdue,
+            today=self._today(),
+            text=checks.optional(checks.text)(text, f"{where}(text=...)"),
+            stages=None if stages is None else checks.strings(stages, f"{where}(stages=...)"),
+            statuses=None
+            if statuses is None
+            else _members(statuses, Status, f"{where}(statuses=...)"),
+            owner=checks.optional_name(owner, f"{where}(owner=...)"),
+            customer_id=checks.optional_name(customer_id, f"{where}(customer_id=...)"),
+            related_id=checks.optional_name(related_id, f"{where}(related_id=...)"),
+            close_from=day(close_from, f"{where}(close_from=...)"),
+            close_to=day(close_to, f"{where}(close_to=...)"),
+            overdue=checks.optional(checks.flag)(overdue, f"{where}(overdue=...)"),
         )
+        definition = None if process is None else self.process(process)
         return query.page(
-            self.repository.opportunities(process=process),
-            order_by=order_by,
-            limit=limit,
-            offset=offset,
+            self.repository.opportunities(process=definition.key if definition else None),
+            order_by=checks.name(order_by, f"{where}(order_by=...)"),
+            limit=checks.integer(limit, f"{where}(limit=...)", 0, 10_000),
+            offset=checks.integer(offset, f"{where}(offset=...)", 0, 2**62),
+            stage_order=reporting.stage_order(self.processes()),
         )
 
     # -- reports ---------------------------------------------------------------
@@ -813,27 +890,59 @@ class SalesFlow:
         and left out of every figure.
         """
         definition = self.process(process)
+        target = checks.optional(checks.currency)(currency, "pipeline(currency=...)")
+        who = checks.optional_name(owner, "pipeline(owner=...)")
         members = [
             o
             for o in self.repository.opportunities(process=definition.key)
-            if owner is None or o.owner == owner
+            if who is None or o.owner == who
         ]
-        today = self._now().astimezone(self.timezone).date()
+        today = self._today()
+        rates = self.rates
         return reporting.pipeline(
             definition,
             members,
-            currency=currency,
+            currency=target,
             basis=basis,
             probability=probability,
-            convert=lambda amount, target: self._convert(amount, target, today),
+            convert=reporting.converter(
+                None if rates is None else (lambda base, quote: rates.rate(base, quote, today))
+            ),
         )
 
-    def _convert(self, amount: Money, currency: str, on: dt.date) -> Decimal:
-        code = amount.currency.code
-        if code == currency:
-            return Decimal(amount.amount)
-        if self.rates is None:
-            raise CurrencyMismatch(
-                f"Converting {code} to {currency} needs exchange rates: pass rates= to SalesFlow"
-            )
-        return Decimal(amount.amount) * self.rates.rate(code, currency, on)
+
+def _id(value: object, command: str) -> str:
+    return checks.name(value, f"{command}(opportunity_id=...)")
+
+
+def _answer(value: object, command: str) -> bool | None:
+    return checks.optional(checks.flag)(value, f"{command}(cancel_pending=...)")
+
+
+def _loss_reason(value: object, where: str) -> str | None:
+    """A loss reason: None, or text (a blank one counts as none)."""
+    if value is None:
+        return None
+    reason = checks.text(value, where, limit=checks.NAME_MAX)
+    return reason if reason.strip() else None
+
+
+def _members(value: object, kind: type[E], where: str) -> tuple[E, ...]:
+    """Enum members given as a collection of members or values; a lone one is one."""
+    if isinstance(value, str | kind) or not isinstance(value, Iterable):
+        return (checks.member(value, kind, where),)
+    return tuple(checks.member(item, kind, where) for item in value)
+
+
+def _outcome(value: object, where: str) -> str | None:
+    return checks.optional(checks.text)(value, where)
+
+
+def _stage_arguments(
+    command: str, stage: object, cancel_pending: object, loss_reason: object
+) -> tuple[str, bool | None, str | None]:
+    return (
+        checks.name(stage, f"{command}(stage=...)"),
+        _answer(cancel_pending, command),
+        _loss_reason(loss_reason, f"{command}(loss_reason=...)"),
+    )

@@ -6,10 +6,7 @@ a field) and the rule that was broken, so that a front end can show it as it is.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from salesflow.engine import StageChangePlan
+from typing import Any
 
 __all__ = [
     "AlreadyAssigned",
@@ -52,11 +49,12 @@ class TransitionNotAllowed(SalesflowError):
 class ConfirmationRequired(SalesflowError):
     """Under ``CancelPolicy.ASK`` the caller must answer ``cancel_pending``.
 
-    ``plan`` is the :class:`~salesflow.engine.StageChangePlan` that would have been
-    applied: ``plan.to_cancel`` lists the activities in question.
+    ``plan`` is the :class:`~salesflow.StageChangePlan` that would have been carried
+    out: ``plan.to_cancel`` lists the activities in question. (This module imports
+    nothing of salesflow, so the attribute is typed loosely.)
     """
 
-    def __init__(self, message: str, plan: StageChangePlan) -> None:
+    def __init__(self, message: str, plan: Any) -> None:
         super().__init__(message)
         self.plan = plan
 

@@ -4,22 +4,36 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping
+from typing import Final, TypeVar
 
 from salesflow.domain.activity import Activity
 from salesflow.domain.events import Event
 from salesflow.domain.opportunity import Opportunity
 from salesflow.domain.process import Process
 from salesflow.domain.values import ActivityStatus
-from salesflow.errors import ConcurrencyError
+from salesflow.errors import ConcurrencyError, StorageError, ValidationError
 from salesflow.ports import ChangeSet, Repository, sort_activities
 
 __all__ = ["InMemoryRepository"]
+
+V = TypeVar("V", Opportunity, Activity)
+
+
+class _Gone:
+    """Marks an activity deleted by the change set being checked."""
+
+
+_GONE: Final = _Gone()
 
 
 class InMemoryRepository(Repository):
     """Keeps everything in dictionaries; thread-safe; nothing survives the process.
 
     Stored values are immutable, so reads hand out the stored objects themselves.
+    Activities are also indexed by opportunity, so that the activities of one
+    opportunity are found without looking at any other.
     """
 
     def __init__(self, *, workspace: str = "default") -> None:
@@ -28,6 +42,8 @@ class InMemoryRepository(Repository):
         self._processes: dict[str, Process] = {}
         self._opportunities: dict[str, Opportunity] = {}
         self._activities: dict[str, Activity] = {}
+        #: opportunity id -> {activity id: activity}, for the activities naming one.
+        self._activities_of: dict[str, dict[str, Activity]] = {}
         self._history: dict[str, list[Event]] = {}
 
     def processes(self) -> list[Process]:
@@ -42,11 +58,23 @@ class InMemoryRepository(Repository):
         with self._lock:
             return self._activities.get(activity_id)
 
-    def opportunities(self, *, process: str | None = None) -> list[Opportunity]:
+    def opportunities(
+        self, *, process: str | None = None, stages: Collection[str] | None = None
+    ) -> list[Opportunity]:
+        keys = self._stage_keys(stages)
+        wanted = None if keys is None else frozenset(keys)
         with self._lock:
             return [
-                o for o in self._opportunities.values() if process is None or o.process == process
+                o
+                for o in self._opportunities.values()
+                if (process is None or o.process == process)
+                and (wanted is None or o.stage in wanted)
             ]
+
+    def count_by_stage(self, process: str) -> dict[str, int]:
+        with self._lock:
+            counts = Counter(o.stage for o in self._opportunities.values() if o.process == process)
+        return dict(sorted(counts.items()))
 
     def activities(
         self,
@@ -58,11 +86,15 @@ class InMemoryRepository(Repository):
         due_to: dt.datetime | None = None,
     ) -> list[Activity]:
         with self._lock:
+            candidates: Iterable[Activity] = (
+                self._activities.values()
+                if opportunity_id is None
+                else self._activities_of.get(opportunity_id, {}).values()
+            )
             found = [
                 a
-                for a in self._activities.values()
-                if (opportunity_id is None or a.opportunity_id == opportunity_id)
-                and (status is None or a.status is status)
+                for a in candidates
+                if (status is None or a.status is status)
                 and (owner is None or a.owner == owner)
                 and (due_from is None or a.due >= due_from)
                 and (due_to is None or a.due <= due_to)
@@ -74,37 +106,81 @@ class InMemoryRepository(Repository):
             return list(self._history.get(opportunity_id, ()))
 
     def commit(self, changes: ChangeSet) -> None:
+        """Check every write in the order the SQL repositories make them -- processes,
+        opportunities, activities, deletions -- each against what the writes before it
+        left, then apply them all; so the first broken rule is the one they report."""
         with self._lock:
+            opportunities: dict[str, Opportunity] = {}
+            activities: dict[str, Activity | _Gone] = {}
             for opportunity in changes.opportunities:
-                _check_version(self._opportunities.get(opportunity.id), opportunity)
+                _check_version(
+                    _current(opportunities, self._opportunities, opportunity.id), opportunity
+                )
+                opportunities[opportunity.id] = opportunity
             for activity in changes.activities:
-                _check_version(self._activities.get(activity.id), activity)
-            for activity in changes.deleted_activities:
-                stored = self._activities.get(activity.id)
-                if stored is None or stored.version != activity.version:
-                    raise ConcurrencyError(
-                        f"Activity {activity.id!r} changed since it was read; "
-                        "it cannot be deleted from a stale version"
+                _check_version(_current(activities, self._activities, activity.id), activity)
+                named = activity.opportunity_id
+                if (
+                    named is not None
+                    and named not in opportunities
+                    and named not in self._opportunities
+                ):
+                    raise StorageError(
+                        f"Activity {activity.id!r} names opportunity {named!r}, "
+                        f"which is not stored in workspace {self.workspace!r}"
                     )
+                activities[activity.id] = activity
+            for activity in changes.deleted_activities:
+                current = _current(activities, self._activities, activity.id)
+                found = current.version if current is not None else 0
+                if found != activity.version:
+                    raise ConcurrencyError(
+                        f"Activity {activity.id!r} is stored at version {found}, so it cannot "
+                        f"be deleted from version {activity.version}, a stale read"
+                    )
+                activities[activity.id] = _GONE
+            # Every rule holds: apply the change set.
             for process in changes.processes:
                 self._processes[process.key] = process
-            for opportunity in changes.opportunities:
-                self._opportunities[opportunity.id] = opportunity
-            for activity in changes.activities:
-                self._activities[activity.id] = activity
-            for activity in changes.deleted_activities:
-                del self._activities[activity.id]
+            self._opportunities.update(opportunities)
+            for activity_id, final in activities.items():
+                self._put_activity(activity_id, None if isinstance(final, _Gone) else final)
             for event in changes.events:
                 if event.opportunity_id is not None:
                     self._history.setdefault(event.opportunity_id, []).append(event)
 
+    def _put_activity(self, activity_id: str, activity: Activity | None) -> None:
+        """Store (or, given None, remove) one activity, keeping the index in step."""
+        previous = self._activities.pop(activity_id, None)
+        if previous is not None and previous.opportunity_id is not None:
+            bucket = self._activities_of[previous.opportunity_id]
+            del bucket[activity_id]
+            if not bucket:
+                del self._activities_of[previous.opportunity_id]
+        if activity is None:
+            return
+        self._activities[activity_id] = activity
+        if activity.opportunity_id is not None:
+            self._activities_of.setdefault(activity.opportunity_id, {})[activity_id] = activity
 
-def _check_version(stored: Opportunity | Activity | None, new: Opportunity | Activity) -> None:
+
+def _current(staged: Mapping[str, V | _Gone], stored: Mapping[str, V], id_: str) -> V | None:
+    """The record ``id_`` as the writes checked so far leave it (None: not there)."""
+    if id_ in staged:
+        found = staged[id_]
+        return None if isinstance(found, _Gone) else found
+    return stored.get(id_)
+
+
+def _check_version(stored: V | None, new: V) -> None:
+    """``new`` must be one version above ``stored``; version 1 needs a free id."""
+    kind = type(new).__name__
+    if new.version == 1 and stored is not None:
+        raise ValidationError(f"{kind} {new.id!r}: the id is already taken")
     expected = new.version - 1
     found = stored.version if stored is not None else 0
     if found != expected:
-        kind = type(new).__name__
         raise ConcurrencyError(
-            f"{kind} {new.id!r} was written at version {found} since it was read at "
-            f"version {expected}"
+            f"{kind} {new.id!r} is stored at version {found}, so version {new.version} "
+            "cannot be written (it must be one above the stored version; 1 for a new record)"
         )

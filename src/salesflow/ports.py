@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol
 
@@ -168,8 +168,14 @@ class ChangeSet:
     Versions carry the optimistic-concurrency check: each opportunity and activity
     written has ``version`` one above the version it was read at (1 for a new record),
     and the repository must refuse the whole change set with ``ConcurrencyError`` when
-    the stored version is not ``version - 1`` (or, for a new record, when one exists).
+    the stored version is not ``version - 1``. A new record (version 1) whose id is
+    already stored in the workspace is refused with ``ValidationError`` instead: an id
+    clash is not a conflict that running the command again would resolve.
     ``deleted_activities`` hold the version read: delete only if it is still stored.
+    An activity naming an opportunity that is neither stored nor in the same change
+    set is refused with ``StorageError``. The records are written in this order --
+    processes, opportunities, activities, deletions, events -- so a change set may
+    create an opportunity and its activities together.
     """
 
     opportunities: tuple[Opportunity, ...] = ()
@@ -192,7 +198,9 @@ class Repository(abc.ABC):
     """Stores processes, opportunities, activities and history of one workspace.
 
     Reads return what was last committed. ``commit`` writes a :class:`ChangeSet`
-    atomically and raises ``ConcurrencyError`` on a version conflict, changing nothing.
+    atomically and raises ``ConcurrencyError`` on a version conflict, ``ValidationError``
+    for a new record whose id is taken and ``StorageError`` for an activity of an
+    opportunity that is not stored, changing nothing in each case.
     ``salesflow.testing`` holds the contract suite every implementation must pass.
     """
 
@@ -209,8 +217,18 @@ class Repository(abc.ABC):
     def get_activity(self, activity_id: str) -> Activity | None: ...
 
     @abc.abstractmethod
-    def opportunities(self, *, process: str | None = None) -> list[Opportunity]:
-        """All opportunities (of one process), in creation order."""
+    def opportunities(
+        self, *, process: str | None = None, stages: Collection[str] | None = None
+    ) -> list[Opportunity]:
+        """All opportunities (of one process; in one of ``stages``, by stage key), in
+        creation order. A lone string in ``stages`` is one stage; an empty collection
+        matches nothing."""
+
+    @abc.abstractmethod
+    def count_by_stage(self, process: str) -> dict[str, int]:
+        """How many opportunities of ``process`` each stage key holds: only the stages
+        holding at least one, in key order (a SQL repository counts with ``GROUP BY``
+        in the database, without loading an opportunity)."""
 
     @abc.abstractmethod
     def activities(
@@ -234,6 +252,24 @@ class Repository(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default has none."""
+
+    @staticmethod
+    def _stage_keys(stages: Collection[str] | None) -> tuple[str, ...] | None:
+        """``stages`` of :meth:`opportunities` as a tuple of distinct keys in the order
+        given (a lone string as one key), or None for no filter."""
+        if stages is None:
+            return None
+        found = (stages,) if isinstance(stages, str) else stages
+        if not isinstance(found, Collection):
+            raise ValidationError(
+                f"opportunities(stages=...): expected a collection of stage keys, got {stages!r}"
+            )
+        for key in found:
+            if not isinstance(key, str):
+                raise ValidationError(
+                    f"opportunities(stages=...): a stage key must be a string, got {key!r}"
+                )
+        return tuple(dict.fromkeys(found))
 
 
 def sort_activities(activities: Sequence[Activity]) -> list[Activity]:

@@ -102,6 +102,9 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX ON {s}.activities (workspace, status, due)",
         "CREATE INDEX ON {s}.events (workspace, opportunity_id, seq)",
     ),
+    # Version 2: for counting a process' opportunities by stage and reading those of
+    # some stages (what replacing a process asks).
+    ("CREATE INDEX opportunities_by_stage ON {s}.opportunities (workspace, process, stage)",),
 )
 #: The schema version this release writes.
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -238,10 +241,11 @@ class PostgresRepository(SQLRepository):
     def _rule_broken(
         self, error: Exception, table: str, kind: str, record: Opportunity | Activity
     ) -> StorageError:
-        opportunity_id = record.opportunity_id if isinstance(record, Activity) else None
+        if isinstance(record, Activity):  # the activities' only foreign key
+            return self._missing_opportunity(record)
         return StorageError(
-            f"{kind.capitalize()} {record.id!r} names opportunity {opportunity_id!r}, "
-            f"which is not stored in workspace {self.workspace!r}"
+            f"{kind.capitalize()} {record.id!r} breaks a rule of the {table} table "
+            f"in workspace {self.workspace!r}: {error}"
         )
 
     def _table(self, name: str) -> str:

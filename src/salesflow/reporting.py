@@ -7,7 +7,7 @@ passes the time and the currency conversion in.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -86,9 +86,16 @@ class Search:
         )
 
     def page(
-        self, opportunities: Iterable[Opportunity], *, order_by: str, limit: int, offset: int
+        self,
+        opportunities: Iterable[Opportunity],
+        *,
+        order_by: str,
+        limit: int,
+        offset: int,
+        stage_order: Mapping[tuple[str, str], int],
     ) -> Page:
-        """The matches ordered by ``order_by`` (those without a value last, ties by id)."""
+        """The matches ordered by ``order_by`` (those without a value last, ties by id);
+        ``stage_order`` gives each (process, stage) its place in its process."""
         descending = order_by.startswith("-")
         key = order_by.removeprefix("-")
         if key not in ORDERINGS:
@@ -96,13 +103,15 @@ class Search:
         if limit < 0 or offset < 0:
             raise ValidationError("search: limit and offset must not be negative")
         found = sorted((o for o in opportunities if self.matches(o)), key=lambda o: o.id)
-        present = [o for o in found if _sort_value(o, key) is not None]
-        present.sort(key=lambda o: _sort_value(o, key), reverse=descending)
-        ordered = present + [o for o in found if _sort_value(o, key) is None]
+        present = [o for o in found if _sort_value(o, key, stage_order) is not None]
+        present.sort(key=lambda o: _sort_value(o, key, stage_order), reverse=descending)
+        ordered = present + [o for o in found if _sort_value(o, key, stage_order) is None]
         return Page(items=tuple(ordered[offset : offset + limit]), total=len(ordered))
 
 
-def _sort_value(o: Opportunity, name: str) -> Any:
+def _sort_value(o: Opportunity, name: str, stage_order: Mapping[tuple[str, str], int]) -> Any:
+    if name == "stage":
+        return stage_order.get((o.process, o.stage))
     if name == "value":
         return o.value.amount
     if name == "title":
@@ -134,6 +143,28 @@ class Pipeline:
 
 #: Converts an amount into a currency, as a plain Decimal.
 Convert = Callable[[Money, str], Decimal]
+
+
+def stage_order(processes: Iterable[Process]) -> dict[tuple[str, str], int]:
+    """Each (process key, stage key) with the stage's place in its process."""
+    return {(p.key, s.key): i for p in processes for i, s in enumerate(p.stages)}
+
+
+def converter(rate: Callable[[str, str], Decimal] | None) -> Convert:
+    """Conversion of amounts at ``rate(base, quote)`` (the rate of one ``base`` in
+    ``quote``); without rates only amounts already in the target currency convert."""
+
+    def convert(amount: Money, currency: str) -> Decimal:
+        code = str(amount.currency.code)
+        if code == currency:
+            return Decimal(amount.amount)
+        if rate is None:
+            raise CurrencyMismatch(
+                f"Converting {code} to {currency} needs exchange rates: pass rates= to SalesFlow"
+            )
+        return Decimal(amount.amount) * rate(code, currency)
+
+    return convert
 
 
 def pipeline(

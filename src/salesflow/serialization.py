@@ -39,6 +39,7 @@ from moneyed import Money
 from moneyed.classes import CurrencyDoesNotExist
 
 from salesflow.domain.activity import Activity
+from salesflow.domain.checks import FrozenDelta, FrozenMoney
 from salesflow.domain.events import Event, EventKind
 from salesflow.domain.opportunity import Opportunity, OpportunityAction
 from salesflow.domain.process import Process, StageAction
@@ -139,7 +140,7 @@ def _structure_money(value: object, _: type) -> Money:
     data = _expect(value, dict, "an object with amount and currency")
     amount = _structure_decimal(data["amount"], Decimal)
     currency = _expect(data["currency"], str, "a currency code")
-    return Money(amount, currency)
+    return FrozenMoney(amount, currency)
 
 
 def _unstructure_datetime(value: dt.datetime) -> str:
@@ -207,7 +208,7 @@ def _structure_relativedelta(value: object, _: type) -> relativedelta:
             raise TypeError(f"relativedelta.{name}: expected a number, got {number!r}")
         else:
             fields[name] = number
-    return relativedelta(**fields)
+    return FrozenDelta(**fields)
 
 
 # -- customers: a tagged union -----------------------------------------------------
@@ -283,12 +284,15 @@ _RECORDS: tuple[type, ...] = (
     OpportunityAction,
 )
 #: Values tagged with a name of their own; the exact type, not a subclass, is stored.
+#: The frozen forms come last, so that a tag reads back as the form salesflow holds.
 _SCALAR_TAGS: tuple[tuple[type, str], ...] = (
     (Money, "Money"),
     (dt.datetime, "datetime"),
     (dt.date, "date"),
     (dt.timedelta, "timedelta"),
     (relativedelta, "relativedelta"),
+    (FrozenMoney, "Money"),
+    (FrozenDelta, "relativedelta"),
 )
 _BY_TAG: dict[str, type] = {
     **{cls.__name__: cls for cls in (*_ENUMS, *_RECORDS)},
@@ -384,16 +388,18 @@ def _configure(c: cattrs.Converter) -> None:
     c.register_structure_hook(bool, _structure_bool)
     c.register_unstructure_hook(Decimal, _decimal_text)
     c.register_structure_hook(Decimal, _structure_decimal)
-    c.register_unstructure_hook(Money, _unstructure_money)
-    c.register_structure_hook(Money, _structure_money)
+    for money in (Money, FrozenMoney):
+        c.register_unstructure_hook(money, _unstructure_money)
+        c.register_structure_hook(money, _structure_money)
     c.register_unstructure_hook(dt.datetime, _unstructure_datetime)
     c.register_structure_hook(dt.datetime, _structure_datetime)
     c.register_unstructure_hook(dt.date, dt.date.isoformat)
     c.register_structure_hook(dt.date, _structure_date)
     c.register_unstructure_hook(dt.timedelta, _unstructure_timedelta)
     c.register_structure_hook(dt.timedelta, _structure_timedelta)
-    c.register_unstructure_hook(relativedelta, _unstructure_relativedelta)
-    c.register_structure_hook(relativedelta, _structure_relativedelta)
+    for delta in (relativedelta, FrozenDelta):
+        c.register_unstructure_hook(delta, _unstructure_relativedelta)
+        c.register_structure_hook(delta, _structure_relativedelta)
     for cls in (Individual, Organization):
         c.register_unstructure_hook(cls, _unstructure_customer)
         c.register_structure_hook(cls, _structure_customer_as(cls))

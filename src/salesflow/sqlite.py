@@ -147,8 +147,12 @@ def _upgrade_to_v2(connection: sqlite3.Connection) -> None:
     _fill_v2_columns(connection)
 
 
+#: Version 3: an index for counting a process' opportunities by stage and for reading
+#: those of some stages (what replacing a process asks).
+_V3 = ("CREATE INDEX opportunities_by_stage ON opportunities (workspace, process, stage)",)
+
 #: The migrations in order: ``MIGRATIONS[n]`` upgrades a file from version n to n + 1.
-MIGRATIONS: tuple[Migration, ...] = (_run(_V1), _upgrade_to_v2)
+MIGRATIONS: tuple[Migration, ...] = (_run(_V1), _upgrade_to_v2, _run(_V3))
 #: The schema version this release writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -332,14 +336,11 @@ class SQLiteRepository(SQLRepository):
     def _rule_broken(
         self, error: Exception, table: str, kind: str, record: Opportunity | Activity
     ) -> StorageError:
+        if isinstance(record, Activity) and "FOREIGN KEY" in str(error):
+            return self._missing_opportunity(record)
         return StorageError(
             f"{kind.capitalize()} {record.id!r} breaks a rule of the {table} table "
             f"in workspace {self.workspace!r}: {error}"
-            + (
-                f" (opportunity {record.opportunity_id!r} is not stored)"
-                if isinstance(record, Activity) and "FOREIGN KEY" in str(error)
-                else ""
-            )
         )
 
     def _column(self, value: object) -> object:

@@ -51,7 +51,7 @@ from salesflow.domain.values import (
     StageKind,
     Status,
 )
-from salesflow.errors import ConcurrencyError, StorageError
+from salesflow.errors import ConcurrencyError, StorageError, ValidationError
 from salesflow.ports import ChangeSet, Repository
 from salesflow.serialization import converter
 
@@ -296,7 +296,7 @@ class RepositoryContract:
         changes = stored.details["changes"]
         assert type(changes["team"]) is tuple
         assert type(changes["team"][1]) is tuple
-        assert type(stored.details["kinds"]) is list
+        assert stored.details["kinds"] == (StageKind.OPEN, ActivityKind.CALL)  # frozen
         assert type(stored.details["nested"]["ids"]) is tuple
         assert type(stored.details["amount"]) is Decimal
         assert type(stored.details["flag"]) is bool
@@ -404,28 +404,135 @@ class RepositoryContract:
         with _raises(ConcurrencyError, "a-1"):
             repository.commit(ChangeSet(deleted_activities=(activity,)))
 
-    def test_a_new_record_whose_id_exists_is_a_conflict(self) -> None:
+    def test_a_new_record_whose_id_is_taken_is_refused_at_once(self) -> None:
+        # An id clash is not a conflict that running the command again would resolve.
         repository = self.repository()
         opportunity = make_opportunity("o-1")
         activity = make_activity("a-1")
         repository.commit(ChangeSet(opportunities=(opportunity,), activities=(activity,)))
-        before = self.snapshot(repository, ("o-1",))
-        with _raises(ConcurrencyError, "o-1"):
+        repository.commit(ChangeSet(opportunities=(attrs.evolve(opportunity, version=2),)))
+        before = self.snapshot(repository, ("o-1", "o-2"))
+        with _raises(ValidationError, "Opportunity 'o-1': the id is already taken"):
             repository.commit(
                 ChangeSet(
                     opportunities=(make_opportunity("o-1", title="Duplicate"),),
                     events=(make_event("e-1", "o-1"),),
                 )
             )
-        with _raises(ConcurrencyError, "a-1"):
+        with _raises(ValidationError, "Activity 'a-1': the id is already taken"):
             repository.commit(
                 ChangeSet(
                     opportunities=(make_opportunity("o-2"),),
                     activities=(make_activity("a-1", title="Duplicate"),),
+                    events=(make_event("e-2", "o-2"),),
+                    processes=(make_process("p-new"),),
                 )
             )
-        assert self.snapshot(repository, ("o-1",)) == before
+        assert self.snapshot(repository, ("o-1", "o-2")) == before
         assert repository.get_opportunity("o-2") is None
+
+    def test_one_id_for_two_new_records_of_a_change_set_is_refused(self) -> None:
+        repository = self.repository()
+        with _raises(ValidationError, "Opportunity 'o-1': the id is already taken"):
+            repository.commit(
+                ChangeSet(
+                    opportunities=(make_opportunity("o-1"), make_opportunity("o-1", title="Twin"))
+                )
+            )
+        with _raises(ValidationError, "Activity 'a-1': the id is already taken"):
+            repository.commit(ChangeSet(activities=(make_activity("a-1"), make_activity("a-1"))))
+        assert self.snapshot(repository) == ([], [], [], [])
+
+    def test_a_change_set_may_create_a_record_and_update_it(self) -> None:
+        repository = self.repository()
+        created = make_opportunity("o-1")
+        moved = attrs.evolve(created, stage="proposal", version=2)
+        activity = make_activity("a-1", opportunity_id="o-1")
+        done = attrs.evolve(activity, status=ActivityStatus.DONE, version=2)
+        repository.commit(ChangeSet(opportunities=(created, moved), activities=(activity, done)))
+        assert repository.opportunities() == [moved]
+        assert repository.activities(opportunity_id="o-1") == [done]
+
+    def test_the_id_of_a_deleted_activity_is_taken_by_nothing(self) -> None:
+        repository = self.repository()
+        activity = make_activity("a-1")
+        repository.commit(ChangeSet(activities=(activity,)))
+        repository.commit(ChangeSet(deleted_activities=(activity,)))
+        again = make_activity("a-1", title="Again")
+        repository.commit(ChangeSet(activities=(again,)))
+        assert repository.activities() == [again]
+
+    # -- activities and their opportunities ------------------------------------
+
+    def test_an_activity_of_an_opportunity_not_stored_is_refused(self) -> None:
+        repository = self.repository()
+        opportunity = make_opportunity("o-1")
+        activity = make_activity("a-1", opportunity_id="o-1")
+        repository.commit(ChangeSet(opportunities=(opportunity,), activities=(activity,)))
+        before = self.snapshot(repository, ("o-1", "o-2", "o-missing"))
+        with _raises(StorageError, "Activity 'a-2'", "opportunity 'o-missing'", "not stored"):
+            repository.commit(
+                ChangeSet(
+                    opportunities=(
+                        make_opportunity("o-2"),
+                        attrs.evolve(opportunity, title="Changed", version=2),
+                    ),
+                    activities=(
+                        make_activity("a-ok", opportunity_id="o-2"),
+                        make_activity("a-2", opportunity_id="o-missing"),
+                    ),
+                    events=(make_event("e-1", "o-missing"), make_event("e-2", "o-1")),
+                    processes=(make_process("p-new"),),
+                )
+            )
+        with _raises(StorageError, "Activity 'a-1'", "opportunity 'o-missing'"):
+            repository.commit(
+                ChangeSet(
+                    activities=(attrs.evolve(activity, opportunity_id="o-missing", version=2),)
+                )
+            )
+        assert self.snapshot(repository, ("o-1", "o-2", "o-missing")) == before
+        assert repository.get_activity("a-ok") is None
+
+    def test_an_activity_may_come_with_its_opportunity(self) -> None:
+        repository = self.repository()
+        activity = make_activity("a-1", opportunity_id="o-1")
+        repository.commit(
+            ChangeSet(activities=(activity,), opportunities=(make_opportunity("o-1"),))
+        )
+        assert repository.activities(opportunity_id="o-1") == [activity]
+
+    def test_an_activity_cannot_name_another_workspaces_opportunity(self) -> None:
+        a = self.repository("a")
+        b = self.repository("b")
+        a.commit(ChangeSet(opportunities=(make_opportunity("o-1"),)))
+        with _raises(StorageError, "Activity 'a-1'", "opportunity 'o-1'"):
+            b.commit(ChangeSet(activities=(make_activity("a-1", opportunity_id="o-1"),)))
+        assert b.activities() == []
+        assert a.activities() == []
+
+    def test_activities_of_an_opportunity_follow_moves_and_deletions(self) -> None:
+        repository = self.repository()
+        repository.commit(
+            ChangeSet(opportunities=(make_opportunity("o-1"), make_opportunity("o-2")))
+        )
+        hour = dt.timedelta(hours=1)
+        late = make_activity("a-late", opportunity_id="o-1", due=T0 + hour)
+        early = make_activity("a-early", opportunity_id="o-1", due=T0 - hour)
+        tie = make_activity("a-tie", opportunity_id="o-1", due=T0)
+        loose = make_activity("a-loose")
+        repository.commit(ChangeSet(activities=(late, early, tie, loose)))
+        assert repository.activities(opportunity_id="o-1") == [early, tie, late]
+        moved = attrs.evolve(tie, opportunity_id="o-2", version=2)
+        attached = attrs.evolve(loose, opportunity_id="o-2", due=T0 - hour, version=2)
+        detached = attrs.evolve(late, opportunity_id=None, version=2)
+        repository.commit(
+            ChangeSet(activities=(moved, attached, detached), deleted_activities=(early,))
+        )
+        assert repository.activities(opportunity_id="o-1") == []
+        assert repository.activities(opportunity_id="o-2") == [attached, moved]
+        assert repository.activities(opportunity_id="o-2", due_from=T0) == [moved]
+        assert repository.activities() == [attached, moved, detached]
 
     def test_one_bad_record_writes_none_of_the_good_ones(self) -> None:
         repository = self.repository()
@@ -484,6 +591,57 @@ class RepositoryContract:
         assert repository.opportunities(process="simple") == [b]
         assert repository.opportunities(process="other") == []
 
+    def test_opportunities_filter_by_stage_in_creation_order(self) -> None:
+        repository = self.repository()
+        a = make_opportunity("o-c", stage="proposal")
+        b = make_opportunity("o-a", process="simple", stage="proposal")
+        c = make_opportunity("o-b")
+        d = make_opportunity("o-d", stage="won")
+        repository.commit(ChangeSet(opportunities=(a, b, c, d)))
+        c2 = attrs.evolve(c, stage="proposal", version=2)
+        repository.commit(ChangeSet(opportunities=(c2,)))
+        assert repository.opportunities(stages=["proposal"]) == [a, b, c2]
+        assert repository.opportunities(process="standard", stages=("proposal",)) == [a, c2]
+        assert repository.opportunities(process="standard", stages={"won", "proposal"}) == [
+            a,
+            c2,
+            d,
+        ]
+        assert repository.opportunities(stages="won") == [d]  # a lone key is one stage
+        assert repository.opportunities(stages=["lead"]) == []
+        assert repository.opportunities(stages=[]) == []
+        assert repository.opportunities(process="simple", stages=frozenset()) == []
+        assert repository.opportunities(stages=["won", "won"]) == [d]
+        assert repository.opportunities(stages=None) == [a, b, c2, d]
+        with _raises(ValidationError, "stages", "42"):
+            repository.opportunities(stages=["won", 42])  # type: ignore[list-item]
+
+    def test_count_by_stage_counts_the_occupied_stages_of_one_process(self) -> None:
+        repository = self.repository()
+        assert repository.count_by_stage("standard") == {}
+        repository.commit(
+            ChangeSet(
+                opportunities=(
+                    make_opportunity("o-1"),
+                    make_opportunity("o-2", stage="proposal"),
+                    make_opportunity("o-3", stage="proposal"),
+                    make_opportunity("o-4", stage="won", status=Status.WON),
+                    make_opportunity("o-5", stage="proposal", status=Status.PAUSED),
+                    make_opportunity("o-6", process="simple", stage="proposal"),
+                )
+            )
+        )
+        counts = repository.count_by_stage("standard")
+        assert counts == {"lead": 1, "proposal": 3, "won": 1}
+        assert list(counts) == ["lead", "proposal", "won"]
+        assert all(type(n) is int for n in counts.values())
+        assert repository.count_by_stage("simple") == {"proposal": 1}
+        assert repository.count_by_stage("other") == {}
+        lead = repository.get_opportunity("o-1")
+        assert lead is not None
+        repository.commit(ChangeSet(opportunities=(attrs.evolve(lead, stage="won", version=2),)))
+        assert repository.count_by_stage("standard") == {"proposal": 3, "won": 2}
+
     def test_activities_filter_and_sort_by_due_then_id(self) -> None:
         repository = self.repository()
         repository.commit(ChangeSet(opportunities=(make_opportunity("o-1"),)))
@@ -527,6 +685,8 @@ class RepositoryContract:
         assert b.history("o-1") == []
         assert b.opportunities() == []
         assert b.opportunities(process="standard") == []
+        assert b.opportunities(stages=["lead"]) == []
+        assert b.count_by_stage("standard") == {}
         assert b.activities() == []
         assert b.activities(opportunity_id="o-1") == []
         assert b.processes() == []

@@ -22,6 +22,7 @@ import pytest
 from salesflow import ChangeSet, EventKind, SalesFlow
 from salesflow.ports import Repository
 from salesflow.postgres import SCHEMA_VERSION, PostgresRepository
+from salesflow.sqlite import SCHEMA_VERSION as SQLITE_SCHEMA_VERSION
 from salesflow.testing import make_opportunity
 from tests.integration import workers
 from tests.integration.workers import Target
@@ -148,4 +149,6 @@ def test_many_processes_may_create_a_sqlite_file_at_once(tmp_path: Path) -> None
     target = ("sqlite", str(tmp_path / "new.db"), "main")
     run_all(workers.open_and_close, [(target,) for _ in range(PROCESSES)])
     with sqlite3.connect(target[1]) as connection:
-        assert connection.execute("SELECT count(*) FROM schema_version").fetchone() == (2,)
+        assert connection.execute("SELECT count(*) FROM schema_version").fetchone() == (
+            SQLITE_SCHEMA_VERSION,
+        )

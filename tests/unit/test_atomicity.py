@@ -120,20 +120,6 @@ def test_a_refused_auto_created_activity_leaves_no_trace(clock: FixedClock) -> N
     assert _snapshot(app, deal.id) == before
 
 
-def test_a_failing_port_leaves_nothing_behind(clock: FixedClock) -> None:
-    class BrokenPost:
-        def send(self, opportunity: object, action: object) -> None:
-            raise RuntimeError("mail server down")
-
-    app = SalesFlow(clock=clock, correspondence=BrokenPost())
-    app.define_process(seed003_process())
-    deal = new_deal(app, "seed003")
-    before = _snapshot(app, deal.id)
-    with pytest.raises(RuntimeError, match="mail server down"):
-        app.perform_action(deal.id, action(app, deal.id, "brochure").id)
-    assert _snapshot(app, deal.id) == before
-
-
 def test_a_refused_policy_changes_nothing(clock: FixedClock) -> None:
     class ReadOnly:
         def allows(self, actor: str | None, command: str, opportunity: object) -> bool:

@@ -5,6 +5,7 @@ and a history that records every stage change and every version."""
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import functools
 import itertools
@@ -24,22 +25,26 @@ from salesflow import (
     ActivityKind,
     ActivityStatus,
     CancelPolicy,
+    ChangeSet,
     Event,
     EventKind,
     FixedClock,
     Individual,
+    InMemoryRepository,
     Money,
     Opportunity,
+    OpportunityAction,
     Organization,
     Process,
     Result,
     SalesFlow,
     Stage,
     StageAction,
+    StageChangePlan,
     StageKind,
     Status,
 )
-from salesflow.errors import SalesflowError
+from salesflow.errors import ConcurrencyError, ConfirmationRequired, SalesflowError
 from tests.conftest import START
 from tests.unit.engine_strategies import processes, stage_actions
 
@@ -85,12 +90,50 @@ class Move:
     completed_activity: str | None = None
 
 
+class ConflictingRepository(InMemoryRepository):
+    """Refuses every other commit with a version conflict, as if another process had
+    written first, so that every command runs at least twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refuse_next = True
+
+    def commit(self, changes: ChangeSet) -> None:
+        if self.refuse_next:
+            self.refuse_next = False
+            raise ConcurrencyError("a conflict injected by the test")
+        self.refuse_next = True
+        super().commit(changes)
+
+
+class CountingPorts:
+    """Correspondence and invitations that count their calls, per action."""
+
+    def __init__(self) -> None:
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    def send(self, opportunity: Opportunity, action: OpportunityAction) -> None:
+        self.calls[action.id] += 1
+
+    def invite(self, event: str, opportunity: Opportunity) -> bool:
+        self.calls[opportunity.id + event] += 1
+        return True
+
+
 class EngineMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = FixedClock(START)
         counter = itertools.count(1)
-        self.app = SalesFlow(clock=self.clock, ids=lambda: f"id{next(counter)}")
+        self.ports = CountingPorts()
+        self.app = SalesFlow(
+            ConflictingRepository(),
+            clock=self.clock,
+            ids=lambda: f"id{next(counter)}",
+            correspondence=self.ports,
+            invitations=self.ports,
+            backoff=dt.timedelta(0),
+        )
         self.process: Process = self.app.process("standard")
         self.ids: list[str] = []
         self.added = itertools.count(1)
@@ -98,6 +141,8 @@ class EngineMachine(RuleBasedStateMachine):
         self.moves: dict[str, int] = {}
         #: The version each opportunity should be at: one per command that recorded events.
         self.versions: dict[str, int] = {}
+        #: Outbound calls the performed LETTER and EVENT actions asked for.
+        self.letters_asked = 0
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -145,6 +190,7 @@ class EngineMachine(RuleBasedStateMachine):
             assert new.version == self.versions[opportunity_id]
             if old is None:
                 assert recorded[0].kind is EventKind.CREATED
+                self.check_loss_reason(new)
                 assert not any(e.kind is EventKind.STAGE_CHANGED for e in recorded)
                 self.check_entered(new, after)
                 continue
@@ -206,7 +252,8 @@ class EngineMachine(RuleBasedStateMachine):
         explicit = move.command in EXPLICIT_MOVES
         if not explicit:
             assert process.auto_advance
-            assert process.next_stage(source.key) == target
+            following = process.stages[process.index(source.key) + 1 :]
+            assert next(s for s in following if s.is_open) == target
             assert target.is_open
             assert source.is_open
             required = [a for a in new.actions_of(source.key) if a.required]
@@ -218,13 +265,7 @@ class EngineMachine(RuleBasedStateMachine):
                 assert process.allow_backward
             if any(s.is_open for s in process.stages[here + 1 : there]):
                 assert process.allow_skip
-        if target.kind is StageKind.LOST:
-            if process.require_loss_reason:
-                assert new.loss_reason
-            if new.loss_reason is not None and process.loss_reasons:
-                assert new.loss_reason in process.loss_reasons
-        else:
-            assert new.loss_reason is None
+        self.check_loss_reason(new)
 
         # (1) the planned activities of the stage it left, per the cancel policy
         left = [
@@ -249,6 +290,51 @@ class EngineMachine(RuleBasedStateMachine):
                 continue  # completed by this very command
             expected = ActivityStatus.CANCELLED if cancel else ActivityStatus.PLANNED
             assert now.status is expected, f"{activity.id} should be {expected.value}"
+
+    def check_loss_reason(self, opportunity: Opportunity) -> None:
+        """The loss-reason rules hold for a deal in a LOST stage, however it got there."""
+        if self.process.stage(opportunity.stage).kind is StageKind.LOST:
+            if self.process.require_loss_reason:
+                assert opportunity.loss_reason
+            if opportunity.loss_reason is not None and self.process.loss_reasons:
+                assert opportunity.loss_reason in self.process.loss_reasons
+        else:
+            assert opportunity.loss_reason is None
+
+    def move_as_previewed(
+        self,
+        move: Move,
+        opportunity_id: str,
+        target: Callable[[Process], str],
+        loss_reason: str | None,
+        command: Callable[[], Result],
+    ) -> None:
+        """Run a stage change and check that it did exactly what its preview showed: the
+        same error, or the same activities cancelled and created."""
+        plan: StageChangePlan | None = None
+        refusal: type[SalesflowError] | None = None
+        try:
+            plan = self.app.preview_stage_change(
+                opportunity_id,
+                target(self.process),
+                cancel_pending=move.cancel_pending,
+                loss_reason=loss_reason,
+            )
+        except SalesflowError as error:
+            refusal = type(error)
+        if plan is not None and plan.needs_answer:
+            refusal = ConfirmationRequired
+        result = self.attempt(move, command)
+        if refusal is not None:
+            assert result is None, f"the preview said {refusal.__name__}, the change went ahead"
+            with pytest.raises(refusal):
+                command()
+            return
+        assert result is not None, "the preview allowed what was refused"
+        assert plan is not None
+        assert [a.id for a in result.cancelled] == [a.id for a in plan.to_cancel]
+        booked = [a.action_id for a in result.created]
+        assert booked[: len(plan.to_create)] == [a.id for a in plan.to_create]
 
     @staticmethod
     def choose(data: st.DataObject, *pools: list[str], label: str) -> str:
@@ -296,6 +382,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.process = process
         for _ in range(data.draw(st.integers(1, 3), label="opportunities")):
             stage = data.draw(st.sampled_from(process.stages), label="at")
+            lost = stage.kind is StageKind.LOST
             created = self.attempt(
                 Move("create_opportunity"),
                 functools.partial(
@@ -303,6 +390,7 @@ class EngineMachine(RuleBasedStateMachine):
                     title="Deal",
                     process=process.key,
                     stage=stage.key,
+                    loss_reason=(process.loss_reasons or ("price",))[0] if lost else None,
                     customer=Organization("org1", "Acme"),
                     value=Money(100, process.currency),
                     expected_close=dt.date(2026, 6, 30),
@@ -339,12 +427,14 @@ class EngineMachine(RuleBasedStateMachine):
     ) -> None:
         stage = data.draw(st.one_of(st.none(), st.sampled_from(self.process.stages)), label="at")
         value = None if amount is None else Money(amount, self.process.currency)
+        reason = data.draw(st.sampled_from([None, "price", "other"]), label="loss_reason")
         self.attempt(
             Move("create_opportunity"),
             lambda: self.app.create_opportunity(
                 process=self.process.key,
                 stage=None if stage is None else stage.key,
                 value=value,
+                loss_reason=reason,
                 **fields,
             ),
         )
@@ -384,8 +474,11 @@ class EngineMachine(RuleBasedStateMachine):
         is_lost = any(s.key == target and s.kind is StageKind.LOST for s in self.process.stages)
         reasons = [None, "price", "timing", "other"] if is_lost else [None, None, "price"]
         reason = data.draw(st.sampled_from(reasons), label="loss_reason")
-        self.attempt(
+        self.move_as_previewed(
             Move("change_stage", cancel_pending),
+            opportunity_id,
+            lambda _: target,
+            reason,
             lambda: self.app.change_stage(
                 opportunity_id, target, cancel_pending=cancel_pending, loss_reason=reason
             ),
@@ -395,8 +488,11 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(data=st.data(), cancel_pending=st.sampled_from([None, True, False]))
     def mark_won(self, data: st.DataObject, cancel_pending: bool | None) -> None:
         opportunity_id = self.choose_opportunity(data)
-        self.attempt(
+        self.move_as_previewed(
             Move("mark_won", cancel_pending),
+            opportunity_id,
+            lambda process: process.won_stage.key,
+            None,
             lambda: self.app.mark_won(opportunity_id, cancel_pending=cancel_pending),
         )
 
@@ -410,8 +506,11 @@ class EngineMachine(RuleBasedStateMachine):
         self, data: st.DataObject, cancel_pending: bool | None, reason: str | None
     ) -> None:
         opportunity_id = self.choose_opportunity(data)
-        self.attempt(
+        self.move_as_previewed(
             Move("mark_lost", cancel_pending),
+            opportunity_id,
+            lambda process: process.lost_stage.key,
+            reason,
             lambda: self.app.mark_lost(
                 opportunity_id, reason=reason, cancel_pending=cancel_pending
             ),
@@ -437,10 +536,15 @@ class EngineMachine(RuleBasedStateMachine):
         opportunity_id = self.choose_opportunity(data)
         action_id = self.choose_action(data, opportunity_id)
         due = self.later(data) if with_due else None
-        self.attempt(
+        result = self.attempt(
             Move("perform_action"),
             lambda: self.app.perform_action(opportunity_id, action_id, due=due),
         )
+        if result is not None:
+            for event in result.events:
+                action = result.opportunity.action(event.details.get("action_id", ""))
+                if event.kind is EventKind.ACTION_PERFORMED and action is not None:
+                    self.letters_asked += action.kind in (ActionKind.LETTER, ActionKind.EVENT)
 
     @precondition(lambda self: self.ids)
     @rule(data=st.data(), count=st.integers(1, 3), outcome=st.sampled_from([None, "agreed"]))
@@ -604,6 +708,12 @@ class EngineMachine(RuleBasedStateMachine):
                     assert planned == [linked]
 
     @invariant()
+    def each_letter_and_invitation_went_out_once(self) -> None:
+        """Every command ran twice (a conflict on each first commit), yet each performed
+        LETTER or EVENT action called its port exactly once."""
+        assert sum(self.ports.calls.values()) == self.letters_asked
+
+    @invariant()
     def history_records_every_stage_change(self) -> None:
         for opportunity_id in self.ids:
             opportunity = self.app.get(opportunity_id)
@@ -655,40 +765,23 @@ def _early_call_app(policy: CancelPolicy) -> tuple[SalesFlow, str, str]:
     opportunity = app.create_opportunity(title="Deal", process="early").opportunity
     (call,) = opportunity.actions
     (early,) = app.perform_action(opportunity.id, call.id).created
-    assert early.stage == "talk"
     return app, opportunity.id, early.id
 
 
-@pytest.mark.parametrize(
-    ("policy", "answer"), [(CancelPolicy.CANCEL, None), (CancelPolicy.ASK, True)]
-)
-def test_an_auto_create_action_whose_activity_a_move_cancels_gets_a_new_one(
-    policy: CancelPolicy, answer: bool | None
+@pytest.mark.parametrize("policy", list(CancelPolicy))
+def test_an_activity_booked_early_for_a_later_stage_is_neither_cancelled_nor_booked_again(
+    policy: CancelPolicy,
 ) -> None:
     app, opportunity_id, early = _early_call_app(policy)
-    if policy is CancelPolicy.CANCEL:
-        assert [a.key for a in app.preview_stage_change(opportunity_id, "meet").to_create] == [
-            "call"
-        ]
+    assert app.activities(opportunity_id=opportunity_id)[0].stage == "meet"
 
-    result = app.change_stage(opportunity_id, "meet", cancel_pending=answer)
+    plan = app.preview_stage_change(opportunity_id, "meet")
+    result = app.change_stage(opportunity_id, "meet")
 
-    assert [a.id for a in result.cancelled] == [early]
-    (booked,) = result.created
-    assert booked.stage == "meet"
-    assert booked.status is ActivityStatus.PLANNED
-    (call,) = app.actions(opportunity_id)
-    assert call.activity_id == booked.id
-    statuses = {a.id: a.status for a in app.activities(opportunity_id=opportunity_id)}
-    assert statuses == {early: ActivityStatus.CANCELLED, booked.id: ActivityStatus.PLANNED}
-
-
-def test_an_auto_create_action_whose_activity_a_move_keeps_gets_no_second_one() -> None:
-    app, opportunity_id, early = _early_call_app(CancelPolicy.ASK)
-
-    result = app.change_stage(opportunity_id, "meet", cancel_pending=False)
-
-    assert result.created == ()
+    assert plan.to_cancel == plan.kept == ()
+    assert plan.to_create == ()
+    assert not plan.needs_answer
+    assert result.cancelled == result.created == ()
     (call,) = app.actions(opportunity_id)
     assert call.activity_id == early
     planned = app.activities(opportunity_id=opportunity_id, status=ActivityStatus.PLANNED)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+import types
 from decimal import Decimal
 from typing import Any
 
@@ -38,7 +39,7 @@ def assert_same(a: Any, b: Any, path: str = "$") -> None:
     """Equal, and of the same Python types all the way down (1 is not True, not 1.0,
     a tuple is not a list)."""
     assert type(a) is type(b), f"{path}: {type(a).__name__} became {type(b).__name__}"
-    if isinstance(a, dict):
+    if isinstance(a, dict | types.MappingProxyType):
         assert list(a) == list(b), path
         for key in a:
             assert_same(a[key], b[key], f"{path}[{key!r}]")
@@ -80,7 +81,7 @@ def test_processes_round_trip(process: Process) -> None:
 def test_events_round_trip_to_the_same_types(event: Event) -> None:
     back = from_json(to_json(event), Event)
     assert back == event
-    assert_same(dict(event.details), back.details)
+    assert_same(event.details, back.details)
 
 
 @given(strategies.detail_values)
@@ -175,7 +176,7 @@ def test_event_details_are_tagged_so_that_tuples_stay_tuples() -> None:
     }
     assert data["details"]["kinds"]["value"][0] == {"type": "StageKind", "value": "won"}
     back = from_json(json.dumps(data), Event)
-    assert_same(dict(event.details), back.details)
+    assert_same(event.details, back.details)
 
 
 def test_unsupported_detail_values_are_refused_when_written() -> None:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import types
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
+from dateutil.relativedelta import relativedelta
+from moneyed import Money
+
+from salesflow.domain import checks
+from salesflow.errors import ValidationError
 
 __all__ = ["Event", "EventKind"]
 
@@ -38,24 +44,48 @@ class EventKind(enum.Enum):
     TICKET_LINKED = "ticket_linked"
 
 
+def freeze(value: Any) -> Any:
+    """``value`` with every mapping made a read-only ``MappingProxyType``, every list a
+    tuple and every ``Money`` or ``relativedelta`` the frozen form, all the way down:
+    what an event holds can be read, never changed."""
+    if isinstance(value, Money) and not isinstance(value, checks.FrozenMoney):
+        return checks.FrozenMoney(value.amount, value.currency)
+    if isinstance(value, relativedelta):
+        return checks.frozen_delta(value, "Event.details")
+    if isinstance(value, Mapping):
+        return types.MappingProxyType({key: freeze(item) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(item) for item in value)
+    return value
+
+
+def _details(value: object) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"Event.details: expected a mapping, got {value!r}")
+    frozen: Mapping[str, Any] = freeze(value)
+    return frozen
+
+
 @attrs.frozen
 class Event:
     """One entry of an opportunity's history.
 
-    ``details`` holds what the event concerns. Every event that changed fields of the
-    opportunity has ``details["changes"]``: ``{field: (old, new)}``; a ``CREATED``
-    event lists every field with ``None`` as the old value, so that folding the
-    changes of the events up to a moment rebuilds the opportunity as it stood then.
-    ``STAGE_CHANGED`` also has ``"from"`` and ``"to"`` (stage keys); activity and
-    action events have ``"activity_id"`` / ``"action_id"``.
+    ``details`` is a read-only mapping of what the event concerns. Every event that
+    changed fields of the opportunity has ``details["changes"]``: ``{field: (old,
+    new)}``; a ``CREATED`` event lists every field with ``None`` as the old value, so
+    that folding the changes of the events up to a moment rebuilds the opportunity as
+    it stood then. ``STAGE_CHANGED`` also has ``"from"`` and ``"to"`` (stage keys);
+    activity and action events have ``"activity_id"`` / ``"action_id"``.
     """
 
-    id: str
-    kind: EventKind
-    opportunity_id: str | None
-    at: dt.datetime
-    actor: str | None
-    details: Mapping[str, Any] = attrs.field(factory=dict)
+    id: str = attrs.field(validator=checks.validator(checks.name))
+    kind: EventKind = attrs.field(
+        validator=checks.validator(checks.instance_of(EventKind, "an EventKind"))
+    )
+    opportunity_id: str | None = attrs.field(validator=checks.validator(checks.optional_name))
+    at: dt.datetime = attrs.field(validator=checks.validator(checks.aware))
+    actor: str | None = attrs.field(validator=checks.validator(checks.optional_name))
+    details: Mapping[str, Any] = attrs.field(factory=dict, converter=_details)
 
     @property
     def changes(self) -> Mapping[str, tuple[Any, Any]]:

@@ -1,15 +1,22 @@
-"""The opportunity aggregate and its own copies of its process' stage actions."""
+"""The opportunity aggregate and its own copies of its process' stage actions.
+
+An :class:`Opportunity` is immutable: each rule of the aggregate is a method that
+checks the rule and returns the changed copy (or raises, changing nothing). Every
+field has a validator, so no opportunity that could not be stored and read back can
+be built.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 from moneyed import Money
 
-from salesflow.domain.process import StageAction
+from salesflow.domain import checks
+from salesflow.domain.process import Stage, StageAction
 from salesflow.domain.values import (
     ActionKind,
     Customer,
@@ -19,12 +26,28 @@ from salesflow.domain.values import (
     Organization,
     Related,
     Status,
-    check_money,
     same_currency,
 )
-from salesflow.errors import ValidationError
+from salesflow.errors import NotFound, TransitionNotAllowed, ValidationError
 
-__all__ = ["TRACKED_FIELDS", "Opportunity", "OpportunityAction"]
+__all__ = ["EDITABLE_FIELDS", "TRACKED_FIELDS", "Opportunity", "OpportunityAction"]
+
+
+def _frozen(value: Any) -> Any:
+    """Money in the form salesflow keeps (checked by the field's validator)."""
+    if isinstance(value, Money) and not isinstance(value, checks.FrozenMoney):
+        return checks.FrozenMoney(value.amount, value.currency)
+    return value
+
+
+def _money(value: object, where: str) -> object:
+    return checks.money(value, where)
+
+
+def _team(value: object, where: str) -> object:
+    return tuple(
+        checks.name(member, where) for member in checks.tuple_of(str, "names")(value, where)
+    )
 
 
 @attrs.frozen
@@ -38,11 +61,17 @@ class OpportunityAction:
     again.
     """
 
-    id: str
-    stage: str
-    spec: StageAction
-    completed_at: dt.datetime | None = None
-    activity_id: str | None = None
+    id: str = attrs.field(validator=checks.validator(checks.name))
+    stage: str = attrs.field(validator=checks.validator(checks.name))
+    spec: StageAction = attrs.field(
+        validator=checks.validator(checks.instance_of(StageAction, "a StageAction"))
+    )
+    completed_at: dt.datetime | None = attrs.field(
+        default=None, validator=checks.validator(checks.optional(checks.aware))
+    )
+    activity_id: str | None = attrs.field(
+        default=None, validator=checks.validator(checks.optional(checks.name))
+    )
 
     @property
     def key(self) -> str:
@@ -87,37 +116,68 @@ TRACKED_FIELDS: tuple[str, ...] = (
     "loss_reason",
 )
 
+_NAME = checks.validator(checks.name)
+_VERSION = checks.validator(lambda v, w: checks.integer(v, w, 0, 2**62))
+_OPTIONAL_NAME = checks.validator(checks.optional_name)
+_OPTIONAL_DAY = checks.validator(checks.optional(checks.day))
+
 
 @attrs.frozen
 class Opportunity:
     """A deal moving through a sales process. Immutable: commands return new versions."""
 
-    id: str
-    process: str
-    stage: str
-    stage_probability: int
-    value: Money
-    created_at: dt.datetime
-    stage_entered_at: dt.datetime
-    title: str | None = None
-    description: str = ""
-    customer: Customer | None = None
-    related: tuple[Related, ...] = ()
-    annual_value: Money | None = None
-    probability_override: int | None = None
-    status: Status = Status.OPEN
-    expected_close: dt.date | None = None
-    pay_date: dt.date | None = None
-    closed_on: dt.date | None = None
-    owner: str | None = None
-    team: tuple[str, ...] = ()
-    external_ref: str | None = None
-    avatar: str | None = None
-    loss_reason: str | None = None
-    notes: tuple[Note, ...] = ()
-    line_items: tuple[LineItem, ...] = ()
-    actions: tuple[OpportunityAction, ...] = ()
-    version: int = 0
+    id: str = attrs.field(validator=_NAME)
+    process: str = attrs.field(validator=_NAME)
+    stage: str = attrs.field(validator=_NAME)
+    stage_probability: int = attrs.field(validator=checks.validator(checks.probability))
+    value: Money = attrs.field(converter=_frozen, validator=checks.validator(_money))
+    created_at: dt.datetime = attrs.field(validator=checks.validator(checks.aware))
+    stage_entered_at: dt.datetime = attrs.field(validator=checks.validator(checks.aware))
+    title: str | None = attrs.field(default=None, validator=_OPTIONAL_NAME)
+    description: str = attrs.field(default="", validator=checks.validator(checks.text))
+    customer: Customer | None = attrs.field(
+        default=None,
+        validator=checks.validator(
+            checks.optional(checks.instance_of((Individual, Organization), "a customer"))
+        ),
+    )
+    related: tuple[Related, ...] = attrs.field(
+        default=(), validator=checks.validator(checks.tuple_of(Related, "Related values"))
+    )
+    annual_value: Money | None = attrs.field(
+        default=None, converter=_frozen, validator=checks.validator(checks.optional(_money))
+    )
+    probability_override: int | None = attrs.field(
+        default=None, validator=checks.validator(checks.optional(checks.probability))
+    )
+    status: Status = attrs.field(
+        default=Status.OPEN, validator=checks.validator(checks.instance_of(Status, "a Status"))
+    )
+    expected_close: dt.date | None = attrs.field(default=None, validator=_OPTIONAL_DAY)
+    pay_date: dt.date | None = attrs.field(default=None, validator=_OPTIONAL_DAY)
+    closed_on: dt.date | None = attrs.field(default=None, validator=_OPTIONAL_DAY)
+    owner: str | None = attrs.field(default=None, validator=_OPTIONAL_NAME)
+    team: tuple[str, ...] = attrs.field(default=(), validator=checks.validator(_team))
+    external_ref: str | None = attrs.field(default=None, validator=_OPTIONAL_NAME)
+    avatar: str | None = attrs.field(default=None, validator=_OPTIONAL_NAME)
+    loss_reason: str | None = attrs.field(default=None, validator=_OPTIONAL_NAME)
+    notes: tuple[Note, ...] = attrs.field(
+        default=(), validator=checks.validator(checks.tuple_of(Note, "notes"))
+    )
+    line_items: tuple[LineItem, ...] = attrs.field(
+        default=(), validator=checks.validator(checks.tuple_of(LineItem, "line items"))
+    )
+    actions: tuple[OpportunityAction, ...] = attrs.field(
+        default=(), validator=checks.validator(checks.tuple_of(OpportunityAction, "actions"))
+    )
+    version: int = attrs.field(default=0, validator=_VERSION)
+
+    # -- reading ---------------------------------------------------------------
+
+    @property
+    def record(self) -> str:
+        """How messages name this opportunity."""
+        return f"Opportunity {self.id!r}"
 
     @property
     def probability(self) -> int:
@@ -157,11 +217,12 @@ class Opportunity:
     def action(self, action_id: str) -> OpportunityAction | None:
         return next((a for a in self.actions if a.id == action_id), None)
 
-    def with_action(self, action: OpportunityAction) -> Opportunity:
-        """A copy with ``action`` replacing the action of the same id."""
-        return attrs.evolve(
-            self, actions=tuple(action if a.id == action.id else a for a in self.actions)
-        )
+    def require_action(self, action_id: str) -> OpportunityAction:
+        """The action with this id; ``NotFound`` if the opportunity has none."""
+        found = self.action(action_id)
+        if found is None:
+            raise NotFound(f"{self.record} has no action {action_id!r}")
+        return found
 
     def tracked(self) -> dict[str, Any]:
         """The values of the tracked fields, as history records them."""
@@ -175,6 +236,81 @@ class Opportunity:
             for name, new in self.tracked().items()
             if before is None or old[name] != new
         }
+
+    # -- the rules -------------------------------------------------------------
+
+    def with_action(self, action: OpportunityAction) -> Opportunity:
+        """A copy with ``action`` replacing the action of the same id."""
+        return attrs.evolve(
+            self, actions=tuple(action if a.id == action.id else a for a in self.actions)
+        )
+
+    def with_added_action(self, stage: Stage, spec: StageAction, action_id: str) -> Opportunity:
+        """A copy with one more action in ``stage``; its key must be new to the stage."""
+        if any(a.key == spec.key for a in self.actions_of(stage.key)):
+            raise ValidationError(
+                f"{self.record}: stage {stage.key!r} already has an action with key {spec.key!r}"
+            )
+        added = OpportunityAction(id=action_id, stage=stage.key, spec=spec)
+        return attrs.evolve(self, actions=(*self.actions, added))
+
+    def without_action(self, action_id: str) -> Opportunity:
+        self.require_action(action_id)
+        return attrs.evolve(self, actions=tuple(a for a in self.actions if a.id != action_id))
+
+    def with_probability(self, probability: int | None) -> Opportunity:
+        """Override the stage's probability (None: follow the stage again); a closed
+        deal's probability is fixed by its stage."""
+        if self.is_closed:
+            raise TransitionNotAllowed(
+                f"{self.record} is {self.status.value}: its probability is fixed by its stage"
+            )
+        return attrs.evolve(self, probability_override=probability)
+
+    def paused(self) -> Opportunity:
+        """On hold (seed 004): only an open opportunity can be paused."""
+        if self.status is not Status.OPEN:
+            raise TransitionNotAllowed(
+                f"{self.record} is {self.status.value}: only an open opportunity can be paused"
+            )
+        return attrs.evolve(self, status=Status.PAUSED)
+
+    def resumed(self) -> Opportunity:
+        """Off hold: only a paused opportunity can be resumed."""
+        if self.status is not Status.PAUSED:
+            raise TransitionNotAllowed(
+                f"{self.record} is {self.status.value}: only a paused opportunity can be resumed"
+            )
+        return attrs.evolve(self, status=Status.OPEN)
+
+    def moved(
+        self, stage: Stage, *, at: dt.datetime, today: dt.date, loss_reason: str | None
+    ) -> Opportunity:
+        """In ``stage`` from ``at``: its probability (an override is dropped), its status,
+        the closing date of a WON or LOST stage, and the loss reason of a LOST one."""
+        return attrs.evolve(
+            self,
+            stage=stage.key,
+            stage_probability=stage.probability,
+            probability_override=None,
+            status=stage.status,
+            stage_entered_at=at,
+            closed_on=None if stage.is_open else today,
+            loss_reason=loss_reason,
+        )
+
+    def check_identity(self, *, require_customer: bool) -> None:
+        """The rules on title and customer (seeds 000, 002, 004)."""
+        if self.title is None and not isinstance(self.customer, Organization):
+            raise ValidationError(
+                f"{self.record}: a title is required unless the customer is an Organization"
+            )
+        if require_customer and self.customer is None:
+            raise ValidationError(
+                f"{self.record}: its process {self.process!r} requires a customer"
+            )
+        if self.annual_value is not None:
+            same_currency(self.value, self.annual_value, f"{self.record}.annual_value")
 
 
 def is_empty(value: object) -> bool:
@@ -190,97 +326,58 @@ def is_empty(value: object) -> bool:
     return False
 
 
-#: The fields ``SalesFlow.update`` may change.
-EDITABLE_FIELDS = frozenset(
-    {
-        "title",
-        "description",
-        "customer",
-        "value",
-        "annual_value",
-        "expected_close",
-        "pay_date",
-        "external_ref",
-        "related",
-        "team",
-        "avatar",
-    }
-)
-
-
-def _optional_text(value: object, record: str, name: str) -> str | None:
+def _title(value: object, where: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise ValidationError(f"{record}.{name}: expected text, got {value!r}")
+    text = checks.text(value, where, limit=checks.NAME_MAX)
+    return text.strip() or None
+
+
+def _related(value: object, where: str) -> tuple[Related, ...]:
+    return checks.items(value, Related, where)
+
+
+def _team_names(value: object, where: str) -> tuple[str, ...]:
+    return checks.strings(value, where)
+
+
+def _customer(value: object, where: str) -> Customer | None:
+    if value is not None and not isinstance(value, Individual | Organization):
+        raise ValidationError(f"{where}: expected an Individual or an Organization, got {value!r}")
     return value
+
+
+#: How each field a caller may set is checked and normalised.
+_FIELD_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    "title": _title,
+    "description": checks.text,
+    "customer": _customer,
+    "value": checks.money,
+    "annual_value": lambda v, w: None if v is None else checks.money(v, w),
+    "expected_close": lambda v, w: None if v is None else checks.day(v, w),
+    "pay_date": lambda v, w: None if v is None else checks.day(v, w),
+    "owner": checks.optional_name,
+    "external_ref": checks.optional_name,
+    "avatar": checks.optional_name,
+    "related": _related,
+    "team": _team_names,
+    "probability_override": lambda v, w: None if v is None else checks.probability(v, w),
+}
+
+#: The fields ``SalesFlow.update`` may change.
+EDITABLE_FIELDS = frozenset(_FIELD_CHECKS) - {"owner", "probability_override"}
 
 
 def clean_fields(fields: Mapping[str, Any], record: str) -> dict[str, Any]:
     """Check and normalise opportunity field values given by a caller.
 
     Raises ``ValidationError`` naming the record and the field. A title that is empty
-    or only blanks becomes None (no title).
+    or only blanks becomes None (no title); a lone ``Related`` or team member is one.
     """
     clean: dict[str, Any] = {}
     for name, value in fields.items():
-        where = f"{record}.{name}"
-        if name == "title":
-            text = _optional_text(value, record, name)
-            clean[name] = text.strip() if text and text.strip() else None
-        elif name == "description":
-            if not isinstance(value, str):
-                raise ValidationError(f"{where}: expected text, got {value!r}")
-            clean[name] = value
-        elif name == "customer":
-            if value is not None and not isinstance(value, Individual | Organization):
-                raise ValidationError(f"{where}: expected an Individual or an Organization")
-            clean[name] = value
-        elif name == "value":
-            clean[name] = check_money(value, where)
-        elif name == "annual_value":
-            clean[name] = None if value is None else check_money(value, where)
-        elif name in ("expected_close", "pay_date"):
-            if value is not None and (
-                not isinstance(value, dt.date) or isinstance(value, dt.datetime)
-            ):
-                raise ValidationError(f"{where}: expected a date, got {value!r}")
-            clean[name] = value
-        elif name in ("external_ref", "avatar", "owner"):
-            clean[name] = _optional_text(value, record, name)
-        elif name == "related":
-            items = tuple(value) if isinstance(value, list | tuple) else None
-            if items is None or not all(isinstance(r, Related) for r in items):
-                raise ValidationError(f"{where}: expected a sequence of Related values")
-            clean[name] = items
-        elif name == "team":
-            members = tuple(value) if isinstance(value, list | tuple) else None
-            if members is None or not all(isinstance(m, str) and m for m in members):
-                raise ValidationError(f"{where}: expected a sequence of user names")
-            clean[name] = members
-        elif name == "probability_override":
-            clean[name] = check_probability(value, where)
-        else:
+        check = _FIELD_CHECKS.get(name)
+        if check is None:
             raise ValidationError(f"{record}: {name!r} is not a field that can be set")
+        clean[name] = check(value, f"{record}.{name}")
     return clean
-
-
-def check_probability(value: object, record: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
-        raise ValidationError(f"{record}: a probability must be an integer 0..100, got {value!r}")
-    return value
-
-
-def check_identity(opportunity: Opportunity, *, require_customer: bool) -> None:
-    """The rules on title and customer (seeds 000, 002, 004)."""
-    record = f"Opportunity {opportunity.id!r}"
-    if opportunity.title is None and not isinstance(opportunity.customer, Organization):
-        raise ValidationError(
-            f"{record}: a title is required unless the customer is an Organization"
-        )
-    if require_customer and opportunity.customer is None:
-        raise ValidationError(f"{record}: its process {opportunity.process!r} requires a customer")
-    if opportunity.annual_value is not None:
-        same_currency(opportunity.value, opportunity.annual_value, f"{record}.annual_value")

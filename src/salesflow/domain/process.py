@@ -1,21 +1,33 @@
-"""Sales processes: their stages and the actions each stage asks for (seeds 002, 003)."""
+"""Sales processes: their stages and the actions each stage asks for (seeds 002, 003).
+
+Each class validates every field when built, with the functions of
+:mod:`salesflow.domain.checks` (see the note in :mod:`salesflow.domain.values`): a
+wrong type or range for any argument raises ``ValidationError`` naming the record and
+the field, e.g. ``Stage 'lead'.rot_after: expected a timedelta, got 5``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any, ClassVar, cast
 
 import attrs
 from dateutil.relativedelta import relativedelta
 
+from salesflow.domain import checks
 from salesflow.domain.values import (
     ActionKind,
     ActivityKind,
     CancelPolicy,
     StageKind,
     Status,
-    check_currency,
+    collect,
+    convert_with,
+    optional_text,
+    record_name,
+    validate_with,
 )
 from salesflow.errors import UnknownStage, ValidationError
 
@@ -41,95 +53,188 @@ GATEABLE_FIELDS = frozenset(
 )
 
 
-def _strings(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
+# -- checks and converters of the fields --------------------------------------------
 
 
-def _actions(value: Iterable[StageAction]) -> tuple[StageAction, ...]:
-    return tuple(value)
+def _action_kind(value: object, where: str) -> ActionKind:
+    return checks.member(value, ActionKind, where)
 
 
-def _stages(value: Iterable[Stage]) -> tuple[Stage, ...]:
-    return tuple(value)
+def _activity_kind(value: object, where: str) -> ActivityKind:
+    return checks.member(value, ActivityKind, where)
 
 
-def _blank(value: object) -> bool:
-    return not isinstance(value, str) or not value.strip()
+def _stage_kind(value: object, where: str) -> StageKind:
+    return checks.member(value, StageKind, where)
+
+
+def _cancel_policy(value: object, where: str) -> CancelPolicy:
+    return checks.member(value, CancelPolicy, where)
+
+
+def _rot_after(value: object, where: str) -> dt.timedelta | None:
+    """None, or a positive ``datetime.timedelta`` (checks.py has no timedelta check)."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.timedelta):
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise ValidationError(f"{where}: expected a timedelta, got {shown}")
+    if value <= dt.timedelta(0):
+        raise ValidationError(f"{where}: must be a positive timedelta, got {value!r}")
+    return value
+
+
+def _actions(value: object, where: str) -> tuple[StageAction, ...]:
+    return checks.items(value, StageAction, where)
+
+
+def _gates(value: object, where: str) -> tuple[str, ...]:
+    return checks.items(value, str, where)
+
+
+def _stages(value: object, where: str) -> tuple[Stage, ...]:
+    return checks.items(value, Stage, where)
+
+
+def _to_action_kind(value: ActionKind | str) -> ActionKind:
+    return convert_with(_action_kind, value)
+
+
+def _to_activity_kind(value: ActivityKind | str) -> ActivityKind:
+    return convert_with(_activity_kind, value)
+
+
+def _to_stage_kind(value: StageKind | str) -> StageKind:
+    return convert_with(_stage_kind, value)
+
+
+def _to_cancel_policy(value: CancelPolicy | str) -> CancelPolicy:
+    return convert_with(_cancel_policy, value)
+
+
+def _to_delta(value: relativedelta) -> relativedelta:
+    return convert_with(checks.frozen_delta, value)
+
+
+def _to_actions(value: Iterable[StageAction] | StageAction) -> tuple[StageAction, ...]:
+    return cast("tuple[StageAction, ...]", collect(value, StageAction))
+
+
+def _to_stages(value: Iterable[Stage] | Stage) -> tuple[Stage, ...]:
+    return cast("tuple[Stage, ...]", collect(value, Stage))
+
+
+def _to_strings(value: Iterable[str] | str) -> tuple[str, ...]:
+    return cast("tuple[str, ...]", collect(value, str))
+
+
+def _repeated(keys: Iterable[str]) -> list[str]:
+    return sorted(key for key, count in Counter(keys).items() if count > 1)
+
+
+_name = validate_with(checks.name)
+_flag = validate_with(checks.flag)
 
 
 @attrs.frozen
 class StageAction:
     """A step a stage asks for: a calendar activity, a letter, an event invitation or a
-    manual checklist item (seed 003)."""
+    manual checklist item (seed 003).
 
-    key: str
-    title: str
-    kind: ActionKind = ActionKind.MANUAL
-    required: bool = attrs.field(default=True, kw_only=True)
-    auto_create: bool = attrs.field(default=False, kw_only=True)
-    activity_kind: ActivityKind = attrs.field(default=ActivityKind.CALL, kw_only=True)
-    due_after: relativedelta = attrs.field(factory=lambda: relativedelta(days=1), kw_only=True)
-    track_outcome: bool = attrs.field(default=False, kw_only=True)
-    template: str | None = attrs.field(default=None, kw_only=True)
-    event: str | None = attrs.field(default=None, kw_only=True)
+    ``kind`` and ``activity_kind`` may be given as their values (``"calendar"``);
+    ``due_after`` is kept as an immutable ``relativedelta``.
+    """
 
-    def __attrs_post_init__(self) -> None:
-        record = f"StageAction {self.key!r}"
-        if _blank(self.key):
-            raise ValidationError("StageAction.key: must not be blank")
-        if _blank(self.title):
-            raise ValidationError(f"{record}: title must not be blank")
-        for name, enum_type in (("kind", ActionKind), ("activity_kind", ActivityKind)):
-            if not isinstance(getattr(self, name), enum_type):
-                raise ValidationError(f"{record}: {name} must be an {enum_type.__name__}")
-        if not isinstance(self.due_after, relativedelta):
-            raise ValidationError(f"{record}: due_after must be a dateutil relativedelta")
-        if self.auto_create and self.kind is not ActionKind.CALENDAR:
-            raise ValidationError(f"{record}: only CALENDAR actions can auto_create an activity")
-        if self.kind is ActionKind.EVENT and _blank(self.event):
-            raise ValidationError(f"{record}: an EVENT action must name its event")
+    _KEY: ClassVar[str] = "key"
+
+    key: str = attrs.field(validator=_name)
+    title: str = attrs.field(validator=_name)
+    kind: ActionKind = attrs.field(
+        default=ActionKind.MANUAL, converter=_to_action_kind, validator=validate_with(_action_kind)
+    )
+    required: bool = attrs.field(default=True, validator=_flag, kw_only=True)
+    auto_create: bool = attrs.field(default=False, validator=_flag, kw_only=True)
+    activity_kind: ActivityKind = attrs.field(
+        default=ActivityKind.CALL,
+        converter=_to_activity_kind,
+        validator=validate_with(_activity_kind),
+        kw_only=True,
+    )
+    due_after: relativedelta = attrs.field(
+        factory=lambda: relativedelta(days=1),
+        converter=_to_delta,
+        validator=validate_with(checks.frozen_delta),
+        kw_only=True,
+    )
+    track_outcome: bool = attrs.field(default=False, validator=_flag, kw_only=True)
+    template: str | None = attrs.field(
+        default=None, validator=validate_with(optional_text), kw_only=True
+    )
+    event: str | None = attrs.field(
+        default=None, validator=validate_with(optional_text), kw_only=True
+    )
+
+    @auto_create.validator
+    def _only_calendar_actions_auto_create(self, _: attrs.Attribute[bool], value: bool) -> None:
+        if value and self.kind is not ActionKind.CALENDAR:
+            raise ValidationError(
+                f"{record_name(self)}.auto_create: only CALENDAR actions can auto_create "
+                "an activity"
+            )
+
+    @event.validator
+    def _an_event_action_names_its_event(self, _: attrs.Attribute[Any], value: object) -> None:
+        if self.kind is ActionKind.EVENT and (value is None or not str(value).strip()):
+            raise ValidationError(f"{record_name(self)}.event: an EVENT action must name its event")
 
 
 @attrs.frozen
 class Stage:
-    """One column of the board: a name, a default win probability and its actions."""
+    """One column of the board: a name, a default win probability and its actions.
 
-    key: str
-    name: str
-    probability: int
-    kind: StageKind = StageKind.OPEN
-    actions: tuple[StageAction, ...] = attrs.field(default=(), kw_only=True, converter=_actions)
-    rot_after: dt.timedelta | None = attrs.field(default=None, kw_only=True)
-    requires: tuple[str, ...] = attrs.field(default=(), kw_only=True, converter=_strings)
+    ``actions`` and ``requires`` take any iterable (kept as a tuple) or a lone item;
+    ``kind`` may be given as its value (``"won"``).
+    """
 
-    def __attrs_post_init__(self) -> None:
-        record = f"Stage {self.key!r}"
-        if _blank(self.key):
-            raise ValidationError("Stage.key: must not be blank")
-        if _blank(self.name):
-            raise ValidationError(f"{record}: name must not be blank")
-        if not isinstance(self.kind, StageKind):
-            raise ValidationError(f"{record}: kind must be a StageKind")
-        if (
-            isinstance(self.probability, bool)
-            or not isinstance(self.probability, int)
-            or not 0 <= self.probability <= 100
-        ):
-            raise ValidationError(
-                f"{record}: probability must be an integer 0..100, got {self.probability!r}"
-            )
-        if self.rot_after is not None and self.rot_after <= dt.timedelta(0):
-            raise ValidationError(f"{record}: rot_after must be positive")
-        for action in self.actions:
-            if not isinstance(action, StageAction):
-                raise ValidationError(f"{record}: actions must be StageAction values")
-        duplicates = sorted(k for k, n in Counter(a.key for a in self.actions).items() if n > 1)
+    _KEY: ClassVar[str] = "key"
+
+    key: str = attrs.field(validator=_name)
+    name: str = attrs.field(validator=_name)
+    probability: int = attrs.field(validator=validate_with(checks.probability))
+    kind: StageKind = attrs.field(
+        default=StageKind.OPEN, converter=_to_stage_kind, validator=validate_with(_stage_kind)
+    )
+    actions: tuple[StageAction, ...] = attrs.field(
+        default=(), converter=_to_actions, validator=validate_with(_actions), kw_only=True
+    )
+    rot_after: dt.timedelta | None = attrs.field(
+        default=None, validator=validate_with(_rot_after), kw_only=True
+    )
+    requires: tuple[str, ...] = attrs.field(
+        default=(), converter=_to_strings, validator=validate_with(_gates), kw_only=True
+    )
+
+    @actions.validator
+    def _action_keys_are_unique(
+        self, _: attrs.Attribute[Any], value: tuple[StageAction, ...]
+    ) -> None:
+        duplicates = _repeated(action.key for action in value)
         if duplicates:
-            raise ValidationError(f"{record}: action keys must be unique, repeated: {duplicates}")
-        unknown = sorted(set(self.requires) - GATEABLE_FIELDS)
+            raise ValidationError(
+                f"{record_name(self)}.actions: action keys must be unique, repeated: {duplicates}"
+            )
+
+    @requires.validator
+    def _gates_name_opportunity_fields(
+        self, _: attrs.Attribute[Any], value: tuple[str, ...]
+    ) -> None:
+        # Every gateable field is a valid name, so this also refuses blank text.
+        unknown = sorted(set(value) - GATEABLE_FIELDS)
         if unknown:
             raise ValidationError(
-                f"{record}: requires names fields that opportunities do not have: {unknown}"
+                f"{record_name(self)}.requires: names fields that opportunities do not have: "
+                f"{unknown}"
             )
 
     @property
@@ -144,55 +249,63 @@ class Stage:
 
 @attrs.frozen
 class Process:
-    """A sales process: its stages in order and the rules of moving between them."""
+    """A sales process: its stages in order and the rules of moving between them.
 
-    key: str
-    name: str
-    stages: tuple[Stage, ...] = attrs.field(converter=_stages)
-    currency: str = attrs.field(default="USD", kw_only=True)
-    auto_advance: bool = attrs.field(default=False, kw_only=True)
-    cancel_pending: CancelPolicy = attrs.field(default=CancelPolicy.ASK, kw_only=True)
-    allow_backward: bool = attrs.field(default=True, kw_only=True)
-    allow_skip: bool = attrs.field(default=True, kw_only=True)
-    require_customer: bool = attrs.field(default=False, kw_only=True)
-    require_loss_reason: bool = attrs.field(default=False, kw_only=True)
-    loss_reasons: tuple[str, ...] = attrs.field(default=(), kw_only=True, converter=_strings)
+    ``stages`` takes any iterable of stages (kept as a tuple); ``loss_reasons`` any
+    iterable of names or a lone one; ``cancel_pending`` a ``CancelPolicy`` or its value.
+    """
 
-    def __attrs_post_init__(self) -> None:
-        record = f"Process {self.key!r}"
-        if _blank(self.key):
-            raise ValidationError("Process.key: must not be blank")
-        if _blank(self.name):
-            raise ValidationError(f"{record}: name must not be blank")
-        if not isinstance(self.cancel_pending, CancelPolicy):
-            raise ValidationError(f"{record}: cancel_pending must be a CancelPolicy")
-        for stage in self.stages:
-            if not isinstance(stage, Stage):
-                raise ValidationError(f"{record}: stages must be Stage values")
-        duplicates = sorted(k for k, n in Counter(s.key for s in self.stages).items() if n > 1)
+    _KEY: ClassVar[str] = "key"
+
+    key: str = attrs.field(validator=_name)
+    name: str = attrs.field(validator=_name)
+    stages: tuple[Stage, ...] = attrs.field(converter=_to_stages, validator=validate_with(_stages))
+    currency: str = attrs.field(
+        default="USD", validator=validate_with(checks.currency), kw_only=True
+    )
+    auto_advance: bool = attrs.field(default=False, validator=_flag, kw_only=True)
+    cancel_pending: CancelPolicy = attrs.field(
+        default=CancelPolicy.ASK,
+        converter=_to_cancel_policy,
+        validator=validate_with(_cancel_policy),
+        kw_only=True,
+    )
+    allow_backward: bool = attrs.field(default=True, validator=_flag, kw_only=True)
+    allow_skip: bool = attrs.field(default=True, validator=_flag, kw_only=True)
+    require_customer: bool = attrs.field(default=False, validator=_flag, kw_only=True)
+    require_loss_reason: bool = attrs.field(default=False, validator=_flag, kw_only=True)
+    loss_reasons: tuple[str, ...] = attrs.field(
+        default=(), converter=_to_strings, validator=validate_with(checks.strings), kw_only=True
+    )
+
+    @stages.validator
+    def _stages_make_a_process(self, _: attrs.Attribute[Any], value: tuple[Stage, ...]) -> None:
+        where = f"{record_name(self)}.stages"
+        duplicates = _repeated(stage.key for stage in value)
         if duplicates:
-            raise ValidationError(f"{record}: stage keys must be unique, repeated: {duplicates}")
-        kinds = Counter(s.kind for s in self.stages)
+            raise ValidationError(f"{where}: stage keys must be unique, repeated: {duplicates}")
+        kinds = Counter(stage.kind for stage in value)
         if kinds[StageKind.OPEN] < 1:
-            raise ValidationError(f"{record}: needs at least one OPEN stage")
+            raise ValidationError(f"{where}: needs at least one OPEN stage")
         if kinds[StageKind.WON] != 1:
             raise ValidationError(
-                f"{record}: needs exactly one WON stage, has {kinds[StageKind.WON]}"
+                f"{where}: needs exactly one WON stage, has {kinds[StageKind.WON]}"
             )
         if kinds[StageKind.LOST] < 1:
-            raise ValidationError(f"{record}: needs at least one LOST stage")
-        for stage in self.stages:
+            raise ValidationError(f"{where}: needs at least one LOST stage")
+        for stage in value:
             if stage.kind is StageKind.WON and stage.probability != 100:
-                raise ValidationError(
-                    f"{record}: WON stage {stage.key!r} must have probability 100"
-                )
+                raise ValidationError(f"{where}: WON stage {stage.key!r} must have probability 100")
             if stage.kind is StageKind.LOST and stage.probability != 0:
-                raise ValidationError(f"{record}: LOST stage {stage.key!r} must have probability 0")
-        check_currency(self.currency, f"{record}.currency")
-        if len(set(self.loss_reasons)) != len(self.loss_reasons) or any(
-            _blank(r) for r in self.loss_reasons
-        ):
-            raise ValidationError(f"{record}: loss_reasons must be unique and not blank")
+                raise ValidationError(f"{where}: LOST stage {stage.key!r} must have probability 0")
+
+    @loss_reasons.validator
+    def _loss_reasons_are_unique(self, _: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+        duplicates = _repeated(value)
+        if duplicates:
+            raise ValidationError(
+                f"{record_name(self)}.loss_reasons: must be unique, repeated: {duplicates}"
+            )
 
     def stage(self, key: str) -> Stage:
         """The stage with this key; ``UnknownStage`` if the process has none."""

@@ -1,16 +1,22 @@
-"""Small values shared by the aggregates: enums, customers, money helpers, notes."""
+"""Small values shared by the aggregates: enums, customers, money helpers, notes.
+
+Every value class validates each field when built, with the functions of
+:mod:`salesflow.domain.checks`: a wrong type or range for any argument raises
+``ValidationError`` naming the record and the field.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, TypeAlias
+from typing import Any, ClassVar, TypeAlias, TypeVar, cast
 
 import attrs
 from moneyed import Money, get_currency
-from moneyed.classes import CurrencyDoesNotExist
 
+from salesflow.domain import checks
 from salesflow.errors import CurrencyMismatch, ValidationError
 
 __all__ = [
@@ -95,31 +101,23 @@ class Indicator(enum.Enum):
 
 def require_aware(value: dt.datetime, record: str) -> dt.datetime:
     """Return ``value`` if it carries a timezone; raise ``ValidationError`` if naive."""
-    if not isinstance(value, dt.datetime):
-        raise ValidationError(f"{record}: expected a datetime, got {value!r}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValidationError(f"{record}: datetimes must be timezone-aware, got naive {value}")
-    return value
+    return checks.aware(value, record)
 
 
 def check_currency(code: str, record: str) -> str:
     """Return ``code`` if it is a known ISO 4217 currency code."""
-    try:
-        get_currency(code)
-    except CurrencyDoesNotExist:
-        raise ValidationError(f"{record}: unknown currency code {code!r}") from None
-    return code
+    return checks.currency(code, record)
 
 
 def check_money(value: object, record: str, *, allow_negative: bool = False) -> Money:
-    """Return ``value`` if it is a ``Money`` with a ``Decimal`` amount (and not negative)."""
-    if not isinstance(value, Money):
-        raise ValidationError(f"{record}: expected Money, got {value!r}")
-    if not value.amount.is_finite():
-        raise ValidationError(f"{record}: the amount must be a finite number, got {value.amount}")
-    if not allow_negative and value.amount < 0:
-        raise ValidationError(f"{record}: must not be negative, got {value}")
-    return value
+    """Return ``value`` if it is a ``Money`` within :func:`checks.money`'s bounds (and
+    not negative, unless ``allow_negative``).
+
+    The value is returned as given, not in the frozen form: callers that store it
+    should use :func:`checks.money` itself.
+    """
+    checks.money(value, record, negative=allow_negative)
+    return cast(Money, value)  # checks.money refuses anything else
 
 
 def minor_digits(currency: str) -> int:
@@ -146,78 +144,175 @@ def same_currency(a: Money, b: Money, record: str) -> None:
         )
 
 
-def _non_blank(record: str) -> Any:
-    def check(_instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-        if not isinstance(value, str) or not value.strip():
-            raise ValidationError(f"{record}.{attribute.name}: must not be blank")
+# -- validation of the value classes (here and in ``process.py``) ---------------------
+#
+# Every field has a validator that runs one of ``checks``' functions with ``where`` set
+# to the record and the field ("Stage 'lead'.rot_after"). attrs runs the validators
+# after every field is set, so the record's key is known by then. A field whose value
+# is kept in another form (a tuple, an enum member, a frozen Money) also has a
+# converter that applies the check leniently: it returns the checked form, or the
+# value as given when the check fails, for the validator to report with the record's
+# name. (A converter could be told the record itself with ``attrs.Converter(...,
+# takes_self=True)``, but mypy's attrs plugin cannot read such converters and would
+# type those constructor arguments as ``Any``; plain converters keep the signatures
+# typed.)
 
-    return check
+T = TypeVar("T")
+Check: TypeAlias = Callable[[object, str], object]
+Validator: TypeAlias = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+
+
+def record_name(instance: object) -> str:
+    """How messages name a record: its class and, when valid, its key
+    (``Stage 'lead'``); the class alone for a record without a key or with a bad one.
+
+    A class names the field that holds its key in ``_KEY`` (a ``ClassVar``).
+    """
+    kind = type(instance).__name__
+    field: str | None = getattr(type(instance), "_KEY", None)
+    if field is not None:
+        key = getattr(instance, field, None)
+        if key is not None and _is_name(key):
+            return f"{kind} {key!r}"
+    return kind
+
+
+def _is_name(value: object) -> bool:
+    try:
+        checks.name(value, "")
+    except ValidationError:
+        return False
+    return True
+
+
+def validate_with(check: Check) -> Validator:
+    """An attrs validator running ``check(value, "<record>.<field>")``."""
+
+    def validate(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        check(value, f"{record_name(instance)}.{attribute.name}")
+
+    return validate
+
+
+def convert_with(check: Callable[[object, str], T], value: object) -> T:
+    """``check``'s form of ``value``, or ``value`` as given if the check fails (the
+    field's validator then reports the failure, naming the record)."""
+    try:
+        return check(value, "")
+    except ValidationError:
+        return cast(T, value)
+
+
+def collect(value: object, kind: type) -> object:
+    """A lone ``kind`` value as a one-item tuple, any other iterable (but text and
+    dicts) as a tuple; anything else as given, for the validator to refuse.
+
+    Iterables are read once here, so that the validator sees what was read."""
+    if isinstance(value, kind):
+        return (value,)
+    if isinstance(value, str | bytes | dict) or not isinstance(value, Iterable):
+        return value
+    return tuple(value)
+
+
+def optional_text(value: object, where: str) -> str | None:
+    """None, or a short string that may be blank (checks.py has ``optional_name``,
+    which refuses blank text)."""
+    return None if value is None else checks.text(value, where, limit=checks.NAME_MAX)
+
+
+# -- customers, links, notes, line items -------------------------------------------
 
 
 @attrs.frozen
 class Individual:
     """A person as the customer of an opportunity (seed 002)."""
 
-    id: str = attrs.field(validator=_non_blank("Individual"))
-    name: str = attrs.field(validator=_non_blank("Individual"))
+    _KEY: ClassVar[str] = "id"
+
+    id: str = attrs.field(validator=validate_with(checks.name))
+    name: str = attrs.field(validator=validate_with(checks.name))
 
 
 @attrs.frozen
 class Organization:
     """A company as the customer of an opportunity; its name can stand as the title."""
 
-    id: str = attrs.field(validator=_non_blank("Organization"))
-    name: str = attrs.field(validator=_non_blank("Organization"))
+    _KEY: ClassVar[str] = "id"
+
+    id: str = attrs.field(validator=validate_with(checks.name))
+    name: str = attrs.field(validator=validate_with(checks.name))
 
 
 Customer: TypeAlias = Individual | Organization
+
+
+def _related_name(value: object, where: str) -> str:
+    return checks.text(value, where, limit=checks.NAME_MAX)
 
 
 @attrs.frozen
 class Related:
     """A link to another record of the host app (seed 000: company, contact, candidate)."""
 
-    role: str = attrs.field(validator=_non_blank("Related"))
-    id: str = attrs.field(validator=_non_blank("Related"))
-    name: str = attrs.field(default="")
+    _KEY: ClassVar[str] = "id"
+
+    role: str = attrs.field(validator=validate_with(checks.name))
+    id: str = attrs.field(validator=validate_with(checks.name))
+    name: str = attrs.field(default="", validator=validate_with(_related_name))
 
 
 @attrs.frozen
 class Note:
     """A comment on an opportunity."""
 
-    text: str
-    author: str | None
-    at: dt.datetime
+    text: str = attrs.field(validator=validate_with(checks.text))
+    author: str | None = attrs.field(validator=validate_with(checks.optional_name))
+    at: dt.datetime = attrs.field(validator=validate_with(checks.aware))
 
 
-def _decimal(value: object) -> Decimal:
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, int | str):
-        return Decimal(value)
-    raise ValidationError(f"LineItem: expected a Decimal, int or str number, got {value!r}")
+def _percent(value: object, where: str) -> Decimal:
+    number = checks.amount(value, where)
+    if number > 100:
+        raise ValidationError(f"{where}: must be 0..100, got {number}")
+    return number
+
+
+def _to_amount(value: Decimal | int | str) -> Decimal:
+    return convert_with(checks.amount, value)
+
+
+def _to_percent(value: Decimal | int | str) -> Decimal:
+    return convert_with(_percent, value)
+
+
+def _to_money(value: Money) -> Money:
+    return convert_with(checks.money, value)
 
 
 @attrs.frozen
 class LineItem:
-    """A billable line of an opportunity (seed 002's billables)."""
+    """A billable line of an opportunity (seed 002's billables).
 
-    description: str
-    quantity: Decimal = attrs.field(converter=_decimal)
-    unit_price: Money
-    discount_percent: Decimal = attrs.field(default=Decimal(0), converter=_decimal, kw_only=True)
-    service_code: str | None = attrs.field(default=None, kw_only=True)
-    id: str | None = attrs.field(default=None, kw_only=True)
+    ``unit_price`` is kept as an immutable ``Money``; ``quantity`` and
+    ``discount_percent`` (0..100) are ``Decimal`` values, given as such or as an int
+    or a decimal string.
+    """
 
-    def __attrs_post_init__(self) -> None:
-        check_money(self.unit_price, "LineItem.unit_price")
-        if not self.quantity.is_finite() or self.quantity < 0:
-            raise ValidationError(f"LineItem.quantity: must not be negative, got {self.quantity}")
-        if not Decimal(0) <= self.discount_percent <= Decimal(100):
-            raise ValidationError(
-                f"LineItem.discount_percent: must be 0..100, got {self.discount_percent}"
-            )
+    _KEY: ClassVar[str] = "id"
+
+    description: str = attrs.field(validator=validate_with(checks.text))
+    quantity: Decimal = attrs.field(converter=_to_amount, validator=validate_with(checks.amount))
+    unit_price: Money = attrs.field(converter=_to_money, validator=validate_with(checks.money))
+    discount_percent: Decimal = attrs.field(
+        default=Decimal(0), converter=_to_percent, validator=validate_with(_percent), kw_only=True
+    )
+    service_code: str | None = attrs.field(
+        default=None, validator=validate_with(checks.optional_name), kw_only=True
+    )
+    id: str | None = attrs.field(
+        default=None, validator=validate_with(checks.optional_name), kw_only=True
+    )
 
     @property
     def total(self) -> Money:

@@ -1,0 +1,527 @@
+"""A deal: one opportunity with its activities, the unit every command changes.
+
+Stage actions link an opportunity to its activities (performing a CALENDAR action
+books one; completing the activity completes the action), so the rules of actions,
+activities and stage changes hold across both. :class:`Deal` is where they live. A
+command gets a ``Deal`` over the records it loaded, calls one of its methods, and
+reads back what changed: the records themselves (immutable values, replaced on each
+change), the events in the order the deal lived them, the notices for a front end,
+and the outbound calls to make once the change is committed.
+
+Nothing here reads or writes storage or calls a port; tracking what changed against
+what was loaded is :mod:`salesflow.unit_of_work`'s job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from salesflow.domain.activity import Activity
+from salesflow.domain.events import Event, EventKind
+from salesflow.domain.opportunity import Opportunity, OpportunityAction
+from salesflow.domain.planner import (
+    StageChangePlan,
+    check_gate,
+    check_loss_reason,
+    entry_actions,
+    has_live_activity,
+    missing_fields,
+    next_open_stage,
+    plan_stage_change,
+)
+from salesflow.domain.process import Process, Stage, StageAction
+from salesflow.domain.values import ActionKind, ActivityKind, CancelPolicy, StageKind, Status
+from salesflow.errors import ConfirmationRequired, NotFound, ValidationError
+
+__all__ = ["Deal", "OutboundCall", "quoted"]
+
+
+def quoted(text: str) -> str:
+    """Text as a notice quotes it: in single quotes, exactly as it was given."""
+    return f"'{text}'"
+
+
+def _activities(n: int) -> str:
+    return "1 planned activity" if n == 1 else f"{n} planned activities"
+
+
+@attrs.frozen
+class OutboundCall:
+    """A call to the outside world that a performed LETTER or EVENT action asks for.
+
+    A command only collects these; they are made after it has committed, once.
+    """
+
+    kind: ActionKind
+    opportunity_id: str
+    action_id: str
+
+
+class Deal:
+    """An opportunity (or none, for a free-standing activity) and its activities.
+
+    Each method applies one rule of the opportunities module to working copies and
+    records what happened, or raises and leaves the deal to be dropped.
+    """
+
+    def __init__(
+        self,
+        *,
+        process: Process | None,
+        opportunity: Opportunity | None,
+        activities: Iterable[Activity],
+        now: dt.datetime,
+        timezone: dt.tzinfo,
+        actor: str | None,
+        new_id: Callable[[], str],
+    ) -> None:
+        self.process = process
+        self.opportunity = opportunity
+        self._activities: dict[str, Activity] = {a.id: a for a in activities}
+        self.now = now
+        self.timezone = timezone
+        self.actor = actor
+        self.new_id = new_id
+        self.events: list[Event] = []
+        self.notices: list[str] = []
+        self.created: list[str] = []
+        self.cancelled: list[str] = []
+        self.deleted: list[str] = []
+        self.outbox: list[OutboundCall] = []
+
+    # -- reading ---------------------------------------------------------------
+
+    @property
+    def opp(self) -> Opportunity:
+        if self.opportunity is None:
+            raise ValidationError("This activity has no opportunity")
+        return self.opportunity
+
+    @property
+    def proc(self) -> Process:
+        if self.process is None:
+            raise ValidationError("This activity has no opportunity, so no process")
+        return self.process
+
+    @property
+    def activities(self) -> Mapping[str, Activity]:
+        return self._activities
+
+    def activity(self, activity_id: str) -> Activity:
+        try:
+            return self._activities[activity_id]
+        except KeyError:
+            raise NotFound(f"Activity {activity_id!r} does not exist") from None
+
+    @property
+    def today(self) -> dt.date:
+        return self.now.astimezone(self.timezone).date()
+
+    # -- recording -------------------------------------------------------------
+
+    def record(self, kind: EventKind, opportunity_id: str | None = None, **details: Any) -> None:
+        """Append an event to the history this deal is writing."""
+        if opportunity_id is None and self.opportunity is not None:
+            opportunity_id = self.opportunity.id
+        self.events.append(
+            Event(
+                id=self.new_id(),
+                kind=kind,
+                opportunity_id=opportunity_id,
+                at=self.now,
+                actor=self.actor,
+                details=details,
+            )
+        )
+
+    def change(self, new: Opportunity, kind: EventKind, **details: Any) -> None:
+        """Replace the opportunity with ``new``, recording ``kind`` and what changed."""
+        changes = new.changes_from(self.opportunity)
+        self.opportunity = new
+        self.record(kind, new.id, **details, changes=changes)
+
+    def notice(self, text: str) -> None:
+        self.notices.append(text)
+
+    def _put(self, activity: Activity) -> Activity:
+        self._activities[activity.id] = activity
+        return activity
+
+    def _unlink(self, activity: Activity) -> None:
+        """Free the action of a cancelled or deleted activity to be performed again."""
+        if self.opportunity is None or activity.action_id is None:
+            return
+        action = self.opportunity.action(activity.action_id)
+        if action is not None and action.activity_id == activity.id:
+            self.opportunity = self.opportunity.with_action(attrs.evolve(action, activity_id=None))
+
+    # -- opportunities ---------------------------------------------------------
+
+    def create(
+        self,
+        opportunity_id: str,
+        start: Stage,
+        fields: Mapping[str, Any],
+        *,
+        loss_reason: str | None,
+    ) -> None:
+        """Open a new opportunity in ``start``: the title and customer rules, the
+        stage's gate, the loss-reason rules of a LOST stage, and the stage's
+        automatic activities."""
+        process = self.proc
+        record = f"Opportunity {opportunity_id!r}"
+        reason = check_loss_reason(process, start, loss_reason, record)
+        if not start.is_open:  # a closed deal's probability is its stage's
+            fields = {**fields, "probability_override": None}
+        actions = tuple(
+            OpportunityAction(id=self.new_id(), stage=stage.key, spec=spec)
+            for stage in process.stages
+            for spec in stage.actions
+        )
+        new = Opportunity(
+            id=opportunity_id,
+            process=process.key,
+            stage=start.key,
+            stage_probability=start.probability,
+            created_at=self.now,
+            stage_entered_at=self.now,
+            status=start.status,
+            closed_on=None if start.is_open else self.today,
+            loss_reason=reason,
+            actions=actions,
+            **fields,
+        )
+        new.check_identity(require_customer=process.require_customer)
+        check_gate(new, start)
+        self.change(new, EventKind.CREATED, stage=start.key)
+        for action in entry_actions(new, start.key, self._activities):
+            self._book(self.opp.require_action(action.id), None)
+        self.notice(f"Created {quoted(new.display_title)} in {start.name}.")
+
+    def update(self, fields: Mapping[str, Any]) -> None:
+        new = attrs.evolve(self.opp, **fields)
+        new.check_identity(require_customer=self.proc.require_customer)
+        if new == self.opp:
+            self.notice("Nothing changed.")
+            return
+        self.change(new, EventKind.UPDATED)
+        self.notice("Saved.")
+
+    def set_probability(self, probability: int | None) -> None:
+        new = self.opp.with_probability(probability)
+        if new == self.opp:
+            self.notice("Nothing changed.")
+            return
+        self.change(new, EventKind.PROBABILITY_SET)
+        self.notice(f"Probability set to {new.probability}%.")
+
+    def pause(self) -> None:
+        self.change(self.opp.paused(), EventKind.PAUSED)
+        self.notice("Paused.")
+
+    def resume(self) -> None:
+        self.change(self.opp.resumed(), EventKind.RESUMED)
+        self.notice("Resumed.")
+
+    # -- stage actions ---------------------------------------------------------
+
+    def add_action(self, stage: str, spec: StageAction) -> None:
+        key = self.proc.stage(stage).key
+        action_id = self.new_id()
+        self.opportunity = self.opp.with_added_action(self.proc.stage(key), spec, action_id)
+        self.record(EventKind.ACTION_ADDED, action_id=action_id, key=spec.key, stage=key)
+        self.notice(f"Added {quoted(spec.title)}.")
+
+    def remove_action(self, action_id: str) -> None:
+        action = self.opp.require_action(action_id)
+        self.opportunity = self.opp.without_action(action_id)
+        self.record(
+            EventKind.ACTION_REMOVED, action_id=action_id, key=action.key, stage=action.stage
+        )
+        self.notice(f"Removed {quoted(action.title)}.")
+
+    def perform(self, action_id: str, due: dt.datetime | None) -> None:
+        """Perform an action (seed 003): a CALENDAR action books its activity and stays
+        open; a LETTER, EVENT or MANUAL one is completed, and a LETTER or EVENT asks for
+        its outbound call."""
+        action = self.opp.require_action(action_id)
+        if action.kind is not ActionKind.CALENDAR and due is not None:
+            raise ValidationError(
+                f"Action {quoted(action.title)}: only a CALENDAR action takes a due time"
+            )
+        if action.completed:
+            self.notice(f"{quoted(action.title)} is already completed.")
+            return
+        if action.kind is ActionKind.CALENDAR and has_live_activity(action, self._activities):
+            self.notice("An activity already exists for this action.")
+            return
+        self.record(
+            EventKind.ACTION_PERFORMED, action_id=action.id, key=action.key, stage=action.stage
+        )
+        if action.kind is ActionKind.CALENDAR:
+            self._book(action, due)
+            return
+        if action.kind in (ActionKind.LETTER, ActionKind.EVENT):
+            self.outbox.append(OutboundCall(action.kind, self.opp.id, action.id))
+        self._complete_action(action)
+        self.notice(f"Completed {quoted(action.title)}.")
+        self.auto_advance()
+
+    def complete_actions(self, action_ids: Sequence[str], outcome: str | None) -> None:
+        """Mark actions completed (seed 003); their linked planned activities become DONE.
+
+        Completing one action whose planned activity tracks outcomes needs ``outcome``;
+        completing several at once records none.
+        """
+        actions = [self.opp.require_action(i) for i in dict.fromkeys(action_ids)]
+        if not actions:
+            raise ValidationError(f"{self.opp.record}: no actions to complete")
+        single = len(actions) == 1
+        completed_any = False
+        for listed in actions:
+            action = self.opp.require_action(listed.id)  # the latest copy
+            if action.completed:
+                self.notice(f"{quoted(action.title)} is already completed.")
+                continue
+            linked = self._activities.get(action.activity_id) if action.activity_id else None
+            if linked is not None and linked.is_planned:
+                self._finish(linked, outcome if single else None, ask_outcome=single)
+            self._complete_action(action)
+            self.notice(f"Completed {quoted(action.title)}.")
+            completed_any = True
+        if completed_any:
+            self.auto_advance()
+
+    def _complete_action(self, action: OpportunityAction) -> None:
+        self.opportunity = self.opp.with_action(attrs.evolve(action, completed_at=self.now))
+        self.record(
+            EventKind.ACTION_COMPLETED, action_id=action.id, key=action.key, stage=action.stage
+        )
+
+    # -- activities ------------------------------------------------------------
+
+    def schedule(
+        self,
+        *,
+        title: str,
+        due: dt.datetime,
+        kind: ActivityKind,
+        owner: str | None,
+        track_outcome: bool,
+        action: OpportunityAction | None = None,
+    ) -> Activity:
+        """Plan an activity: on the opportunity (in its current stage, or in the stage of
+        ``action``, which it is linked to), or free-standing. The owner defaults to the
+        opportunity's owner."""
+        opportunity = self.opportunity
+        if owner is None and opportunity is not None:
+            owner = opportunity.owner
+        stage = action.stage if action else opportunity.stage if opportunity else None
+        activity = self._put(
+            Activity(
+                id=self.new_id(),
+                title=title,
+                due=due,
+                kind=kind,
+                opportunity_id=opportunity.id if opportunity else None,
+                stage=stage,
+                action_id=action.id if action else None,
+                owner=owner,
+                track_outcome=track_outcome,
+                created_at=self.now,
+            )
+        )
+        self.created.append(activity.id)
+        details: dict[str, Any] = {"activity_id": activity.id, "title": title, "due": due}
+        if action is not None:
+            details["action_id"] = action.id
+            self.opportunity = self.opp.with_action(attrs.evolve(action, activity_id=activity.id))
+        self.record(EventKind.ACTIVITY_SCHEDULED, **details)
+        return activity
+
+    def _book(self, action: OpportunityAction, due: dt.datetime | None) -> None:
+        """Book the activity of a CALENDAR action, due at ``due`` or after the action's
+        ``due_after`` from now."""
+        spec = action.spec
+        when = due if due is not None else self.now.astimezone(self.timezone) + spec.due_after
+        self.schedule(
+            title=spec.title,
+            due=when,
+            kind=spec.activity_kind,
+            owner=None,
+            track_outcome=spec.track_outcome,
+            action=action,
+        )
+        day = when.astimezone(self.timezone).date().isoformat()
+        self.notice(f"Scheduled {quoted(spec.title)} for {day}.")
+
+    def _finish(self, activity: Activity, outcome: str | None, *, ask_outcome: bool = True) -> None:
+        done = self._put(activity.completed(outcome, at=self.now, ask_outcome=ask_outcome))
+        details: dict[str, Any] = {"activity_id": done.id, "title": done.title}
+        if outcome is not None:
+            details["outcome"] = outcome
+        self.record(EventKind.ACTIVITY_COMPLETED, done.opportunity_id, **details)
+
+    def complete_activity(
+        self,
+        activity_id: str,
+        outcome: str | None,
+        *,
+        move_to: str | None = None,
+        cancel_pending: bool | None = None,
+        loss_reason: str | None = None,
+    ) -> None:
+        """Mark a planned activity done; its action is completed with it. ``move_to``
+        changes the opportunity's stage, instead of any auto-advance."""
+        activity = self.activity(activity_id)
+        if move_to is not None and self.opportunity is None:
+            raise ValidationError(
+                f"Activity {activity_id!r} has no opportunity whose stage could change"
+            )
+        self._finish(activity, outcome)
+        action = (
+            self.opportunity.action(activity.action_id)
+            if self.opportunity is not None and activity.action_id is not None
+            else None
+        )
+        completes_action = (
+            action is not None and not action.completed and action.activity_id == activity.id
+        )
+        if action is not None and completes_action:
+            self._complete_action(action)
+        self.notice(f"Completed {quoted(activity.title)}.")
+        if move_to is not None:
+            self.change_stage(move_to, cancel_pending=cancel_pending, loss_reason=loss_reason)
+        elif completes_action:
+            self.auto_advance()
+
+    def cancel_activity(self, activity_id: str) -> None:
+        activity = self._cancel(self.activity(activity_id))
+        self.notice(f"Cancelled {quoted(activity.title)}.")
+
+    def _cancel(self, activity: Activity) -> Activity:
+        cancelled = self._put(activity.cancelled(at=self.now))
+        self.cancelled.append(cancelled.id)
+        self._unlink(activity)
+        self.record(
+            EventKind.ACTIVITY_CANCELLED,
+            activity.opportunity_id,
+            activity_id=activity.id,
+            title=activity.title,
+        )
+        return cancelled
+
+    def delete_activity(self, activity_id: str) -> None:
+        """Delete an activity; its action can then be performed again (seed 003)."""
+        activity = self.activity(activity_id)
+        del self._activities[activity_id]
+        self.deleted.append(activity_id)
+        self._unlink(activity)
+        self.record(
+            EventKind.ACTIVITY_DELETED,
+            activity.opportunity_id,
+            activity_id=activity.id,
+            title=activity.title,
+        )
+        self.notice(f"Deleted {quoted(activity.title)}.")
+
+    # -- stages ----------------------------------------------------------------
+
+    def plan(
+        self,
+        target: str,
+        *,
+        cancel_pending: bool | None = None,
+        loss_reason: str | None = None,
+        automatic: bool = False,
+    ) -> StageChangePlan:
+        """The plan of moving to ``target`` from the deal as it stands."""
+        return plan_stage_change(
+            self.opp,
+            self.proc,
+            self._activities.values(),
+            target,
+            cancel_pending=cancel_pending,
+            loss_reason=loss_reason,
+            now=self.now,
+            timezone=self.timezone,
+            automatic=automatic,
+        )
+
+    def change_stage(
+        self, target: str, *, cancel_pending: bool | None, loss_reason: str | None
+    ) -> None:
+        self.apply(self.plan(target, cancel_pending=cancel_pending, loss_reason=loss_reason))
+
+    def apply(self, plan: StageChangePlan) -> None:
+        """Carry out ``plan``, exactly: cancel ``to_cancel``, move, create ``to_create``.
+
+        A plan that still needs the caller's answer raises ``ConfirmationRequired``.
+        """
+        source, target = plan.from_stage, plan.to_stage
+        if plan.needs_answer:
+            raise ConfirmationRequired(
+                f"{self.opp.record}: moving to {target.name!r} would leave "
+                f"{_activities(len(plan.to_cancel))} of {source.name!r}; "
+                "answer cancel_pending=True or False",
+                plan,
+            )
+        if not plan.moves:
+            self.notice(f"Already in {target.name}.")
+            return
+        for activity in plan.to_cancel:
+            self._cancel(self.activity(activity.id))
+        if plan.to_cancel:
+            self.notice(f"Cancelled {_activities(len(plan.to_cancel))} of {source.name}.")
+        if plan.kept and plan.policy is CancelPolicy.ASK:
+            self.notice(
+                f"Kept {_activities(len(plan.kept))} of {source.name}; "
+                "cancel what is no longer needed."
+            )
+        moved = self.opp.moved(target, at=self.now, today=self.today, loss_reason=plan.loss_reason)
+        self.change(moved, EventKind.STAGE_CHANGED, **{"from": source.key, "to": target.key})
+        if plan.reopens:
+            self.record(EventKind.REOPENED, **{"from": source.key, "to": target.key})
+        for action in plan.to_create:
+            self._book(self.opp.require_action(action.id), None)
+        self.notice(f"Moved to {target.name}.")
+
+    def auto_advance(self) -> None:
+        """Move to the next open stage when every required action of this one is
+        completed (and it has one), one stage per completion; a gate stops it."""
+        opportunity, process = self.opp, self.proc
+        if not process.auto_advance or opportunity.status is not Status.OPEN:
+            return
+        required = [a for a in opportunity.actions_of(opportunity.stage) if a.required]
+        if not required or not all(a.completed for a in required):
+            return
+        following = next_open_stage(process, opportunity.stage)
+        if following is None:
+            return
+        missing = missing_fields(opportunity, following)
+        if missing:
+            self.notice(
+                f"Stayed in {process.stage(opportunity.stage).name}: "
+                f"{following.name} requires {', '.join(missing)} to be set."
+            )
+            return
+        self.apply(self.plan(following.key, automatic=True))
+
+    def move_for_process_change(self, process: Process, stage: str) -> None:
+        """Move into ``stage`` of a new version of the process that dropped the current
+        stage: a ``STAGE_CHANGED`` marked ``process_changed``, without the effects of a
+        stage change on activities."""
+        source, target = self.opp.stage, process.stage(stage)
+        reason = self.opp.loss_reason if target.kind is StageKind.LOST else None
+        moved = self.opp.moved(target, at=self.now, today=self.today, loss_reason=reason)
+        if self.opp.status is Status.PAUSED and target.is_open:
+            moved = attrs.evolve(moved, status=Status.PAUSED)
+        self.change(
+            moved,
+            EventKind.STAGE_CHANGED,
+            **{"from": source, "to": target.key, "process_changed": True},
+        )

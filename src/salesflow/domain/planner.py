@@ -1,0 +1,249 @@
+"""The stage-change planner: everything a stage change will do, computed before it.
+
+:func:`plan_stage_change` is a pure function of every input of a move -- the
+opportunity, its process, its activities, the target stage, the caller's
+``cancel_pending`` answer and ``loss_reason``, the time. It raises what the move would
+raise (``UnknownStage``, ``TransitionNotAllowed``, ``LossReasonRequired``,
+``ValidationError``) and otherwise returns a :class:`StageChangePlan`, which
+``SalesFlow.preview_stage_change`` hands to the caller and :meth:`Deal.apply
+<salesflow.domain.deal.Deal.apply>` carries out exactly: it cancels ``to_cancel``,
+moves, and creates ``to_create`` -- nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+
+import attrs
+
+from salesflow.domain.activity import Activity
+from salesflow.domain.opportunity import Opportunity, OpportunityAction, is_empty
+from salesflow.domain.process import Process, Stage
+from salesflow.domain.values import ActionKind, ActivityStatus, CancelPolicy, StageKind, Status
+from salesflow.errors import LossReasonRequired, TransitionNotAllowed, ValidationError
+
+__all__ = [
+    "StageChangePlan",
+    "check_gate",
+    "check_loss_reason",
+    "entry_actions",
+    "missing_fields",
+    "next_open_stage",
+    "plan_stage_change",
+]
+
+
+@attrs.frozen
+class StageChangePlan:
+    """What one stage change does, computed whole before anything changes.
+
+    - ``to_cancel``: the planned activities the change cancels. When ``needs_answer``
+      is true (``CancelPolicy.ASK``, something to cancel and no ``cancel_pending``
+      answer), these are the activities in question and the change itself raises
+      ``ConfirmationRequired`` carrying this plan.
+    - ``kept``: the planned activities of the stage being left that stay planned
+      (``CancelPolicy.KEEP``, an answer of ``False``, or an auto-advance).
+    - ``to_create``: the actions of the new stage whose activity the change creates.
+    - ``warnings``: seed 000's checklist before a move; warnings never block.
+    - ``probability``, ``status`` and ``loss_reason``: what the opportunity will have.
+    """
+
+    opportunity_id: str
+    from_stage: Stage
+    to_stage: Stage
+    policy: CancelPolicy
+    to_cancel: tuple[Activity, ...]
+    kept: tuple[Activity, ...]
+    to_create: tuple[OpportunityAction, ...]
+    needs_answer: bool
+    warnings: tuple[str, ...]
+    probability: int
+    status: Status
+    loss_reason: str | None = None
+
+    @property
+    def moves(self) -> bool:
+        """False when the target is the stage the opportunity is already in."""
+        return self.from_stage.key != self.to_stage.key
+
+    @property
+    def reopens(self) -> bool:
+        """True for a move from a WON or LOST stage back to an open one."""
+        return self.moves and not self.from_stage.is_open and self.to_stage.is_open
+
+
+def missing_fields(opportunity: Opportunity, stage: Stage) -> list[str]:
+    """The fields ``stage.requires`` that are empty on the opportunity."""
+    return [field for field in stage.requires if is_empty(getattr(opportunity, field))]
+
+
+def check_gate(opportunity: Opportunity, stage: Stage) -> None:
+    """Raise ``TransitionNotAllowed`` naming each field ``stage.requires`` that is empty."""
+    missing = missing_fields(opportunity, stage)
+    if missing:
+        raise TransitionNotAllowed(
+            f"Opportunity {opportunity.id!r}: stage {stage.name!r} requires "
+            f"{', '.join(missing)} to be set"
+        )
+
+
+def check_loss_reason(
+    process: Process, stage: Stage, reason: str | None, record: str
+) -> str | None:
+    """The loss reason rules of a move to (or a creation in) ``stage``."""
+    if stage.kind is not StageKind.LOST:
+        if reason is not None:
+            raise ValidationError(
+                f"{record}: a loss reason applies only to a move to a LOST stage, "
+                f"not to {stage.name!r}"
+            )
+        return None
+    if process.require_loss_reason and not (reason and reason.strip()):
+        raise LossReasonRequired(
+            f"{record}: process {process.key!r} requires a loss reason to move to {stage.name!r}"
+        )
+    if reason is not None and process.loss_reasons and reason not in process.loss_reasons:
+        raise ValidationError(
+            f"{record}: loss reason {reason!r} is not one of {list(process.loss_reasons)}"
+        )
+    return reason
+
+
+def _check_transition(opportunity: Opportunity, process: Process, target: Stage) -> None:
+    """Raise ``TransitionNotAllowed`` when the process forbids moving to ``target``.
+
+    Moving to a LOST stage is always allowed (seed 002: any stage may be lost), as is
+    reopening a closed deal and a move between WON and LOST, which is neither
+    backwards nor a skip. Other moves follow ``allow_backward`` and ``allow_skip``
+    (skipping counts the open stages passed over).
+    """
+    record = f"Opportunity {opportunity.id!r}"
+    if opportunity.status is Status.PAUSED:
+        raise TransitionNotAllowed(f"{record} is paused: resume it before changing its stage")
+    current = process.stage(opportunity.stage)
+    free = target.kind is StageKind.LOST or not current.is_open
+    if not free:
+        here, there = process.index(current.key), process.index(target.key)
+        if there < here and not process.allow_backward:
+            raise TransitionNotAllowed(
+                f"{record}: process {process.key!r} does not allow moving backwards "
+                f"from {current.name!r} to {target.name!r}"
+            )
+        skipped = [s.name for s in process.stages[here + 1 : there] if s.is_open]
+        if skipped and not process.allow_skip:
+            raise TransitionNotAllowed(
+                f"{record}: process {process.key!r} does not allow skipping stages; "
+                f"moving from {current.name!r} to {target.name!r} would skip {skipped}"
+            )
+    check_gate(opportunity, target)
+
+
+def next_open_stage(process: Process, key: str) -> Stage | None:
+    """The first OPEN stage after ``key`` in process order (WON and LOST passed over)."""
+    return next((s for s in process.stages[process.index(key) + 1 :] if s.is_open), None)
+
+
+def entry_actions(
+    opportunity: Opportunity, stage: str, activities: Mapping[str, Activity]
+) -> tuple[OpportunityAction, ...]:
+    """The ``auto_create`` CALENDAR actions of ``stage`` that get an activity on entry:
+    those not completed whose linked activity (among ``activities``) is neither planned
+    nor done."""
+    return tuple(
+        action
+        for action in opportunity.actions_of(stage)
+        if action.kind is ActionKind.CALENDAR
+        and action.spec.auto_create
+        and not action.completed
+        and not has_live_activity(action, activities)
+    )
+
+
+def has_live_activity(action: OpportunityAction, activities: Mapping[str, Activity]) -> bool:
+    """Whether the action's linked activity is planned or done."""
+    linked = activities.get(action.activity_id) if action.activity_id else None
+    return linked is not None and linked.status is not ActivityStatus.CANCELLED
+
+
+def plan_stage_change(
+    opportunity: Opportunity,
+    process: Process,
+    activities: Iterable[Activity],
+    target: str,
+    *,
+    cancel_pending: bool | None = None,
+    loss_reason: str | None = None,
+    now: dt.datetime,
+    timezone: dt.tzinfo,
+    automatic: bool = False,
+) -> StageChangePlan:
+    """Plan moving ``opportunity`` to stage ``target``, or raise what the move would.
+
+    ``activities`` are the opportunity's activities. ``automatic`` marks an
+    auto-advance: nobody can be asked, so under ``CancelPolicy.ASK`` the activities of
+    the stage being left are kept.
+    """
+    record = f"Opportunity {opportunity.id!r}"
+    stage = process.stage(target)
+    current = process.stage(opportunity.stage)
+    if stage.key == current.key:
+        # Nothing moves, but a reason given is still checked (a second mark_lost).
+        if loss_reason is not None:
+            check_loss_reason(process, stage, loss_reason, record)
+        return StageChangePlan(
+            opportunity_id=opportunity.id,
+            from_stage=current,
+            to_stage=stage,
+            policy=process.cancel_pending,
+            to_cancel=(),
+            kept=(),
+            to_create=(),
+            needs_answer=False,
+            warnings=(),
+            probability=opportunity.probability,
+            status=opportunity.status,
+            loss_reason=opportunity.loss_reason,
+        )
+    _check_transition(opportunity, process, stage)
+    reason = check_loss_reason(process, stage, loss_reason, record)
+    mine = {a.id: a for a in activities if a.opportunity_id == opportunity.id}
+    leaving = tuple(a for a in mine.values() if a.is_planned and a.stage == current.key)
+    to_cancel: tuple[Activity, ...] = ()
+    kept: tuple[Activity, ...] = ()
+    needs_answer = False
+    policy = process.cancel_pending
+    if policy is CancelPolicy.CANCEL or (policy is CancelPolicy.ASK and cancel_pending):
+        to_cancel = leaving
+    elif policy is CancelPolicy.ASK and leaving and cancel_pending is None and not automatic:
+        to_cancel, needs_answer = leaving, True
+    else:
+        kept = leaving
+    after_cancel = {key: a for key, a in mine.items() if a not in to_cancel}
+    today = now.astimezone(timezone).date()
+    warnings = [
+        f"Required action '{a.title}' of {current.name} is not completed."
+        for a in opportunity.actions_of(current.key)
+        if a.required and not a.completed
+    ]
+    warnings += [
+        f"Activity '{a.title}' is overdue (due {a.due.astimezone(timezone).date()})."
+        for a in mine.values()
+        if a.is_planned and a.due.astimezone(timezone).date() < today
+    ]
+    if opportunity.expected_close is None and stage.is_open:
+        warnings.append("No expected close date is set.")
+    return StageChangePlan(
+        opportunity_id=opportunity.id,
+        from_stage=current,
+        to_stage=stage,
+        policy=policy,
+        to_cancel=to_cancel,
+        kept=kept,
+        to_create=entry_actions(opportunity, stage.key, after_cancel),
+        needs_answer=needs_answer,
+        warnings=tuple(warnings),
+        probability=stage.probability,
+        status=stage.status,
+        loss_reason=reason,
+    )
