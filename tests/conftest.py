@@ -1,4 +1,7 @@
-"""Shared fixtures and the hypothesis profiles ("ci": no deadline; "fast": few examples)."""
+"""Shared fixtures and the hypothesis profiles ("ci": no deadline; "fast": few examples).
+
+The PostgreSQL fixtures live in ``tests/postgres_fixtures.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from salesflow import FixedClock, SalesFlow
+from tests.postgres_fixtures import fresh_schema, postgres_dsn, postgres_schema
 
 settings.register_profile(
     "ci", deadline=None, max_examples=100, suppress_health_check=[HealthCheck.too_slow]
@@ -29,3 +33,6 @@ def clock() -> FixedClock:
 @pytest.fixture
 def app(clock: FixedClock) -> SalesFlow:
     return SalesFlow(clock=clock)
+
+
+__all__ = ["START", "fresh_schema", "postgres_dsn", "postgres_schema"]

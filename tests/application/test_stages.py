@@ -24,6 +24,7 @@ from salesflow.errors import (
     UnknownStage,
     ValidationError,
 )
+from tests.application.conftest import MakeApp
 from tests.unit.support import action, new_deal, seed003_process
 
 DAY = dt.timedelta(days=1)
@@ -76,11 +77,13 @@ def test_lost_sets_0_closed_on_and_the_reason(app: SalesFlow, clock: FixedClock)
     assert lost.closed_on == clock.now().date()
 
 
-def test_closed_on_uses_the_calendar_day_of_the_app_timezone() -> None:
+def test_closed_on_uses_the_calendar_day_of_the_app_timezone(
+    make_app: MakeApp,
+) -> None:
     from zoneinfo import ZoneInfo
 
     late_evening_utc = dt.datetime(2026, 3, 2, 23, 30, tzinfo=dt.UTC)
-    app = SalesFlow(clock=FixedClock(late_evening_utc), timezone=ZoneInfo("Europe/Oslo"))
+    app = make_app(clock=FixedClock(late_evening_utc), timezone=ZoneInfo("Europe/Oslo"))
     deal = new_deal(app)
     assert app.mark_won(deal.id).opportunity.closed_on == dt.date(2026, 3, 3)
 

@@ -20,6 +20,7 @@ from salesflow.errors import (
     UnknownStage,
     ValidationError,
 )
+from tests.application.conftest import MakeApp
 from tests.unit.support import action, new_deal, seed003_process
 
 Scenario = Callable[[SalesFlow, Opportunity], object]
@@ -82,8 +83,7 @@ SCENARIOS: dict[str, tuple[Scenario, type[SalesflowError]]] = {
 
 
 @pytest.fixture
-def strict_app(clock: FixedClock) -> SalesFlow:
-    app = SalesFlow(clock=clock)
+def strict_app(app: SalesFlow) -> SalesFlow:
     app.define_process(
         seed003_process(key="strict", require_loss_reason=True, loss_reasons=("Price",)),
     )
@@ -109,9 +109,11 @@ def test_a_refused_command_changes_nothing(strict_app: SalesFlow, name: str) -> 
     assert heard == []
 
 
-def test_a_refused_auto_created_activity_leaves_no_trace(clock: FixedClock) -> None:
+def test_a_refused_auto_created_activity_leaves_no_trace(
+    make_app: MakeApp, clock: FixedClock
+) -> None:
     """A stage change that fails after planning its activities creates none of them."""
-    app = SalesFlow(clock=clock)
+    app = make_app()
     app.define_process(seed003_process(key="why", require_loss_reason=True))
     deal = new_deal(app, "why")
     before = _snapshot(app, deal.id)
@@ -120,12 +122,12 @@ def test_a_refused_auto_created_activity_leaves_no_trace(clock: FixedClock) -> N
     assert _snapshot(app, deal.id) == before
 
 
-def test_a_refused_policy_changes_nothing(clock: FixedClock) -> None:
+def test_a_refused_policy_changes_nothing(make_app: MakeApp, clock: FixedClock) -> None:
     class ReadOnly:
         def allows(self, actor: str | None, command: str, opportunity: object) -> bool:
             return command == "create_opportunity"
 
-    app = SalesFlow(clock=clock, policy=ReadOnly())
+    app = make_app(policy=ReadOnly())
     deal = new_deal(app, title="x")
     before = _snapshot(app, deal.id)
     with pytest.raises(PermissionDenied, match="mallory may not change_stage"):

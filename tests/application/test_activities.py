@@ -16,6 +16,7 @@ from salesflow import (
     SalesFlow,
 )
 from salesflow.errors import NotFound, OutcomeRequired, ValidationError
+from tests.application.conftest import MakeApp
 from tests.unit.support import new_deal
 
 HOUR = dt.timedelta(hours=1)
@@ -142,12 +143,14 @@ def test_an_activity_earlier_today_is_today_not_overdue(app: SalesFlow, clock: F
     assert app.indicator(deal.id).state is Indicator.TODAY
 
 
-def test_indicator_days_are_calendar_days_in_the_app_timezone() -> None:
+def test_indicator_days_are_calendar_days_in_the_app_timezone(
+    make_app: MakeApp,
+) -> None:
     oslo = ZoneInfo("Europe/Oslo")
     # 23:30 UTC on 2 March is 00:30 on 3 March in Oslo
     clock = FixedClock(dt.datetime(2026, 3, 2, 23, 30, tzinfo=dt.UTC))
-    in_oslo = SalesFlow(clock=clock, timezone=oslo)
-    in_utc = SalesFlow(clock=clock)
+    in_oslo = make_app(clock=clock, timezone=oslo)
+    in_utc = make_app(clock=clock)
     due = dt.datetime(2026, 3, 2, 22, 0, tzinfo=dt.UTC)  # 23:00 on 2 March in Oslo
     for app in (in_oslo, in_utc):
         deal = new_deal(app)

@@ -1,4 +1,4 @@
-"""Fixtures of the storage tests: a PostgreSQL server when one is configured.
+"""Fixtures of the tests that need a PostgreSQL server, when one is configured.
 
 PostgreSQL tests read ``SALESFLOW_TEST_POSTGRES_DSN``. Without it, or when the server
 does not answer, they are skipped with the reason -- except under ``CI=true``, where

@@ -21,6 +21,7 @@ from salesflow import (
     StageKind,
 )
 from salesflow.errors import NotFound, OutcomeRequired, UnknownStage, ValidationError
+from tests.application.conftest import MakeApp
 from tests.unit.support import action, new_deal, seed003_process
 
 
@@ -125,9 +126,11 @@ def test_deleting_the_activity_lets_the_action_be_performed_again(seed003: Sales
     assert [a.title for a in result.created] == ["Introductory call"]
 
 
-def test_performing_a_letter_sends_it_through_the_port_and_completes(clock: FixedClock) -> None:
+def test_performing_a_letter_sends_it_through_the_port_and_completes(
+    make_app: MakeApp, clock: FixedClock
+) -> None:
     letters = Letters()
-    app = SalesFlow(clock=clock, correspondence=letters)
+    app = make_app(correspondence=letters)
     app.define_process(seed003_process())
     deal = new_deal(app, "seed003")
     brochure = action(app, deal.id, "brochure")
@@ -149,10 +152,11 @@ def test_the_default_correspondence_port_records_what_would_be_sent(seed003: Sal
 
 
 def test_performing_an_event_invites_and_a_second_invitation_gives_a_notice(
+    make_app: MakeApp,
     clock: FixedClock,
 ) -> None:
     invites = Invites()
-    app = SalesFlow(clock=clock, invitations=invites)
+    app = make_app(invitations=invites)
     app.define_process(seed003_process())
     deal = new_deal(app, "seed003", stage="meeting")
     seminar = action(app, deal.id, "seminar")
