@@ -568,7 +568,7 @@ class SalesFlow:
 
     def bulk_change_stage(
         self,
-        ids: Iterable[str],
+        ids: Iterable[str] | str,
         stage: str,
         *,
         cancel_pending: bool | None = None,
@@ -707,7 +707,7 @@ class SalesFlow:
     def complete_actions(
         self,
         opportunity_id: str,
-        action_ids: Iterable[str],
+        action_ids: Iterable[str] | str,
         *,
         outcome: str | None = None,
         actor: str | None = None,
@@ -797,7 +797,7 @@ class SalesFlow:
         self,
         *,
         opportunity_id: str | None = None,
-        status: ActivityStatus | None = None,
+        status: ActivityStatus | str | None = None,
         owner: str | None = None,
         due_from: dt.datetime | None = None,
         due_to: dt.datetime | None = None,
@@ -833,8 +833,8 @@ class SalesFlow:
         *,
         text: str | None = None,
         process: str | None = None,
-        stages: Iterable[str] | None = None,
-        statuses: Iterable[Status] | None = None,
+        stages: Iterable[str] | str | None = None,
+        statuses: Iterable[Status | str] | Status | str | None = None,
         owner: str | None = None,
         customer_id: str | None = None,
         related_id: str | None = None,
@@ -845,7 +845,8 @@ class SalesFlow:
         limit: int = 50,
         offset: int = 0,
     ) -> Page:
-        """Opportunities matching every given filter, ordered and paged."""
+        """Opportunities matching every given filter, ordered and paged. A lone stage
+        key or status is one item; a status may be given by its value (``"open"``)."""
         where = "search"
         day = checks.optional(checks.day)
         query = Search(

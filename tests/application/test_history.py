@@ -187,3 +187,19 @@ def test_search_filters_order_and_pages(app: SalesFlow, clock: FixedClock) -> No
     assert ([o.id for o in page.items], page.total) == ([late.id], 3)
     with pytest.raises(ValidationError, match="cannot order by"):
         app.search(order_by="colour")
+
+
+def test_search_orders_by_stage_in_process_order_not_by_key(app: SalesFlow) -> None:
+    # by key: lead < negotiation < proposal < qualification; in the process it is
+    # lead, qualification, proposal, negotiation
+    deals = {stage: new_deal(app, title=stage) for stage in ("negotiation", "lead", "proposal")}
+    for stage, deal in deals.items():
+        if stage != "lead":
+            app.change_stage(deal.id, stage)
+    app.change_stage(new_deal(app, title="qualification").id, "qualification")
+
+    ordered = [o.stage for o in app.search(order_by="stage").items]
+    backwards = [o.stage for o in app.search(order_by="-stage").items]
+
+    assert ordered == ["lead", "qualification", "proposal", "negotiation"]
+    assert backwards == ordered[::-1]

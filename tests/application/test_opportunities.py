@@ -19,6 +19,7 @@ from salesflow import (
     processes,
 )
 from salesflow.errors import NotFound, TransitionNotAllowed, UnknownStage, ValidationError
+from tests.application.conftest import MakeApp
 from tests.unit.support import ACME, new_deal, one_stage_process
 
 
@@ -208,3 +209,13 @@ def test_customer_must_be_an_individual_or_organization(app: SalesFlow) -> None:
     with pytest.raises(ValidationError, match="Individual or an Organization"):
         app.create_opportunity(title="x", customer="Acme")  # type: ignore[arg-type]
     assert Organization("o", "Org").name == "Org"
+
+
+def test_an_id_already_taken_is_refused_at_once(make_app: MakeApp) -> None:
+    app = make_app(ids=lambda: "same-id", retries=20, backoff=dt.timedelta(seconds=5))
+    app.create_opportunity(title="First")
+
+    with pytest.raises(ValidationError, match="already taken"):
+        app.create_opportunity(title="Second")
+
+    assert [o.title for o in app.search().items] == ["First"]

@@ -14,12 +14,14 @@ from salesflow import (
     Process,
     SalesFlow,
     Stage,
+    StageAction,
     StageKind,
     Status,
 )
 from salesflow.errors import (
     ConfirmationRequired,
     LossReasonRequired,
+    PermissionDenied,
     TransitionNotAllowed,
     UnknownStage,
     ValidationError,
@@ -368,3 +370,102 @@ def test_bulk_change_applies_each_item_on_its_own(app: SalesFlow) -> None:
     assert isinstance(result.failed[second.id], TransitionNotAllowed)
     assert app.get(first.id).stage == "proposal"
     assert app.get(second.id).stage == "lead"
+
+
+# -- moves between closed stages, auto-advance past them, creation into them -----------
+
+
+def _with_lost_in_between(**options: object) -> Process:
+    """open ``a`` (two required steps), a LOST stage, then open ``b``, won, lost."""
+    return Process(
+        "between",
+        "Lost in between",
+        (
+            Stage("a", "A", 20, actions=(StageAction("one", "One"), StageAction("two", "Two"))),
+            Stage("gone", "Gone", 0, StageKind.LOST),
+            Stage("b", "B", 60),
+            Stage("won", "Won", 100, StageKind.WON),
+            Stage("lost", "Lost", 0, StageKind.LOST),
+        ),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def test_auto_advance_passes_over_a_lost_stage_between_open_stages(app: SalesFlow) -> None:
+    app.define_process(_with_lost_in_between(auto_advance=True, allow_skip=False))
+    deal = new_deal(app, "between", expected_close=dt.date(2026, 6, 1))
+    ids = [a.id for a in app.actions(deal.id)]
+
+    result = app.complete_actions(deal.id, ids)
+
+    assert result.opportunity.stage == "b"
+    assert "Moved to B." in result.notices
+
+
+def test_lost_to_won_is_neither_backwards_nor_a_skip(app: SalesFlow) -> None:
+    app.define_process(_with_lost_in_between(allow_backward=False, allow_skip=False))
+    deal = new_deal(app, "between")
+    app.mark_lost(deal.id)
+
+    assert app.mark_won(deal.id).opportunity.status is Status.WON
+    assert app.change_stage(deal.id, "lost").opportunity.status is Status.LOST
+
+
+def test_creating_into_a_lost_stage_follows_the_loss_reason_rules(app: SalesFlow) -> None:
+    app.define_process(
+        seed003_process(key="strict", require_loss_reason=True, loss_reasons=("Price",))
+    )
+    with pytest.raises(LossReasonRequired):
+        new_deal(app, "strict", stage="lost")
+    with pytest.raises(ValidationError, match="not one of"):
+        new_deal(app, "strict", stage="lost", loss_reason="Weather")
+    with pytest.raises(ValidationError, match="only to a move to a LOST stage"):
+        new_deal(app, "strict", stage="meeting", loss_reason="Price")
+
+    lost = new_deal(app, "strict", stage="lost", loss_reason="Price")
+
+    assert (lost.status, lost.loss_reason, lost.probability) == (Status.LOST, "Price", 0)
+    assert app.search(statuses="lost").total == 1
+
+
+def test_a_reason_is_checked_even_when_the_deal_is_already_lost(app: SalesFlow) -> None:
+    app.define_process(seed003_process(key="listed", loss_reasons=("Price",)))
+    deal = new_deal(app, "listed")
+    app.mark_lost(deal.id, reason="Price", cancel_pending=True)
+
+    with pytest.raises(ValidationError, match="not one of"):
+        app.mark_lost(deal.id, reason="Weather")
+    assert app.mark_lost(deal.id).notices == ("Already in Lost.",)
+
+
+def test_the_policy_is_asked_about_each_bulk_item_as_the_bulk_command(make_app: MakeApp) -> None:
+    asked: list[tuple[str, str | None]] = []
+
+    class Recording:
+        def allows(self, actor: str | None, command: str, opportunity: object) -> bool:
+            opportunity_id = getattr(opportunity, "id", None)
+            asked.append((command, opportunity_id))
+            return command != "bulk_change_stage" or opportunity_id != second.id
+
+    app = make_app(policy=Recording())
+    first, second = new_deal(app), new_deal(app)
+    asked.clear()
+
+    result = app.bulk_change_stage([first.id, second.id], "proposal", actor="kim")
+
+    assert asked == [("bulk_change_stage", first.id), ("bulk_change_stage", second.id)]
+    assert result.succeeded == (first.id,)
+    assert isinstance(result.failed[second.id], PermissionDenied)
+
+
+def test_notices_name_the_deal_by_title_and_quote_text_as_given(app: SalesFlow) -> None:
+    created = app.create_opportunity(title="O'Brien's \"big\" deal")
+    deal = created.opportunity
+    app.add_action(deal.id, "lead", StageAction("call", "Call O'Brien"))
+    (call,) = app.actions(deal.id)
+
+    done = app.perform_action(deal.id, call.id)
+
+    assert created.notices == ("Created 'O'Brien's \"big\" deal' in Lead.",)
+    assert done.notices == ("Completed 'Call O'Brien'.",)
+    assert all(deal.id not in notice for notice in (*created.notices, *done.notices))

@@ -1,0 +1,77 @@
+"""Replacing a process never strands an opportunity (api.md, define_process)."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from salesflow import EventKind, Process, SalesFlow, processes
+from salesflow.errors import ValidationError
+from tests.unit.support import new_deal
+
+
+def _without_proposal() -> Process:
+    standard = processes.STANDARD
+    return attrs.evolve(standard, stages=tuple(s for s in standard.stages if s.key != "proposal"))
+
+
+def test_dropping_a_stage_that_holds_deals_is_refused_and_changes_nothing(app: SalesFlow) -> None:
+    deals = [new_deal(app) for _ in range(3)]
+    for deal in deals[:2]:
+        app.change_stage(deal.id, "proposal")
+
+    with pytest.raises(ValidationError, match=r"'proposal' \(2\)"):
+        app.define_process(_without_proposal())
+
+    assert app.process("standard") == processes.STANDARD
+    assert [app.get(d.id).stage for d in deals] == ["proposal", "proposal", "lead"]
+    assert app.pipeline().stages[2].count == 2
+
+
+def test_a_stage_map_moves_the_deals_in_the_same_commit(app: SalesFlow) -> None:
+    moved, other = new_deal(app), new_deal(app)
+    app.change_stage(moved.id, "proposal")
+    heard: list[EventKind] = []
+    app.subscribe(lambda event: heard.append(event.kind))
+
+    app.define_process(_without_proposal(), stage_map={"proposal": "negotiation"}, actor="kim")
+
+    after = app.get(moved.id)
+    assert (after.stage, after.probability) == ("negotiation", 75)
+    last = app.history(moved.id)[-1]
+    assert last.kind is EventKind.STAGE_CHANGED
+    assert dict(last.details) | {"changes": None} == {
+        "from": "proposal",
+        "to": "negotiation",
+        "process_changed": True,
+        "changes": None,
+    }
+    assert last.actor == "kim"
+    assert app.activities(opportunity_id=moved.id) == []
+    assert app.get(other.id).stage == "lead"
+    assert heard == [EventKind.STAGE_CHANGED]
+    assert [s.count for s in app.pipeline().stages] == [1, 0, 1, 0, 0]
+
+
+def test_a_stage_map_must_name_stages_of_the_new_version(app: SalesFlow) -> None:
+    deal = new_deal(app)
+    app.change_stage(deal.id, "proposal")
+
+    with pytest.raises(ValidationError):
+        app.define_process(_without_proposal(), stage_map={"proposal": "nowhere"})
+
+    assert app.get(deal.id).stage == "proposal"
+
+
+def test_dropping_an_empty_stage_needs_no_map(app: SalesFlow) -> None:
+    new_deal(app)
+
+    app.define_process(_without_proposal())
+
+    assert [s.key for s in app.process("standard").stages] == [
+        "lead",
+        "qualification",
+        "negotiation",
+        "won",
+        "lost",
+    ]
