@@ -117,15 +117,24 @@ class FrozenDelta(_Frozen, relativedelta):
         return "relativedelta" + super().__repr__().removeprefix(type(self).__name__)
 
 
+#: Stands for the record and field in a validator's check, until a message needs them.
+_FIELD = "\x00field\x00"
+
+
 def validator(check: Callable[[Any, str], object]) -> Any:
     """An attrs validator running ``check`` on a field, naming the record (by its
-    class and ``id``) and the field."""
+    class and ``id``) and the field -- worked out only when the check fails, since
+    validators run on every copy of a record."""
 
     def validate(instance: Any, attribute: Any, value: object) -> None:
-        record = type(instance).__name__
-        identity = getattr(instance, "id", None)
-        where = f"{record} {identity!r}" if isinstance(identity, str) else record
-        check(value, f"{where}.{attribute.name}")
+        try:
+            check(value, _FIELD)
+        except ValidationError as error:
+            record = type(instance).__name__
+            identity = getattr(instance, "id", None)
+            where = f"{record} {identity!r}" if isinstance(identity, str) else record
+            message = str(error).replace(_FIELD, f"{where}.{attribute.name}")
+            raise ValidationError(message) from None
 
     return validate
 
