@@ -163,6 +163,11 @@ class SalesFlow:
             raise ValidationError(
                 f"SalesFlow(backoff=...): expected a timedelta of zero or more, got {backoff!r}"
             )
+        if isinstance(clock, type | dt.date):
+            raise ValidationError(
+                f"SalesFlow(clock=...): expected a Clock (FixedClock(at) for a fixed "
+                f"moment), got {clock!r}"
+            )
         self.repository = repository if repository is not None else InMemoryRepository()
         self.clock: Clock = _port(clock, "now", "clock") if clock is not None else SystemClock()
         self.timezone = checks.timezone(timezone, "SalesFlow(timezone=...)")
@@ -189,10 +194,10 @@ class SalesFlow:
     # -- the command loop ------------------------------------------------------
 
     def _new_id(self) -> str:
-        return checks.name(self._ids(), "SalesFlow(ids=...)(): a new id")
+        return checks.name(_call(self._ids, "SalesFlow(ids=...)"), "SalesFlow(ids=...)(): a new id")
 
     def _now(self) -> dt.datetime:
-        return checks.aware(self.clock.now(), "Clock.now()")
+        return checks.aware(_call(self.clock.now, "Clock.now()"), "Clock.now()")
 
     def _today(self) -> dt.date:
         return self._now().astimezone(self.timezone).date()
@@ -910,6 +915,17 @@ class SalesFlow:
                 None if rates is None else (lambda base, quote: rates.rate(base, quote, today))
             ),
         )
+
+
+def _call(port: Callable[[], T], name: str) -> T:
+    """Call a zero-argument port of the host app; its failure is a salesflow error that
+    names it (the original is chained)."""
+    try:
+        return port()
+    except SalesflowError:
+        raise
+    except Exception as error:
+        raise ValidationError(f"{name} failed: {type(error).__name__}: {error}") from error
 
 
 def _id(value: object, command: str) -> str:

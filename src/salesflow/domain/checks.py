@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+import dateutil.tz
 from dateutil.relativedelta import relativedelta
 from moneyed import Money, get_currency
 from moneyed.classes import CurrencyDoesNotExist
@@ -361,9 +362,7 @@ def timezone(value: object, where: str) -> dt.tzinfo:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         pass
     # Machines without a system time zone database: dateutil ships its own copy.
-    from dateutil.zoneinfo import get_zonefile_instance
-
-    found = get_zonefile_instance().get(key)
+    found = dateutil.tz.gettz(key)
     if found is None:
         raise _fail(where, f"unknown time zone {key!r}; use an IANA name such as 'Europe/Oslo'")
     return found
