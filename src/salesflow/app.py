@@ -44,7 +44,7 @@ from salesflow.domain.opportunity import (
 )
 from salesflow.domain.planner import StageChangePlan
 from salesflow.domain.process import Process, StageAction
-from salesflow.domain.replacement import plan_replacement
+from salesflow.domain.replacement import plan_replacement, reweighted_stages
 from salesflow.domain.values import (
     ActionKind,
     ActivityKind,
@@ -371,8 +371,10 @@ class SalesFlow:
     ) -> None:
         """Add a process, or replace the one with the same key.
 
-        When the new version drops stages that hold opportunities, ``stage_map`` must say
-        where each such stage's opportunities go; they move there in the same commit.
+        When the new version drops stages that hold opportunities (or makes one another
+        kind), ``stage_map`` must say where each such stage's opportunities go; they
+        move there in the same commit. Deals in a stage whose default probability
+        changed follow the new default.
         """
         if not isinstance(process, Process):
             raise ValidationError(f"define_process: expected a Process, got {process!r}")
@@ -383,21 +385,26 @@ class SalesFlow:
             old = self._find_process(process.key)
             counts = self.repository.count_by_stage(process.key) if old is not None else {}
             moves = plan_replacement(old, process, counts, stage_map)
+            reweighted = reweighted_stages(old, process, counts, moves)
             opportunities: list[Opportunity] = []
             events: list[Event] = []
             now = self._now()
-            for stranded in self.repository.opportunities(process=process.key, stages=moves):
+            affected = [*moves, *reweighted]
+            for held in self.repository.opportunities(process=process.key, stages=affected):
                 deal = Deal(
                     process=process,
-                    opportunity=stranded,
+                    opportunity=held,
                     activities=(),
                     now=now,
                     timezone=self.timezone,
                     actor=who,
                     new_id=self._new_id,
                 )
-                deal.move_for_process_change(process, moves[stranded.stage])
-                changes = UnitOfWork(stranded, ()).change_set(deal)
+                if held.stage in moves:
+                    deal.move_for_process_change(process, moves[held.stage])
+                else:
+                    deal.follow_process_change(process)
+                changes = UnitOfWork(held, ()).change_set(deal)
                 opportunities.extend(changes.opportunities)
                 events.extend(changes.events)
             changes = ChangeSet(

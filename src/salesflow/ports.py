@@ -15,11 +15,12 @@ from typing import Protocol
 
 import attrs
 
+from salesflow.domain import checks
 from salesflow.domain.activity import Activity
 from salesflow.domain.events import Event
 from salesflow.domain.opportunity import Opportunity, OpportunityAction
 from salesflow.domain.process import Process
-from salesflow.domain.values import ActivityStatus, require_aware
+from salesflow.domain.values import ActivityStatus
 from salesflow.errors import MissingExchangeRate, ValidationError
 
 __all__ = [
@@ -60,16 +61,22 @@ class FixedClock(Clock):
     """A clock that stands still until told to move: for tests and replays."""
 
     def __init__(self, at: dt.datetime) -> None:
-        self._at = require_aware(at, "FixedClock")
+        self._at = checks.aware(at, "FixedClock(at)")
 
     def now(self) -> dt.datetime:
         return self._at
 
     def set(self, at: dt.datetime) -> None:
-        self._at = require_aware(at, "FixedClock.set")
+        self._at = checks.aware(at, "FixedClock.set(at)")
 
     def advance(self, delta: dt.timedelta) -> None:
-        self._at = self._at + delta
+        if not isinstance(delta, dt.timedelta):
+            raise ValidationError(f"FixedClock.advance: expected a timedelta, got {delta!r}")
+        try:
+            moved = self._at + delta
+        except OverflowError:
+            raise ValidationError(f"FixedClock.advance: {delta} leaves the calendar") from None
+        self._at = checks.aware(moved, "FixedClock.advance")
 
 
 # -- money -------------------------------------------------------------------------
@@ -82,15 +89,30 @@ class ExchangeRates(abc.ABC):
     def rate(self, base: str, quote: str, on: dt.date) -> Decimal: ...
 
 
+#: The range of a static rate: wide enough for any pair of currencies in use.
+_RATE_MIN, _RATE_MAX = Decimal("0.000001"), Decimal(1_000_000)
+
+
 class StaticRates(ExchangeRates):
     """Fixed rates from a mapping ``{(base, quote): rate}``; inverses are derived."""
 
     def __init__(self, rates: Mapping[tuple[str, str], Decimal | int | str]) -> None:
+        if not isinstance(rates, Mapping):
+            raise ValidationError(
+                f"StaticRates: expected a mapping {{(base, quote): rate}}, got {rates!r}"
+            )
         table: dict[tuple[str, str], Decimal] = {}
-        for (base, quote), raw in rates.items():
-            rate = Decimal(raw) if not isinstance(raw, Decimal) else raw
-            if not rate.is_finite() or rate <= 0:
-                raise ValidationError(f"StaticRates {base}/{quote}: a rate must be positive")
+        for pair, raw in rates.items():
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise ValidationError(f"StaticRates: expected (base, quote) pairs, got {pair!r}")
+            base = checks.currency(pair[0], "StaticRates: a base currency")
+            quote = checks.currency(pair[1], "StaticRates: a quote currency")
+            where = f"StaticRates {base}/{quote}"
+            rate = checks.amount(raw, where)
+            if not _RATE_MIN <= rate <= _RATE_MAX:
+                raise ValidationError(
+                    f"{where}: a rate must be between {_RATE_MIN} and {_RATE_MAX}, got {rate}"
+                )
             table[(base, quote)] = rate
             table.setdefault((quote, base), Decimal(1) / rate)
         self._rates = table

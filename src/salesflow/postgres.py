@@ -25,6 +25,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from salesflow._sql import Cursor, SQLRepository
+from salesflow.domain import checks
 from salesflow.domain.activity import Activity
 from salesflow.domain.opportunity import Opportunity
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
@@ -137,8 +138,8 @@ class PostgresRepository(SQLRepository):
         timeout: float = 30.0,
         connect_timeout: int = 10,
     ) -> None:
-        if not isinstance(workspace, str) or not workspace.strip():
-            raise ValidationError(f"PostgresRepository.workspace: must not be blank: {workspace!r}")
+        workspace = checks.name(workspace, "PostgresRepository.workspace")
+        dsn = checks.text(dsn, "PostgresRepository.dsn", blank=False)
         if not isinstance(schema, str) or not _IDENTIFIER.fullmatch(schema):
             raise ValidationError(
                 f"PostgresRepository.schema: {schema!r} must be a plain identifier "

@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any, TypeAlias
 
 from salesflow._sql import SQLRepository
+from salesflow.domain import checks
 from salesflow.domain.activity import Activity
 from salesflow.domain.events import Event
 from salesflow.domain.opportunity import Opportunity
@@ -213,9 +214,18 @@ class SQLiteRepository(SQLRepository):
         workspace: str = "default",
         timeout: float = 30.0,
     ) -> None:
-        if not isinstance(workspace, str) or not workspace.strip():
-            raise ValidationError(f"SQLiteRepository.workspace: must not be blank: {workspace!r}")
-        self.path = os.fspath(path)
+        workspace = checks.name(workspace, "SQLiteRepository.workspace")
+        if not isinstance(path, str | os.PathLike):
+            raise ValidationError(f"SQLiteRepository.path: expected a file path, got {path!r}")
+        self.path = checks.text(os.fspath(path), "SQLiteRepository.path", blank=False)
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 <= timeout < 1e6
+        ):
+            raise ValidationError(
+                f"SQLiteRepository.timeout: expected seconds >= 0, got {timeout!r}"
+            )
         if self.path == ":memory:" or self.path.startswith("file:"):
             raise ValidationError(
                 f"SQLiteRepository.path: needs a file path, got {self.path!r}; use "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from dateutil.relativedelta import relativedelta
 
 from salesflow import (
     ActionKind,
@@ -372,3 +373,31 @@ def test_an_activity_outcome_can_lose_the_deal_with_a_reason(app: SalesFlow) -> 
         call.activity_id or "", outcome="Not interested", move_to="lost", loss_reason="No budget"
     )
     assert (result.opportunity.stage, result.opportunity.loss_reason) == ("lost", "No budget")
+
+
+def test_deleting_the_done_activity_of_an_action_lets_it_be_performed_again(
+    seed003: SalesFlow,
+) -> None:
+    deal = new_deal(seed003, "seed003")
+    demo = action(seed003, deal.id, "demo")
+    (booked,) = seed003.perform_action(deal.id, demo.id).created
+    seed003.complete_activity(booked.id)
+    assert action(seed003, deal.id, "demo").completed
+
+    seed003.delete_activity(booked.id)
+    assert not action(seed003, deal.id, "demo").completed
+    again = seed003.perform_action(deal.id, demo.id)
+
+    assert len(again.created) == 1
+    assert action(seed003, deal.id, "demo").activity_id == again.created[0].id
+
+
+def test_a_due_after_beyond_the_calendar_is_refused_clearly(app: SalesFlow) -> None:
+    far = StageAction("far", "Far call", ActionKind.CALENDAR, due_after=relativedelta(years=9000))
+    deal = new_deal(app)
+    app.add_action(deal.id, "lead", far)
+    (added,) = app.actions(deal.id)
+
+    with pytest.raises(ValidationError, match="outside the calendar"):
+        app.perform_action(deal.id, added.id)
+    assert app.activities(opportunity_id=deal.id) == []

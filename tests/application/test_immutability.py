@@ -101,3 +101,12 @@ def test_subscribers_hear_events_in_commit_order(app: SalesFlow) -> None:
     assert first == expected
     assert second == expected
     assert app.get(deal.id).probability == 60
+
+
+def test_report_money_cannot_be_changed(app: SalesFlow) -> None:
+    new_deal(app, value=Money("1000", "USD"))
+    board = app.pipeline()
+    with pytest.raises(TypeError):
+        board.total.amount = Decimal(1)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        board.stages[0].weighted.amount = Decimal(1)  # type: ignore[misc]

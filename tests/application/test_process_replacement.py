@@ -5,8 +5,8 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from salesflow import EventKind, Process, SalesFlow, processes
-from salesflow.errors import ValidationError
+from salesflow import EventKind, Process, SalesFlow, StageKind, Status, processes
+from salesflow.errors import LossReasonRequired, TransitionNotAllowed, ValidationError
 from tests.unit.support import new_deal
 
 
@@ -75,3 +75,63 @@ def test_dropping_an_empty_stage_needs_no_map(app: SalesFlow) -> None:
         "won",
         "lost",
     ]
+
+
+def test_a_stage_made_another_kind_is_a_dropped_stage(app: SalesFlow) -> None:
+    deal = new_deal(app)
+    app.change_stage(deal.id, "proposal")
+    lost_proposal = attrs.evolve(
+        processes.STANDARD,
+        stages=tuple(
+            attrs.evolve(s, kind=StageKind.LOST, probability=0) if s.key == "proposal" else s
+            for s in processes.STANDARD.stages
+        ),
+    )
+
+    with pytest.raises(ValidationError, match=r"'proposal' \(1; made LOST\)"):
+        app.define_process(lost_proposal)
+    assert app.get(deal.id).status is Status.OPEN
+
+    app.define_process(lost_proposal, stage_map={"proposal": "negotiation"})
+    assert (app.get(deal.id).stage, app.get(deal.id).status) == ("negotiation", Status.OPEN)
+
+
+def test_moves_into_a_new_stage_follow_its_gate_and_the_loss_reason_rules(app: SalesFlow) -> None:
+    deal = new_deal(app)
+    app.change_stage(deal.id, "proposal")
+    strict = attrs.evolve(_without_proposal(), require_loss_reason=True)
+    gated = attrs.evolve(
+        _without_proposal(),
+        stages=tuple(
+            attrs.evolve(s, requires=("expected_close",)) if s.key == "negotiation" else s
+            for s in _without_proposal().stages
+        ),
+    )
+
+    with pytest.raises(LossReasonRequired):
+        app.define_process(strict, stage_map={"proposal": "lost"})
+    with pytest.raises(TransitionNotAllowed, match="expected_close"):
+        app.define_process(gated, stage_map={"proposal": "negotiation"})
+
+    assert app.get(deal.id).stage == "proposal"
+    assert app.process("standard") == processes.STANDARD
+
+
+def test_deals_follow_a_stage_whose_default_probability_changed(app: SalesFlow) -> None:
+    follows, overridden = new_deal(app), new_deal(app)
+    app.set_probability(overridden.id, 40)
+    richer = attrs.evolve(
+        processes.STANDARD,
+        stages=tuple(
+            attrs.evolve(s, probability=25) if s.key == "lead" else s
+            for s in processes.STANDARD.stages
+        ),
+    )
+
+    app.define_process(richer)
+
+    assert app.get(follows.id).probability == 25
+    assert app.history(follows.id)[-1].details["process_changed"] is True
+    assert app.get(overridden.id).probability == 40
+    assert app.set_probability(overridden.id, None).opportunity.probability == 25
+    assert app.pipeline().weighted == app.pipeline(probability="stage").weighted

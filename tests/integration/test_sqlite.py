@@ -408,3 +408,15 @@ def test_event_kinds_are_stored_by_value(repository: SQLiteRepository, path: Pat
         assert connection.execute("SELECT kind, opportunity_id FROM events").fetchall() == [
             ("stage_changed", None)
         ]
+
+
+@pytest.mark.parametrize("workspace", ["\ud800", "a\x00b", "", 5])
+def test_a_workspace_that_cannot_be_stored_is_refused(tmp_path: Path, workspace: object) -> None:
+    with pytest.raises(ValidationError):
+        SQLiteRepository(tmp_path / "p.db", workspace=workspace)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("path", [None, 5, b"x", "a\x00b"])
+def test_a_path_that_is_not_a_file_path_is_refused(path: object) -> None:
+    with pytest.raises(ValidationError):
+        SQLiteRepository(path)  # type: ignore[arg-type]

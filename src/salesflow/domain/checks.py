@@ -75,6 +75,9 @@ AMOUNT_LIMIT = Decimal(10) ** 15
 #: Every amount has at most this many decimal places.
 AMOUNT_PLACES = 6
 _QUANTUM = Decimal(1).scaleb(-AMOUNT_PLACES)
+#: Moments a day or more inside the calendar, so that any time zone can show them.
+_EARLIEST = dt.datetime(2, 1, 1, tzinfo=dt.UTC)
+_LATEST = dt.datetime(9998, 12, 31, tzinfo=dt.UTC)
 
 
 class _Frozen:
@@ -233,9 +236,11 @@ def aware(value: object, where: str) -> dt.datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise _fail(where, f"datetimes must be timezone-aware, got naive {value}")
     try:
-        value.astimezone(dt.UTC)
+        utc = value.astimezone(dt.UTC)
     except (OverflowError, ValueError):
         raise _fail(where, f"{value} is out of the range of UTC datetimes") from None
+    if not _EARLIEST <= utc <= _LATEST:
+        raise _fail(where, f"must lie between the years 2 and 9998, got {value}")
     return value
 
 

@@ -34,7 +34,14 @@ from salesflow.domain.planner import (
     plan_stage_change,
 )
 from salesflow.domain.process import Process, Stage, StageAction
-from salesflow.domain.values import ActionKind, ActivityKind, CancelPolicy, StageKind, Status
+from salesflow.domain.values import (
+    ActionKind,
+    ActivityKind,
+    ActivityStatus,
+    CancelPolicy,
+    StageKind,
+    Status,
+)
 from salesflow.errors import ConfirmationRequired, NotFound, ValidationError
 
 __all__ = ["Deal", "OutboundCall", "quoted"]
@@ -152,12 +159,18 @@ class Deal:
         return activity
 
     def _unlink(self, activity: Activity) -> None:
-        """Free the action of a cancelled or deleted activity to be performed again."""
+        """Free the action of a cancelled or deleted activity to be performed again: a
+        deleted done activity takes the action's completion with it (seed 003)."""
         if self.opportunity is None or activity.action_id is None:
             return
         action = self.opportunity.action(activity.action_id)
         if action is not None and action.activity_id == activity.id:
-            self.opportunity = self.opportunity.with_action(attrs.evolve(action, activity_id=None))
+            done = activity.status is ActivityStatus.DONE
+            self.opportunity = self.opportunity.with_action(
+                attrs.evolve(
+                    action, activity_id=None, completed_at=None if done else action.completed_at
+                )
+            )
 
     # -- opportunities ---------------------------------------------------------
 
@@ -347,7 +360,13 @@ class Deal:
         """Book the activity of a CALENDAR action, due at ``due`` or after the action's
         ``due_after`` from now."""
         spec = action.spec
-        when = due if due is not None else self.now.astimezone(self.timezone) + spec.due_after
+        try:
+            when = due if due is not None else self.now.astimezone(self.timezone) + spec.due_after
+        except (OverflowError, ValueError):
+            raise ValidationError(
+                f"Action {quoted(action.title)} of {self.opp.record}: its due_after "
+                f"{spec.due_after!r} puts the due time outside the calendar"
+            ) from None
         self.schedule(
             title=spec.title,
             due=when,
@@ -512,16 +531,36 @@ class Deal:
         self.apply(self.plan(following.key, automatic=True))
 
     def move_for_process_change(self, process: Process, stage: str) -> None:
-        """Move into ``stage`` of a new version of the process that dropped the current
-        stage: a ``STAGE_CHANGED`` marked ``process_changed``, without the effects of a
-        stage change on activities."""
+        """Move into ``stage`` of a new version of the process, which drops the current
+        stage or makes it another kind: a ``STAGE_CHANGED`` marked ``process_changed``,
+        without the effects of a stage change on activities. The new stage's gate and
+        the loss-reason rules of a LOST stage hold; a paused deal moved to an open stage
+        stays paused."""
         source, target = self.opp.stage, process.stage(stage)
-        reason = self.opp.loss_reason if target.kind is StageKind.LOST else None
+        reason = check_loss_reason(
+            process,
+            target,
+            self.opp.loss_reason if target.kind is StageKind.LOST else None,
+            self.opp.record,
+        )
+        check_gate(self.opp, target)
         moved = self.opp.moved(target, at=self.now, today=self.today, loss_reason=reason)
         if self.opp.status is Status.PAUSED and target.is_open:
             moved = attrs.evolve(moved, status=Status.PAUSED)
+        self.process = process
         self.change(
             moved,
             EventKind.STAGE_CHANGED,
             **{"from": source, "to": target.key, "process_changed": True},
+        )
+
+    def follow_process_change(self, process: Process) -> None:
+        """Take the default probability the new version of the process gives the
+        current stage (an override stays in effect)."""
+        stage = process.stage(self.opp.stage)
+        self.process = process
+        self.change(
+            attrs.evolve(self.opp, stage_probability=stage.probability),
+            EventKind.PROBABILITY_SET,
+            process_changed=True,
         )

@@ -1,6 +1,7 @@
 """Replacing a process without stranding an opportunity.
 
-When a new version of a process drops a stage that opportunities are in, those
+When a new version of a process drops a stage that opportunities are in -- or keeps
+its key but makes it another kind (an open stage made LOST, say) -- those
 opportunities must go somewhere: :func:`plan_replacement` checks the caller's
 ``stage_map`` against the old and new versions and the number of opportunities in each
 stage, and returns where each stage's opportunities move -- or raises
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from salesflow.domain.process import Process
 from salesflow.errors import ValidationError
 
-__all__ = ["plan_replacement"]
+__all__ = ["plan_replacement", "reweighted_stages"]
 
 
 def plan_replacement(
@@ -62,11 +63,18 @@ def plan_replacement(
             f"version being replaced"
             + (f" (its stages are {_keys(old_order)})" if old_order else " (there is none)")
         )
-    kept = [key for key in given if key in new_keys]
+    old_kinds = {s.key: s.kind for s in old.stages} if old is not None else {}
+    new_kinds = {s.key: s.kind for s in new.stages}
+
+    def leaving(key: str) -> bool:
+        """Whether the new version drops the stage, or makes it another kind."""
+        return key not in new_keys or (key in old_kinds and old_kinds[key] != new_kinds[key])
+
+    kept = [key for key in given if not leaving(key)]
     if kept:
         raise ValidationError(
             f"{record}: stage_map names {_keys(kept)}, which the new version keeps; "
-            "only the stages it drops can be mapped"
+            "only the stages it drops (or makes another kind) can be mapped"
         )
     bad_targets = [
         f"{key!r} -> {target!r}" for key, target in given.items() if target not in new_keys
@@ -79,12 +87,17 @@ def plan_replacement(
 
     rank = {key: i for i, key in enumerate(old_order)}
     dropped = sorted(
-        (key for key in occupied if key not in new_keys),
+        (key for key in occupied if leaving(key)),
         key=lambda key: (rank.get(key, len(rank)), key),
     )
     stranded = [key for key in dropped if key not in given]
     if stranded:
-        listed = ", ".join(f"{key!r} ({occupied[key]})" for key in stranded)
+        listed = ", ".join(
+            f"{key!r} ({occupied[key]}"
+            + (f"; made {new_kinds[key].name}" if key in new_kinds else "")
+            + ")"
+            for key in stranded
+        )
         advice = (
             "pass stage_map= to say where they go"
             if stage_map is None or not given
@@ -94,6 +107,25 @@ def plan_replacement(
             f"{record}: its new version drops stages that hold opportunities: {listed}; {advice}"
         )
     return {key: given[key] for key in dropped}
+
+
+def reweighted_stages(
+    old: Process | None, new: Process, counts: Mapping[str, int], moves: Mapping[str, str]
+) -> dict[str, int]:
+    """The stages the new version keeps with another default probability that hold
+    opportunities (not moved elsewhere), each with its new probability: their deals
+    follow it, as deals created from now on will."""
+    if old is None:
+        return {}
+    before = {s.key: s.probability for s in old.stages}
+    return {
+        s.key: s.probability
+        for s in new.stages
+        if s.key in before
+        and before[s.key] != s.probability
+        and counts.get(s.key, 0) > 0
+        and s.key not in moves
+    }
 
 
 def _checked_map(record: str, stage_map: object) -> dict[str, str]:

@@ -133,7 +133,8 @@ def minor_digits(currency: str) -> int:
 def round_money(value: Money) -> Money:
     """Round half-up to the currency's minor unit."""
     exponent = Decimal(1).scaleb(-minor_digits(value.currency.code))
-    return Money(value.amount.quantize(exponent, rounding=ROUND_HALF_UP), value.currency)
+    rounded = value.amount.quantize(exponent, rounding=ROUND_HALF_UP)
+    return checks.FrozenMoney(rounded, value.currency)
 
 
 def same_currency(a: Money, b: Money, record: str) -> None:
