@@ -16,11 +16,12 @@ import datetime as dt
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar
 
+from salesflow.domain import checks
 from salesflow.domain.activity import Activity
 from salesflow.domain.events import Event
 from salesflow.domain.opportunity import Opportunity
 from salesflow.domain.process import Process
-from salesflow.domain.values import ActivityStatus, require_aware
+from salesflow.domain.values import ActivityStatus
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
 from salesflow.ports import ChangeSet, Repository
 from salesflow.serialization import (
@@ -215,7 +216,7 @@ class SQLRepository(Repository):
     def _bound(self, moment: dt.datetime | None, name: str) -> object:
         if moment is None:
             return None
-        return self._column(require_aware(moment, f"activities({name}=...)"))
+        return self._column(checks.aware(moment, f"activities({name}=...)"))
 
     # -- the unit of work ------------------------------------------------------
 

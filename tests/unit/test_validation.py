@@ -36,14 +36,7 @@ from salesflow import (
 )
 from salesflow.domain import checks
 from salesflow.domain.checks import NAME_MAX, TEXT_MAX, FrozenDelta, FrozenMoney
-from salesflow.domain.values import (
-    check_currency,
-    check_money,
-    minor_digits,
-    require_aware,
-    round_money,
-    same_currency,
-)
+from salesflow.domain.values import minor_digits, round_money, same_currency
 from salesflow.errors import CurrencyMismatch, ValidationError
 
 AT = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -471,19 +464,20 @@ def test_a_key_is_checked_before_it_names_the_record() -> None:
 
 
 def test_the_shared_helpers_keep_working() -> None:
-    assert require_aware(AT, "X") is AT
-    assert "timezone-aware" in refused(require_aware, NAIVE, "X.at")
-    assert refused(require_aware, wrong(None), "X.at").startswith("X.at: ")
-    assert check_currency("EUR", "X") == "EUR"
-    assert refused(check_currency, "ZZZ", "X.currency") == (
+    assert checks.aware(AT, "X") is AT
+    assert "timezone-aware" in refused(checks.aware, NAIVE, "X.at")
+    assert refused(checks.aware, wrong(None), "X.at").startswith("X.at: ")
+    assert checks.currency("EUR", "X") == "EUR"
+    assert refused(checks.currency, "ZZZ", "X.currency") == (
         "X.currency: unknown currency code 'ZZZ'"
     )
-    assert refused(check_currency, wrong(None), "X.currency").startswith("X.currency: ")
+    assert refused(checks.currency, wrong(None), "X.currency").startswith("X.currency: ")
     price = Money("1.50", "USD")
-    assert check_money(price, "X") == price
-    assert check_money(Money(-1, "USD"), "X", allow_negative=True) == Money(-1, "USD")
-    assert "negative" in refused(check_money, Money(-1, "USD"), "X.value")
-    assert refused(check_money, 5, "X.value").startswith("X.value: expected Money")
+    assert checks.money(price, "X") == price
+    assert checks.money(Money(-1, "USD"), "X", negative=True) == Money(-1, "USD")
+    assert "negative" in refused(checks.money, Money(-1, "USD"), "X.value")
+    assert refused(checks.money, 5, "X.value").startswith("X.value: expected Money")
+    assert isinstance(round_money(price), FrozenMoney)
     assert minor_digits("USD") == 2
     assert minor_digits("JPY") == 0
     assert round_money(Money("1.005", "USD")) == Money("1.01", "USD")

@@ -34,9 +34,6 @@ __all__ = [
     "Related",
     "StageKind",
     "Status",
-    "check_currency",
-    "check_money",
-    "require_aware",
     "round_money",
 ]
 
@@ -97,27 +94,6 @@ class Indicator(enum.Enum):
     TODAY = "today"
     UPCOMING = "upcoming"
     NONE = "none"
-
-
-def require_aware(value: dt.datetime, record: str) -> dt.datetime:
-    """Return ``value`` if it carries a timezone; raise ``ValidationError`` if naive."""
-    return checks.aware(value, record)
-
-
-def check_currency(code: str, record: str) -> str:
-    """Return ``code`` if it is a known ISO 4217 currency code."""
-    return checks.currency(code, record)
-
-
-def check_money(value: object, record: str, *, allow_negative: bool = False) -> Money:
-    """Return ``value`` if it is a ``Money`` within :func:`checks.money`'s bounds (and
-    not negative, unless ``allow_negative``).
-
-    The value is returned as given, not in the frozen form: callers that store it
-    should use :func:`checks.money` itself.
-    """
-    checks.money(value, record, negative=allow_negative)
-    return cast(Money, value)  # checks.money refuses anything else
 
 
 def minor_digits(currency: str) -> int:
