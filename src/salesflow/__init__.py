@@ -41,7 +41,8 @@ from salesflow.ports import (
     StaticRates,
     SystemClock,
 )
-from salesflow.reporting import Page, Pipeline, StageSummary
+from salesflow.queries import Page
+from salesflow.reporting import Pipeline, StageSummary
 
 __all__ = [
     "ActionKind",

@@ -24,6 +24,7 @@ from salesflow.domain.process import Process
 from salesflow.domain.values import ActivityStatus
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
 from salesflow.ports import ChangeSet, Repository
+from salesflow.queries import Basis, Page, PipelineTotals, SearchQuery, pipeline_totals
 from salesflow.serialization import (
     dump_record,
     encode_row,
@@ -217,6 +218,16 @@ class SQLRepository(Repository):
         if moment is None:
             return None
         return self._column(checks.aware(moment, f"activities({name}=...)"))
+
+    # -- the query side --------------------------------------------------------
+
+    def search(self, query: SearchQuery) -> Page:
+        return query.page(self.opportunities(process=query.process))
+
+    def pipeline_totals(
+        self, process: str, *, basis: Basis, owner: str | None = None
+    ) -> PipelineTotals:
+        return pipeline_totals(self.opportunities(process=process), basis=basis, owner=owner)
 
     # -- the unit of work ------------------------------------------------------
 

@@ -74,7 +74,8 @@ from salesflow.ports import (
     Repository,
     SystemClock,
 )
-from salesflow.reporting import Basis, Page, Pipeline, ProbabilitySource, Search
+from salesflow.queries import ORDERINGS, Basis, Page, SearchQuery
+from salesflow.reporting import Pipeline, ProbabilitySource
 from salesflow.unit_of_work import UnitOfWork
 
 __all__ = ["ActivityIndicator", "BulkResult", "Result", "SalesFlow"]
@@ -861,28 +862,34 @@ class SalesFlow:
         key or status is one item; a status may be given by its value (``"open"``)."""
         where = "search"
         day = checks.optional(checks.day)
-        query = Search(
+        key = checks.name(order_by, f"{where}(order_by=...)")
+        if key.removeprefix("-") not in ORDERINGS:
+            raise ValidationError(
+                f"{where}(order_by=...): cannot order by {key!r}; use one of {ORDERINGS}, "
+                "with a leading '-' for the reverse order"
+            )
+        query = SearchQuery(
             today=self._today(),
             text=checks.optional(checks.text)(text, f"{where}(text=...)"),
-            stages=None if stages is None else checks.strings(stages, f"{where}(stages=...)"),
+            process=None if process is None else self.process(process).key,
+            stages=None
+            if stages is None
+            else frozenset(checks.strings(stages, f"{where}(stages=...)")),
             statuses=None
             if statuses is None
-            else _members(statuses, Status, f"{where}(statuses=...)"),
+            else frozenset(_members(statuses, Status, f"{where}(statuses=...)")),
             owner=checks.optional_name(owner, f"{where}(owner=...)"),
             customer_id=checks.optional_name(customer_id, f"{where}(customer_id=...)"),
             related_id=checks.optional_name(related_id, f"{where}(related_id=...)"),
             close_from=day(close_from, f"{where}(close_from=...)"),
             close_to=day(close_to, f"{where}(close_to=...)"),
             overdue=checks.optional(checks.flag)(overdue, f"{where}(overdue=...)"),
-        )
-        definition = None if process is None else self.process(process)
-        return query.page(
-            self.repository.opportunities(process=definition.key if definition else None),
-            order_by=checks.name(order_by, f"{where}(order_by=...)"),
+            order_by=key,
             limit=checks.integer(limit, f"{where}(limit=...)", 0, 10_000),
             offset=checks.integer(offset, f"{where}(offset=...)", 0, 2**62),
             stage_order=reporting.stage_order(self.processes()),
         )
+        return self.repository.search(query)
 
     # -- reports ---------------------------------------------------------------
 
@@ -904,19 +911,19 @@ class SalesFlow:
         """
         definition = self.process(process)
         target = checks.optional(checks.currency)(currency, "pipeline(currency=...)")
-        who = checks.optional_name(owner, "pipeline(owner=...)")
-        members = [
-            o
-            for o in self.repository.opportunities(process=definition.key)
-            if who is None or o.owner == who
-        ]
+        if basis not in ("value", "annual_value"):
+            raise ValidationError(
+                f"pipeline(basis=...): must be 'value' or 'annual_value', not {basis!r}"
+            )
+        totals = self.repository.pipeline_totals(
+            definition.key, basis=basis, owner=checks.optional_name(owner, "pipeline(owner=...)")
+        )
         today = self._today()
         rates = self.rates
         return reporting.pipeline(
             definition,
-            members,
+            totals,
             currency=target,
-            basis=basis,
             probability=probability,
             convert=reporting.converter(
                 None if rates is None else (lambda base, quote: rates.rate(base, quote, today))

@@ -15,6 +15,7 @@ from salesflow.domain.process import Process
 from salesflow.domain.values import ActivityStatus
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
 from salesflow.ports import ChangeSet, Repository, sort_activities
+from salesflow.queries import Basis, Page, PipelineTotals, SearchQuery, pipeline_totals
 
 __all__ = ["InMemoryRepository"]
 
@@ -104,6 +105,17 @@ class InMemoryRepository(Repository):
     def history(self, opportunity_id: str) -> list[Event]:
         with self._lock:
             return list(self._history.get(opportunity_id, ()))
+
+    def search(self, query: SearchQuery) -> Page:
+        with self._lock:
+            return query.page(self._opportunities.values())
+
+    def pipeline_totals(
+        self, process: str, *, basis: Basis, owner: str | None = None
+    ) -> PipelineTotals:
+        with self._lock:
+            members = [o for o in self._opportunities.values() if o.process == process]
+        return pipeline_totals(members, basis=basis, owner=owner)
 
     def commit(self, changes: ChangeSet) -> None:
         """Check every write in the order the SQL repositories make them -- processes,

@@ -22,6 +22,7 @@ from salesflow.domain.opportunity import Opportunity, OpportunityAction
 from salesflow.domain.process import Process
 from salesflow.domain.values import ActivityStatus
 from salesflow.errors import MissingExchangeRate, ValidationError
+from salesflow.queries import Basis, Page, PipelineTotals, SearchQuery
 
 __all__ = [
     "AllowAll",
@@ -268,6 +269,20 @@ class Repository(abc.ABC):
     @abc.abstractmethod
     def history(self, opportunity_id: str) -> list[Event]:
         """The events of one opportunity, oldest first (in commit order)."""
+
+    @abc.abstractmethod
+    def search(self, query: SearchQuery) -> Page:
+        """The page of opportunities ``query`` asks for and the number of matches in all,
+        as :meth:`SearchQuery.page <salesflow.queries.SearchQuery.page>` defines them:
+        computed in the database, decoding only the opportunities of the page."""
+
+    @abc.abstractmethod
+    def pipeline_totals(
+        self, process: str, *, basis: Basis, owner: str | None = None
+    ) -> PipelineTotals:
+        """Per stage and currency, the count and exact sums of the process' opportunities
+        (of ``owner``), as :func:`salesflow.queries.pipeline_totals` defines them:
+        computed in the database."""
 
     @abc.abstractmethod
     def commit(self, changes: ChangeSet) -> None: ...
