@@ -18,13 +18,14 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import enum
+import itertools
 import logging
 import random
 import threading
 import time
 import types
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -43,7 +44,7 @@ from salesflow.domain.opportunity import (
     clean_fields,
 )
 from salesflow.domain.planner import StageChangePlan
-from salesflow.domain.process import Process, StageAction
+from salesflow.domain.process import Process, Stage, StageAction
 from salesflow.domain.replacement import plan_replacement, reweighted_stages
 from salesflow.domain.values import (
     ActionKind,
@@ -111,17 +112,66 @@ class Result:
         return self._opportunity
 
 
-def _read_only(value: Mapping[str, Any]) -> Mapping[str, Any]:
+@attrs.frozen
+class _Creation:
+    """A checked ``create_opportunity``: what the deal is asked to create."""
+
+    process: Process
+    start: Stage
+    opportunity_id: str
+    fields: Mapping[str, Any]
+    loss_reason: str | None
+
+    def carry_out(self, deal: Deal) -> None:
+        deal.create(self.opportunity_id, self.start, self.fields, loss_reason=self.loss_reason)
+
+
+#: The keyword arguments an item of ``create_opportunities`` may hold.
+_CREATION_ARGUMENTS = frozenset(
+    {
+        "title",
+        "process",
+        "stage",
+        "customer",
+        "value",
+        "annual_value",
+        "probability",
+        "expected_close",
+        "owner",
+        "description",
+        "external_ref",
+        "related",
+        "loss_reason",
+    }
+)
+
+
+def _merged(changes: Iterable[ChangeSet]) -> ChangeSet:
+    """One change set holding the records and events of several, in order."""
+    opportunities: list[Opportunity] = []
+    activities: list[Activity] = []
+    events: list[Event] = []
+    for change in changes:
+        opportunities.extend(change.opportunities)
+        activities.extend(change.activities)
+        events.extend(change.events)
+    return ChangeSet(
+        opportunities=tuple(opportunities), activities=tuple(activities), events=tuple(events)
+    )
+
+
+def _read_only(value: Mapping[Any, Any]) -> Mapping[Any, Any]:
     return types.MappingProxyType(dict(value))
 
 
 @attrs.frozen
 class BulkResult:
     """Each item of a bulk command on its own: the ids that succeeded, the errors
-    (``failed``: id -> error) and each success's ``Result`` (``results``)."""
+    (``failed``: id -> error; for ``create_opportunities``, the item's position ->
+    error) and each success's ``Result`` (``results``)."""
 
     succeeded: tuple[str, ...]
-    failed: Mapping[str, SalesflowError] = attrs.field(converter=_read_only)
+    failed: Mapping[Any, SalesflowError] = attrs.field(converter=_read_only)
     results: Mapping[str, Result] = attrs.field(factory=dict, converter=_read_only)
 
 
@@ -455,13 +505,54 @@ class SalesFlow:
         actor: str | None = None,
     ) -> Result:
         """Create an opportunity in ``stage`` (default: the process' first open stage)."""
-        definition = self.process(process)
+        creation = self._creation(
+            "create_opportunity",
+            title=title,
+            process=process,
+            stage=stage,
+            customer=customer,
+            value=value,
+            annual_value=annual_value,
+            probability=probability,
+            expected_close=expected_close,
+            owner=owner,
+            description=description,
+            external_ref=external_ref,
+            related=related,
+            loss_reason=loss_reason,
+        )
+        if self.repository.get_opportunity(creation.opportunity_id) is not None:
+            raise ValidationError(
+                f"Opportunity {creation.opportunity_id!r}: the id is already taken"
+            )
+        return self._run("create_opportunity", actor, creation.carry_out, process=creation.process)
+
+    def _creation(
+        self,
+        command: str,
+        *,
+        title: object = None,
+        process: object = "standard",
+        stage: object = None,
+        customer: object = None,
+        value: object = None,
+        annual_value: object = None,
+        probability: object = None,
+        expected_close: object = None,
+        owner: object = None,
+        description: object = "",
+        external_ref: object = None,
+        related: object = (),
+        loss_reason: object = None,
+    ) -> _Creation:
+        """``create_opportunity``'s arguments checked, with the new opportunity's id."""
+        definition = self.process(checks.name(process, f"{command}(process=...)"))
         start = (
-            definition.stage(checks.name(stage, "create_opportunity(stage=...)"))
+            definition.stage(checks.name(stage, f"{command}(stage=...)"))
             if stage is not None
             else definition.first_stage
         )
-        reason = _loss_reason(loss_reason, "create_opportunity(loss_reason=...)")
+        reason = _loss_reason(loss_reason, f"{command}(loss_reason=...)")
         opportunity_id = self._new_id()
         fields = clean_fields(
             {
@@ -478,14 +569,105 @@ class SalesFlow:
             },
             f"Opportunity {opportunity_id!r}",
         )
-        if self.repository.get_opportunity(opportunity_id) is not None:
-            raise ValidationError(f"Opportunity {opportunity_id!r}: the id is already taken")
-        return self._run(
-            "create_opportunity",
-            actor,
-            lambda deal: deal.create(opportunity_id, start, fields, loss_reason=reason),
-            process=definition,
-        )
+        return _Creation(definition, start, opportunity_id, fields, reason)
+
+    def create_opportunities(
+        self,
+        items: Iterable[Mapping[str, Any]],
+        *,
+        batch_size: int = 1000,
+        actor: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> BulkResult:
+        """Bulk import: each item holds ``create_opportunity``'s keyword arguments.
+
+        Each batch of ``batch_size`` items commits in one transaction. A refused item is
+        in ``.failed`` under its position in ``items`` (0-based) and the others still go
+        in; ``.succeeded`` holds the new ids in the order of the items (``.results`` is
+        left empty, to keep a large import light). ``progress(done)`` is called after
+        each batch with the number of items handled so far. The policy is asked for each
+        item, as ``create_opportunities``.
+        """
+        command = "create_opportunities"
+        size = checks.integer(batch_size, f"{command}(batch_size=...)", 1, 100_000)
+        who = checks.optional_name(actor, f"{command}(actor=...)")
+        if progress is not None and not callable(progress):
+            raise ValidationError(f"{command}(progress=...): expected a function, got {progress!r}")
+        if isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
+            raise ValidationError(
+                f"{command}(items=...): expected an iterable of mappings of "
+                f"create_opportunity's arguments, got {items!r}"
+            )
+        succeeded: list[str] = []
+        failed: dict[int, SalesflowError] = {}
+        done = 0
+        numbered = enumerate(items)
+        while batch := list(itertools.islice(numbered, size)):
+            created, refused = self._import_batch(batch, who)
+            succeeded.extend(created)
+            failed.update(refused)
+            done += len(batch)
+            if progress is not None:
+                progress(done)
+        return BulkResult(succeeded=tuple(succeeded), failed=failed)
+
+    def _import_batch(
+        self, batch: Sequence[tuple[int, object]], actor: str | None
+    ) -> tuple[list[str], dict[int, SalesflowError]]:
+        """Create one batch's opportunities in one commit: the new ids, and the errors
+        of the refused items by position.
+
+        When the batch's commit is refused (an id already taken), its items are
+        committed one by one, so that only the offending ones fail."""
+        command = "create_opportunities"
+        made: list[tuple[int, str, ChangeSet]] = []
+        failed: dict[int, SalesflowError] = {}
+        now = self._now()
+        for position, item in batch:
+            try:
+                if not isinstance(item, Mapping):
+                    raise ValidationError(
+                        f"{command}: item {position} is not a mapping of "
+                        f"create_opportunity's arguments: {item!r}"
+                    )
+                unknown = sorted(str(k) for k in set(item) - _CREATION_ARGUMENTS)
+                if unknown:
+                    raise ValidationError(
+                        f"{command}: item {position} has arguments create_opportunity does "
+                        f"not take: {unknown}"
+                    )
+                creation = self._creation(command, **item)
+                self._allow(actor, command, None)
+                deal = Deal(
+                    process=creation.process,
+                    opportunity=None,
+                    activities=(),
+                    now=now,
+                    timezone=self.timezone,
+                    actor=actor,
+                    new_id=self._new_id,
+                )
+                creation.carry_out(deal)
+                made.append(
+                    (position, creation.opportunity_id, UnitOfWork(None, ()).change_set(deal))
+                )
+            except SalesflowError as error:
+                failed[position] = error
+        try:
+            self.repository.commit(_merged(change for _, _, change in made))
+            committed = made
+        except ValidationError:
+            committed = []
+            for position, opportunity_id, change in made:
+                try:
+                    self.repository.commit(change)
+                except SalesflowError as error:
+                    failed[position] = error
+                else:
+                    committed.append((position, opportunity_id, change))
+        for _, _, change in committed:
+            self._publish(change.events)
+        return [opportunity_id for _, opportunity_id, _ in committed], failed
 
     def get(self, opportunity_id: str) -> Opportunity:
         """The opportunity with this id; ``NotFound`` if there is none."""

@@ -1,0 +1,116 @@
+"""Bulk import: create_opportunities (api.md §2)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from salesflow import EventKind, Money, SalesFlow
+from salesflow.errors import LossReasonRequired, PermissionDenied, UnknownStage, ValidationError
+from tests.application.conftest import MakeApp
+
+
+def _rows(n: int) -> Iterator[dict[str, Any]]:
+    for i in range(n):
+        yield {"title": f"Deal {i}", "value": Money(100 + i, "USD"), "owner": "ann"}
+
+
+def test_good_items_go_in_in_batches_with_progress(app: SalesFlow) -> None:
+    seen: list[int] = []
+    heard: list[EventKind] = []
+    app.subscribe(lambda event: heard.append(event.kind))
+
+    result = app.create_opportunities(_rows(7), batch_size=3, actor="kim", progress=seen.append)
+
+    assert seen == [3, 6, 7]
+    assert len(result.succeeded) == 7
+    assert dict(result.failed) == {}
+    assert [app.get(i).title for i in result.succeeded] == [f"Deal {i}" for i in range(7)]
+    assert app.search(owner="ann").total == 7
+    assert app.pipeline().stages[0].total == Money(sum(100 + i for i in range(7)), "USD")
+    assert heard == [EventKind.CREATED] * 7
+    assert app.history(result.succeeded[0])[0].actor == "kim"
+
+
+def test_a_refused_item_is_reported_by_position_and_the_others_go_in(app: SalesFlow) -> None:
+    items: list[object] = [
+        {"title": "Good"},
+        {"title": "", "value": Money(5, "USD")},  # no title and no organisation
+        {"title": "Nowhere", "stage": "nowhere"},
+        "not a mapping",
+        {"title": "Typo", "valeu": Money(1, "USD")},
+        {"title": "Lost", "stage": "lost"},  # the standard process needs no reason
+        {"title": "Also good", "value": Money("1E+50000000", "USD")},
+        {"title": "Last"},
+    ]
+
+    result = app.create_opportunities(items, batch_size=3)  # type: ignore[arg-type]
+
+    assert sorted(result.failed) == [1, 2, 3, 4, 6]
+    assert isinstance(result.failed[2], UnknownStage)
+    assert all(isinstance(e, ValidationError) for k, e in result.failed.items() if k != 2)
+    assert [app.get(i).title for i in result.succeeded] == ["Good", "Lost", "Last"]
+    assert app.search().total == 3
+
+
+def test_an_item_into_a_lost_stage_follows_the_loss_reason_rules(app: SalesFlow) -> None:
+    from tests.unit.support import seed003_process
+
+    app.define_process(seed003_process(key="strict", require_loss_reason=True))
+    result = app.create_opportunities(
+        [
+            {"title": "No reason", "process": "strict", "stage": "lost"},
+            {"title": "Reason", "process": "strict", "stage": "lost", "loss_reason": "price"},
+        ]
+    )
+    assert isinstance(result.failed[0], LossReasonRequired)
+    assert app.get(result.succeeded[0]).loss_reason == "price"
+
+
+def test_an_id_already_taken_fails_only_its_item(make_app: MakeApp) -> None:
+    calls = itertools.count(1)
+    # Each item of the standard process draws two ids: its own, then its event's. The
+    # third call is the second item's id: make it one that is already stored.
+    app = make_app(ids=lambda: "taken" if (n := next(calls)) in (1, 5) else f"id{n}")
+    app.create_opportunity(title="Existing")
+
+    result = app.create_opportunities([{"title": t} for t in ("A", "B", "C")])
+
+    assert list(result.failed) == [1]
+    assert "already taken" in str(result.failed[1])
+    assert [app.get(i).title for i in result.succeeded] == ["A", "C"]
+    assert app.get("taken").title == "Existing"
+    assert app.search().total == 3
+
+
+def test_the_policy_is_asked_about_each_item(make_app: MakeApp) -> None:
+    class NoSecrets:
+        def allows(self, actor: str | None, command: str, opportunity: object) -> bool:
+            return actor != "guest"
+
+    app = make_app(policy=NoSecrets())
+    refused = app.create_opportunities(_rows(2), actor="guest")
+    assert refused.succeeded == ()
+    assert all(isinstance(e, PermissionDenied) for e in refused.failed.values())
+    assert app.search().total == 0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"items": "abc"}, "items"),
+        ({"items": {"title": "x"}}, "items"),
+        ({"items": [], "batch_size": 0}, "batch_size"),
+        ({"items": [], "progress": 5}, "progress"),
+        ({"items": [], "actor": 5}, "actor"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_happens(
+    app: SalesFlow, arguments: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        app.create_opportunities(**arguments)
+    assert app.search().total == 0
