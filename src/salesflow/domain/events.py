@@ -55,7 +55,10 @@ def freeze(value: Any) -> Any:
     if isinstance(value, Mapping):
         return types.MappingProxyType({key: freeze(item) for key, item in value.items()})
     if isinstance(value, list | tuple):
-        return tuple(freeze(item) for item in value)
+        items = [freeze(item) for item in value]
+        if type(value) is tuple and all(a is b for a, b in zip(items, value, strict=True)):
+            return value  # already frozen all the way down: keep it, rather than a copy
+        return tuple(items)
     return value
 
 
