@@ -1,11 +1,12 @@
-"""What the SQL repositories share: the reads and the version-checked commit.
+"""What the SQL repositories share: the reads, the queries and the version-checked commit.
 
-``SQLiteRepository`` and ``PostgresRepository`` keep the same tables with the same
-columns and answer the same queries; they differ in their driver. :class:`SQLRepository`
-holds the queries and the commit once, written against a few hooks each adapter
-provides: how a query runs and a write transaction opens (with the driver's errors
-translated), the driver's placeholder, how the JSON column is written and read, how
-values are stored in columns, and which constraint errors a write can meet.
+``SQLiteRepository`` and ``PostgresRepository`` keep the same tables with nearly the
+same columns and answer the same queries; they differ in their driver and in how they
+store amounts. :class:`SQLRepository` holds the queries and the commit once, written
+against a few hooks each adapter provides: how a query runs and a read or write
+transaction opens (with the driver's errors translated), the driver's placeholder, how
+the JSON column is written and read, how values are stored in columns, how a sorted
+column puts its empty values last, and how the pipeline's sums are taken exactly.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import abc
 import contextlib
 import datetime as dt
 from collections.abc import Collection, Iterable, Sequence
+from decimal import Decimal
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from salesflow.domain import checks
@@ -21,10 +23,10 @@ from salesflow.domain.activity import Activity
 from salesflow.domain.events import Event
 from salesflow.domain.opportunity import Opportunity
 from salesflow.domain.process import Process
-from salesflow.domain.values import ActivityStatus
+from salesflow.domain.values import ActivityStatus, Status
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
 from salesflow.ports import ChangeSet, Repository
-from salesflow.queries import Basis, Page, PipelineTotals, SearchQuery, pipeline_totals
+from salesflow.queries import Basis, Page, PipelineTotals, SearchQuery, StageTotal
 from salesflow.serialization import (
     dump_record,
     encode_row,
@@ -33,30 +35,74 @@ from salesflow.serialization import (
     record_name,
 )
 
-__all__ = ["Cursor", "SQLRepository"]
+__all__ = ["Cursor", "PipelineGroup", "SQLRepository", "exact_decimal", "micro_units"]
 
 V = TypeVar("V", Opportunity, Activity)
 
+#: One group of the pipeline's sums: (paused, stage, currency, count, the sum of the
+#: amounts in micro-units, the sum of amount x probability in micro-units).
+PipelineGroup = tuple[bool, str, str, int, int, int]
+
+#: How many ids one ``IN (...)`` list holds at most.
+_CHUNK = 500
+
+#: The status of an opportunity that is paused, as stored.
+PAUSED = Status.PAUSED.value
+
 
 class Cursor(Protocol):
-    """The part of a DB-API cursor the shared writes use (sqlite3's and psycopg's)."""
+    """The part of a DB-API cursor the shared code uses (sqlite3's and psycopg's)."""
 
     @property
     def rowcount(self) -> int: ...
 
     def execute(self, query: str, params: Sequence[Any], /) -> object: ...
 
+    def executemany(self, query: str, params: Iterable[Sequence[Any]], /) -> object: ...
+
     def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+def micro_units(amount: Decimal) -> int:
+    """An amount with at most six decimal places as an exact integer of millionths."""
+    sign, digits, exponent = amount.as_tuple()
+    if not isinstance(exponent, int):
+        raise ValueError(f"{amount} is not a finite amount")
+    units: int = int("".join(map(str, digits)) or "0")
+    shift = exponent + checks.AMOUNT_PLACES
+    if shift >= 0:
+        units *= 10**shift
+    else:
+        units, rest = divmod(units, 10**-shift)
+        if rest:
+            raise ValueError(f"{amount} has more than {checks.AMOUNT_PLACES} decimal places")
+    return -units if sign else units
+
+
+def exact_decimal(units: int, places: int) -> Decimal:
+    """``units`` x 10^-places as a Decimal, exactly (no context rounding), without
+    trailing zeros after the decimal point."""
+    while places > 0 and units % 10 == 0 and units:
+        units //= 10
+        places -= 1
+    if units == 0:
+        places = 0
+    return Decimal(f"{units}E-{places}")
 
 
 class SQLRepository(Repository):
-    """The reads and the commit of a repository kept in SQL tables.
+    """The reads, queries and commit of a repository kept in SQL tables.
 
     The tables: ``processes`` (workspace, key, data), ``opportunities`` and
     ``activities`` (workspace, id, version, the query columns of
     :func:`~salesflow.serialization.encode_row`, data) and ``events`` (the same, without
     a version); each has a ``seq`` column in insertion order, and ``data`` holds the
-    record's JSON.
+    record's JSON. Beside them, ``opportunity_related`` holds each opportunity's
+    related ids (for ``search(related_id=...)``), written in the same transaction as
+    the opportunity, and ``process_versions`` one counter per workspace that each commit
+    writing a process moves on.
     """
 
     #: The driver's placeholder for one positional parameter.
@@ -67,6 +113,10 @@ class SQLRepository(Repository):
     _json_text: ClassVar[str] = "data"
     #: The driver errors a write meets when a row breaks a rule of its table.
     _constraint_errors: ClassVar[tuple[type[Exception], ...]]
+    #: Whether an update sets only the columns whose value changes (see ``_changed``).
+    _set_changed_only: ClassVar[bool] = False
+    #: The columns that order opportunities by value, most significant first.
+    _value_order: ClassVar[tuple[str, ...]] = ("value_amount",)
 
     # -- hooks -----------------------------------------------------------------
 
@@ -80,11 +130,34 @@ class SQLRepository(Repository):
         rolled back otherwise, driver errors translated (naming what was being done)."""
 
     @abc.abstractmethod
+    def _snapshot(self, doing: str) -> contextlib.AbstractContextManager[Cursor]:
+        """One read-only transaction whose reads all see the same committed state,
+        driver errors translated (naming what was being done)."""
+
+    @abc.abstractmethod
     def _rule_broken(
         self, error: Exception, table: str, kind: str, record: Opportunity | Activity
     ) -> StorageError:
         """The error for ``record`` breaking a rule of ``table`` (one of
         ``_constraint_errors``, typically an activity naming an opportunity not stored)."""
+
+    @abc.abstractmethod
+    def _pipeline_groups(
+        self, cursor: Cursor, process: str, *, basis: Basis, owner: str | None
+    ) -> list[PipelineGroup]:
+        """The pipeline's sums of ``process`` (of ``owner``), grouped by whether the
+        opportunity is paused, its stage and the currency of its amount (the annual
+        value where ``basis`` says so and one is set, else the value), exactly."""
+
+    @abc.abstractmethod
+    def _text_filter(self, needle: str) -> tuple[str, list[object]]:
+        """A condition that an opportunity's ``search_text`` holds ``needle`` as a
+        substring (compared as given: no pattern characters), and its parameters."""
+
+    def _searched(self, query: SearchQuery) -> str:
+        """What the FROM clause of ``query``'s statements names: the opportunities
+        table (with the index to use, where the driver knows better than its planner)."""
+        return self._table("opportunities")
 
     def _table(self, name: str) -> str:
         """How statements name one of the tables."""
@@ -94,10 +167,26 @@ class SQLRepository(Repository):
         """A Python value as the driver stores it in a query column."""
         return value
 
+    def _storage_row(self, columns: dict[str, Any]) -> dict[str, object]:
+        """The columns of :func:`encode_row` as this driver's table stores them."""
+        return {name: self._column(value) for name, value in columns.items()}
+
+    def _nulls_last(self, expression: str, descending: bool, *, indexed: bool) -> list[str]:
+        """ORDER BY terms sorting by ``expression`` with empty values last in either
+        direction; ``indexed``: the expression is a column an index may order by."""
+        return [f"{expression} {'DESC' if descending else 'ASC'} NULLS LAST"]
+
     def _order_history(self, cursor: Cursor, opportunity_ids: Sequence[str]) -> None:
-        """Called first in a commit's transaction with the opportunities whose events it
-        inserts (sorted): make commits that add to one history commit in the order
-        their events are inserted. Nothing to do where writers already take turns."""
+        """Called first in a commit's transaction with the stored opportunities whose
+        events it inserts (sorted): make commits that add to one history commit in the
+        order their events are inserted. Nothing to do where writers already take
+        turns. Opportunities the change set creates are left out: no other transaction
+        can write their history before this one commits."""
+
+    def _taken_meanwhile(self, cursor: Cursor, table: str, ids: Sequence[str]) -> list[str]:
+        """Of ``ids``, those a concurrent transaction stored while this one inserted a
+        batch (where writers take turns, none can be)."""
+        return list(ids)
 
     # -- reads -----------------------------------------------------------------
 
@@ -107,6 +196,14 @@ class SQLRepository(Repository):
             load_record(data, Process, record_name("process", key, self.workspace))
             for key, data in rows
         ]
+
+    def processes_version(self) -> int:
+        rows = self._query(
+            "reading the version of the processes",
+            f"SELECT version FROM {self._table('process_versions')} WHERE workspace = {self._mark}",
+            (self.workspace,),
+        )
+        return int(rows[0][0]) if rows else 0
 
     def get_opportunity(self, opportunity_id: str) -> Opportunity | None:
         return self._get(Opportunity, "opportunities", "opportunity", opportunity_id)
@@ -205,7 +302,7 @@ class SQLRepository(Repository):
             if operator == "IN":
                 if not isinstance(value, tuple) or not value:
                     raise TypeError(f"IN on {column} needs a non-empty tuple, got {value!r}")
-                sql += f" AND {column} IN ({', '.join(self._mark for _ in value)})"
+                sql += f" AND {column} IN ({self._marks(len(value))})"
                 parameters.extend(value)
             else:
                 sql += f" AND {column} {operator} {self._mark}"
@@ -222,12 +319,164 @@ class SQLRepository(Repository):
     # -- the query side --------------------------------------------------------
 
     def search(self, query: SearchQuery) -> Page:
-        return query.page(self.opportunities(process=query.process))
+        """One read transaction: the ids of the page (filtered, ordered and cut in the
+        database), the number of matches when the page does not tell it, and the JSON
+        of the page's opportunities -- the only ones decoded."""
+        found = self._search_filter(query)
+        if found is None:
+            return Page(items=(), total=0)
+        where, parameters = found
+        table = self._table("opportunities")
+        searched = self._searched(query)
+        mark = self._mark
+        ids: list[str] = []
+        rows: list[Any] = []
+        with self._snapshot("searching opportunities") as cursor:
+            if query.limit > 0:
+                order, order_parameters = self._search_order(query)
+                cursor.execute(
+                    f"SELECT id FROM {searched} WHERE {where} ORDER BY {order} "
+                    f"LIMIT {mark} OFFSET {mark}",
+                    [*parameters, *order_parameters, query.limit, query.offset],
+                )
+                ids = [row[0] for row in cursor.fetchall()]
+            if 0 < len(ids) < query.limit or (not ids and query.limit > 0 and query.offset == 0):
+                total = query.offset + len(ids)  # the page holds the last match
+            else:
+                cursor.execute(f"SELECT count(*) FROM {searched} WHERE {where}", parameters)
+                total = int(cursor.fetchone()[0])
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                cursor.execute(
+                    f"SELECT id, version, {self._json_text} FROM {table} "
+                    f"WHERE workspace = {mark} AND id IN ({self._marks(len(chunk))})",
+                    [self.workspace, *chunk],
+                )
+                rows.extend(cursor.fetchall())
+        by_id = {row[0]: row for row in rows}
+        items = load_versioned((by_id[i] for i in ids), Opportunity, self.workspace)
+        return Page(items=tuple(items), total=total)
+
+    def _search_filter(self, query: SearchQuery) -> tuple[str, list[object]] | None:
+        """The WHERE clause of ``query`` and its parameters; None when it can match
+        nothing (an empty collection of stages or statuses)."""
+        mark = self._mark
+        terms = [f"workspace = {mark}"]
+        parameters: list[object] = [self.workspace]
+        for column, value in (
+            ("process", query.process),
+            ("owner", query.owner),
+            ("customer_id", query.customer_id),
+        ):
+            if value is not None:
+                terms.append(f"{column} = {mark}")
+                parameters.append(value)
+        statuses = None if query.statuses is None else {s.value for s in query.statuses}
+        for column, values in (("stage", query.stages), ("status", statuses)):
+            if values is None:
+                continue
+            if not values:
+                return None
+            terms.append(f"{column} IN ({self._marks(len(values))})")
+            parameters.extend(sorted(values))
+        if query.related_id is not None:
+            terms.append(
+                f"id IN (SELECT opportunity_id FROM {self._table('opportunity_related')} "
+                f"WHERE workspace = {mark} AND related_id = {mark})"
+            )
+            parameters.extend((self.workspace, query.related_id))
+        if query.close_from is not None:
+            terms.append(f"expected_close >= {mark}")
+            parameters.append(self._column(query.close_from))
+        if query.close_to is not None:
+            terms.append(f"expected_close <= {mark}")
+            parameters.append(self._column(query.close_to))
+        if query.overdue is not None:
+            # Never NULL: a deal without a close date is simply not overdue.
+            overdue = (
+                f"(status = {mark} AND expected_close IS NOT NULL AND expected_close < {mark})"
+            )
+            terms.append(overdue if query.overdue else f"NOT {overdue}")
+            parameters.extend((Status.OPEN.value, self._column(query.today)))
+        if query.text:
+            text, more = self._text_filter(query.text.casefold())
+            terms.append(text)
+            parameters.extend(more)
+        return " AND ".join(terms), parameters
+
+    def _search_order(self, query: SearchQuery) -> tuple[str, list[object]]:
+        """The ORDER BY of ``query`` and its parameters: its key with empty values last,
+        then the id."""
+        key, descending = query.order_key, query.descending
+        terms: list[str] = []
+        parameters: list[object] = []
+        if key == "stage":
+            rank, parameters = self._stage_rank(query)
+            if rank is not None:
+                terms = self._nulls_last(rank, descending, indexed=False)
+        elif key == "expected_close":
+            terms = self._nulls_last("expected_close", descending, indexed=True)
+        else:
+            columns = {
+                "value": self._value_order,
+                "created_at": ("created_at",),
+                "title": ("sort_title",),
+                "probability": ("probability",),
+            }[key]  # never empty: a key the caller did not check fails loudly
+            terms = [f"{column} DESC" if descending else column for column in columns]
+        return ", ".join([*terms, "id"]), parameters
+
+    def _stage_rank(self, query: SearchQuery) -> tuple[str | None, list[object]]:
+        """A CASE giving each opportunity its stage's place in its process (NULL for a
+        stage the processes do not have), or None when no stage has a place."""
+        by_process: dict[str, list[tuple[str, int]]] = {}
+        for (process, stage), rank in sorted(query.stage_order.items()):
+            if query.process is None or process == query.process:
+                by_process.setdefault(process, []).append((stage, rank))
+        if not by_process:
+            return None, []
+        mark = self._mark
+        parts = ["CASE process"]
+        parameters: list[object] = []
+        for process, ranks in by_process.items():
+            parts.append(f"WHEN {mark} THEN CASE stage")
+            parameters.append(process)
+            for stage, rank in ranks:
+                parts.append(f"WHEN {mark} THEN {int(rank)}")
+                parameters.append(stage)
+            parts.append("END")
+        parts.append("END")
+        return f"({' '.join(parts)})", parameters
 
     def pipeline_totals(
         self, process: str, *, basis: Basis, owner: str | None = None
     ) -> PipelineTotals:
-        return pipeline_totals(self.opportunities(process=process), basis=basis, owner=owner)
+        with self._snapshot(f"summing the pipeline of process {process!r}") as cursor:
+            groups = self._pipeline_groups(cursor, process, basis=basis, owner=owner)
+        paused = 0
+        sums: dict[tuple[str, str], list[int]] = {}
+        for is_paused, stage, currency, count, amount, weighted in groups:
+            if is_paused:
+                paused += int(count)
+                continue
+            row = sums.setdefault((stage, currency), [0, 0, 0])
+            row[0] += int(count)
+            row[1] += amount
+            row[2] += weighted
+        return PipelineTotals(
+            rows=tuple(
+                StageTotal(
+                    stage,
+                    currency,
+                    count,
+                    exact_decimal(amount, checks.AMOUNT_PLACES),
+                    # amount x probability / 100: two more places, exactly.
+                    exact_decimal(weighted, checks.AMOUNT_PLACES + 2),
+                )
+                for (stage, currency), (count, amount, weighted) in sorted(sums.items())
+            ),
+            paused=paused,
+        )
 
     # -- the unit of work ------------------------------------------------------
 
@@ -242,23 +491,33 @@ class SQLRepository(Repository):
         opportunities = [(o, self._row(o)) for o in changes.opportunities]
         activities = [(a, self._row(a)) for a in changes.activities]
         events = [self._row(e) for e in changes.events]
+        created = {o.id for o in changes.opportunities if o.version == 1}
+        in_change_set = {o.id for o in changes.opportunities}
         mark = self._mark
         with self._transaction("committing a change set") as cursor:
             self._order_history(
                 cursor,
-                sorted({e.opportunity_id for e in changes.events if e.opportunity_id is not None}),
+                sorted(
+                    {e.opportunity_id for e in changes.events if e.opportunity_id is not None}
+                    - created
+                ),
             )
-            for key, data in processes:
-                cursor.execute(
+            if processes:
+                cursor.executemany(
                     f"INSERT INTO {self._table('processes')} (workspace, key, data) "
                     f"VALUES ({mark}, {mark}, {self._json_mark}) "
                     "ON CONFLICT (workspace, key) DO UPDATE SET data = excluded.data",
-                    (self.workspace, key, data),
+                    [(self.workspace, key, data) for key, data in processes],
                 )
-            for opportunity, row in opportunities:
-                self._write(cursor, "opportunities", "opportunity", opportunity, row)
-            for activity, row in activities:
-                self._write(cursor, "activities", "activity", activity, row)
+                cursor.execute(
+                    f"INSERT INTO {self._table('process_versions')} AS v (workspace, version) "
+                    f"VALUES ({mark}, 1) "
+                    "ON CONFLICT (workspace) DO UPDATE SET version = v.version + 1",
+                    (self.workspace,),
+                )
+            self._write_all(cursor, "opportunities", "opportunity", opportunities, set())
+            self._write_related(cursor, changes.opportunities)
+            self._write_all(cursor, "activities", "activity", activities, in_change_set)
             for activity in changes.deleted_activities:
                 cursor.execute(
                     f"DELETE FROM {self._table('activities')} "
@@ -271,12 +530,112 @@ class SQLRepository(Repository):
                         f"Activity {activity.id!r} is stored at version {found}, so it cannot "
                         f"be deleted from version {activity.version}, a stale read"
                     )
-            for row in events:
-                cursor.execute(
-                    f"INSERT INTO {self._table('events')} ({', '.join(row)}) "
-                    f"VALUES ({self._values(row)})",
-                    list(row.values()),
+            if events:
+                columns = list(events[0])
+                cursor.executemany(
+                    f"INSERT INTO {self._table('events')} ({', '.join(columns)}) "
+                    f"VALUES ({self._values(columns)})",
+                    [[row[name] for name in columns] for row in events],
                 )
+
+    def _write_all(
+        self,
+        cursor: Cursor,
+        table: str,
+        kind: str,
+        records: Sequence[tuple[V, dict[str, object]]],
+        parents: set[str],
+    ) -> None:
+        """Write ``records`` in order: each run of new records (version 1) in one
+        ``executemany``, each update on its own. ``parents``: the opportunities of the
+        change set, which new activities may name."""
+        run: list[tuple[V, dict[str, object]]] = []
+        for record, row in records:
+            if record.version == 1:
+                run.append((record, row))
+                continue
+            self._insert_run(cursor, table, kind, run, parents)
+            run = []
+            self._write(cursor, table, kind, record, row)
+        self._insert_run(cursor, table, kind, run, parents)
+
+    def _insert_run(
+        self,
+        cursor: Cursor,
+        table: str,
+        kind: str,
+        run: Sequence[tuple[V, dict[str, object]]],
+        parents: set[str],
+    ) -> None:
+        """Insert new records with one ``executemany``, first refusing, in their order,
+        one whose id is taken (stored, or earlier in the run: ``ValidationError``) or an
+        activity naming an opportunity neither stored nor in the change set
+        (``StorageError``), as one insert after another would."""
+        if len(run) < 2:
+            for record, row in run:
+                self._write(cursor, table, kind, record, row)
+            return
+        taken = self._stored_ids(cursor, table, [record.id for record, _ in run])
+        named = _named_opportunities(record for record, _ in run) - parents
+        missing = named - self._stored_ids(cursor, "opportunities", sorted(named))
+        seen: set[str] = set()
+        for record, _ in run:
+            if record.id in taken or record.id in seen:
+                raise ValidationError(f"{kind.capitalize()} {record.id!r}: the id is already taken")
+            seen.add(record.id)
+            if isinstance(record, Activity) and record.opportunity_id in missing:
+                raise self._missing_opportunity(record)
+        columns = list(run[0][1])
+        try:
+            cursor.executemany(
+                f"INSERT INTO {self._table(table)} ({', '.join(columns)}) "
+                f"VALUES ({self._values(columns)}) ON CONFLICT (workspace, id) DO NOTHING",
+                [[row[name] for name in columns] for _, row in run],
+            )
+        except self._constraint_errors as error:
+            raise self._rule_broken(error, table, kind, run[0][0]) from error
+        if cursor.rowcount != len(run):
+            # Another transaction stored one of these ids since they were looked up.
+            late = self._taken_meanwhile(cursor, table, [record.id for record, _ in run])
+            clash = late[0] if late else run[0][0].id
+            raise ValidationError(f"{kind.capitalize()} {clash!r}: the id is already taken")
+
+    def _stored_ids(self, cursor: Cursor, table: str, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` this workspace's ``table`` holds."""
+        found: set[str] = set()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            cursor.execute(
+                f"SELECT id FROM {self._table(table)} "
+                f"WHERE workspace = {self._mark} AND id IN ({self._marks(len(chunk))})",
+                [self.workspace, *chunk],
+            )
+            found.update(row[0] for row in cursor.fetchall())
+        return found
+
+    def _write_related(self, cursor: Cursor, opportunities: Sequence[Opportunity]) -> None:
+        """Keep ``opportunity_related`` in step with the opportunities written: the
+        related ids of each one's last version in the change set."""
+        last = {o.id: o for o in opportunities}
+        stored = sorted({o.id for o in opportunities if o.version > 1})
+        table = self._table("opportunity_related")
+        mark = self._mark
+        if stored:
+            cursor.executemany(
+                f"DELETE FROM {table} WHERE workspace = {mark} AND opportunity_id = {mark}",
+                [(self.workspace, id_) for id_ in stored],
+            )
+        rows = [
+            (self.workspace, related_id, opportunity.id)
+            for opportunity in last.values()
+            for related_id in dict.fromkeys(r.id for r in opportunity.related)
+        ]
+        if rows:
+            cursor.executemany(
+                f"INSERT INTO {table} (workspace, related_id, opportunity_id) "
+                f"VALUES ({mark}, {mark}, {mark}) ON CONFLICT DO NOTHING",
+                rows,
+            )
 
     def _write(
         self,
@@ -298,6 +657,8 @@ class SQLRepository(Repository):
                 )
             else:
                 names = [name for name in row if name not in ("workspace", "id")]
+                if self._set_changed_only:
+                    names = self._changed(cursor, table, record, row, names)
                 assignments = ", ".join(f"{name} = {self._placeholder(name)}" for name in names)
                 cursor.execute(
                     f"UPDATE {self._table(table)} SET {assignments} "
@@ -317,6 +678,32 @@ class SQLRepository(Repository):
                 f"(it must be one above the stored version; 1 for a new record)"
             )
 
+    def _changed(
+        self,
+        cursor: Cursor,
+        table: str,
+        record: Opportunity | Activity,
+        row: dict[str, object],
+        names: list[str],
+    ) -> list[str]:
+        """Of the columns ``names`` of ``record``'s row, those whose stored value
+        differs, with ``version`` and ``data`` (which always change). Where the
+        database rewrites every index naming a column an UPDATE sets, whatever its
+        value, setting only these leaves the other indexes alone. A row that is not
+        stored at ``record.version - 1`` leaves every name: the UPDATE then finds no
+        row, and the caller reports the conflict."""
+        columns = [name for name in names if name not in ("version", "data")]
+        cursor.execute(
+            f"SELECT version, {', '.join(columns)} FROM {self._table(table)} "
+            f"WHERE workspace = {self._mark} AND id = {self._mark}",
+            (self.workspace, record.id),
+        )
+        stored = cursor.fetchone()
+        if stored is None or stored[0] != record.version - 1:
+            return names
+        changed = {name for name, old in zip(columns, stored[1:], strict=True) if row[name] != old}
+        return [name for name in names if name in changed or name in ("version", "data")]
+
     def _missing_opportunity(self, activity: Activity) -> StorageError:
         """The error for ``activity`` naming an opportunity this workspace lacks."""
         return StorageError(
@@ -335,7 +722,11 @@ class SQLRepository(Repository):
 
     def _row(self, value: Opportunity | Activity | Event) -> dict[str, object]:
         """The row of a record, its values as the driver stores them."""
-        return {name: self._column(v) for name, v in encode_row(value, self.workspace).items()}
+        return self._storage_row(encode_row(value, self.workspace))
+
+    def _marks(self, count: int) -> str:
+        """``count`` placeholders, for an ``IN (...)`` list."""
+        return ", ".join([self._mark] * count)
 
     def _values(self, columns: Iterable[str]) -> str:
         """The placeholders for a row of ``columns``, in order."""
@@ -343,3 +734,12 @@ class SQLRepository(Repository):
 
     def _placeholder(self, column: str) -> str:
         return self._json_mark if column == "data" else self._mark
+
+
+def _named_opportunities(records: Iterable[object]) -> set[str]:
+    """The opportunities the activities among ``records`` name."""
+    return {
+        record.opportunity_id
+        for record in records
+        if isinstance(record, Activity) and record.opportunity_id is not None
+    }

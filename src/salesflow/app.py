@@ -241,6 +241,7 @@ class SalesFlow:
         self._backoff = backoff.total_seconds()
         self._subscribers: list[Callable[[Event], None]] = []
         self._publishing = threading.local()
+        self._processes: tuple[int, Mapping[str, Process]] | None = None
 
     # -- the command loop ------------------------------------------------------
 
@@ -465,11 +466,20 @@ class SalesFlow:
 
         self._publish(self._commit("define_process", attempt))
 
+    def _defined(self) -> Mapping[str, Process]:
+        """Every defined process by key: the built-in ones, replaced or joined by stored
+        ones. Cached until the repository's ``processes_version`` moves, which another
+        process' ``define_process`` does too."""
+        version = self.repository.processes_version()
+        cached = self._processes
+        if cached is None or cached[0] != version:
+            found = {p.key: p for p in (builtin.STANDARD, builtin.SIMPLE)}
+            found.update({p.key: p for p in self.repository.processes()})
+            cached = self._processes = (version, types.MappingProxyType(found))
+        return cached[1]
+
     def _find_process(self, key: str) -> Process | None:
-        for stored in self.repository.processes():
-            if stored.key == key:
-                return stored
-        return next((p for p in (builtin.STANDARD, builtin.SIMPLE) if p.key == key), None)
+        return self._defined().get(key)
 
     def process(self, key: str) -> Process:
         """The process with this key; ``NotFound`` if none is defined."""
@@ -480,9 +490,7 @@ class SalesFlow:
 
     def processes(self) -> tuple[Process, ...]:
         """Every defined process: the built-in ones, replaced or joined by stored ones."""
-        found = {p.key: p for p in (builtin.STANDARD, builtin.SIMPLE)}
-        found.update({p.key: p for p in self.repository.processes()})
-        return tuple(found.values())
+        return tuple(self._defined().values())
 
     # -- opportunities ---------------------------------------------------------
 

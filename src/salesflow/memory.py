@@ -46,10 +46,16 @@ class InMemoryRepository(Repository):
         #: opportunity id -> {activity id: activity}, for the activities naming one.
         self._activities_of: dict[str, dict[str, Activity]] = {}
         self._history: dict[str, list[Event]] = {}
+        #: Counts the commits that wrote a process definition.
+        self._processes_version = 0
 
     def processes(self) -> list[Process]:
         with self._lock:
             return list(self._processes.values())
+
+    def processes_version(self) -> int:
+        with self._lock:
+            return self._processes_version
 
     def get_opportunity(self, opportunity_id: str) -> Opportunity | None:
         with self._lock:
@@ -154,6 +160,8 @@ class InMemoryRepository(Repository):
             # Every rule holds: apply the change set.
             for process in changes.processes:
                 self._processes[process.key] = process
+            if changes.processes:
+                self._processes_version += 1
             self._opportunities.update(opportunities)
             for activity_id, final in activities.items():
                 self._put_activity(activity_id, None if isinstance(final, _Gone) else final)

@@ -234,6 +234,13 @@ class Repository(abc.ABC):
         """The stored process definitions (those defined with ``define_process``)."""
 
     @abc.abstractmethod
+    def processes_version(self) -> int:
+        """A number that changes whenever a commit writes a process definition, in this
+        workspace, by any process using the same storage (0 before the first). Reading
+        it costs one indexed row, so an app can cache :meth:`processes` and read them
+        again only when this number has moved."""
+
+    @abc.abstractmethod
     def get_opportunity(self, opportunity_id: str) -> Opportunity | None: ...
 
     @abc.abstractmethod

@@ -9,8 +9,13 @@ opportunity or activity is conditional on the version it was read at
 (``UPDATE ... WHERE version = <read version>``, ``INSERT ... ON CONFLICT DO
 NOTHING``), and a write that touches no row is a conflict. A concurrent writer of the
 same row waits for the first one's commit, then finds the version moved on, so no
-update is ever lost. The tables live in a schema of their own (``salesflow`` unless
-told otherwise), created and upgraded on first use under an advisory lock.
+update is ever lost. A commit that adds to the history of stored opportunities takes
+a transaction-scoped advisory lock per opportunity, so that history is in commit
+order; opportunities the commit creates need none, so a bulk import of any size takes
+no locks. Searches and pipeline totals read in one REPEATABLE READ, READ ONLY
+transaction each, so that a page and its count agree. The tables live in a schema of
+their own (``salesflow`` unless told otherwise), created and upgraded on first use
+under an advisory lock.
 """
 
 from __future__ import annotations
@@ -24,11 +29,13 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from salesflow._sql import Cursor, SQLRepository
+from salesflow._sql import PAUSED, Cursor, PipelineGroup, SQLRepository, micro_units
 from salesflow.domain import checks
 from salesflow.domain.activity import Activity
 from salesflow.domain.opportunity import Opportunity
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
+from salesflow.queries import Basis
+from salesflow.serialization import encode_row, load_record, record_name
 
 __all__ = ["SCHEMA_VERSION", "PostgresRepository"]
 
@@ -106,9 +113,48 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # Version 2: for counting a process' opportunities by stage and reading those of
     # some stages (what replacing a process asks).
     ("CREATE INDEX opportunities_by_stage ON {s}.opportunities (workspace, process, stage)",),
+    # Version 3: the columns searches filter and sort on and the pipeline sums, the
+    # related ids beside each opportunity, the version of the processes, and indexes
+    # for searches, the pipeline (from the index alone) and the activities of one
+    # opportunity in due order.
+    (
+        "ALTER TABLE {s}.opportunities ADD COLUMN probability integer, "
+        "ADD COLUMN annual_amount numeric, ADD COLUMN annual_currency text, "
+        'ADD COLUMN sort_title text COLLATE "C", ADD COLUMN search_text text',
+        """CREATE TABLE {s}.opportunity_related (
+            workspace text COLLATE "C" NOT NULL,
+            related_id text COLLATE "C" NOT NULL,
+            opportunity_id text COLLATE "C" NOT NULL,
+            PRIMARY KEY (workspace, related_id, opportunity_id)
+        )""",
+        """CREATE TABLE {s}.process_versions (
+            workspace text COLLATE "C" PRIMARY KEY,
+            version bigint NOT NULL
+        )""",
+        "FILL_V3",  # not SQL: fill the new columns from each row's JSON (_fill_v3)
+        "ALTER TABLE {s}.opportunities ALTER COLUMN probability SET NOT NULL, "
+        "ALTER COLUMN sort_title SET NOT NULL, ALTER COLUMN search_text SET NOT NULL",
+        "CREATE INDEX opportunity_related_by_opportunity "
+        "ON {s}.opportunity_related (workspace, opportunity_id)",
+        "DROP INDEX {s}.activities_workspace_opportunity_id_due_idx",
+        "CREATE INDEX activities_by_opportunity "
+        "ON {s}.activities (workspace, opportunity_id, due, id)",
+        "DROP INDEX {s}.opportunities_workspace_owner_idx",
+        "CREATE INDEX opportunities_by_owner "
+        "ON {s}.opportunities (workspace, owner, expected_close, id)",
+        "DROP INDEX {s}.opportunities_workspace_expected_close_idx",
+        "CREATE INDEX opportunities_by_close ON {s}.opportunities (workspace, expected_close, id)",
+        "DROP INDEX {s}.opportunities_by_stage",
+        "CREATE INDEX opportunities_by_stage ON {s}.opportunities (workspace, process, stage) "
+        "INCLUDE (status, owner, value_currency, value_amount, probability, annual_currency, "
+        "annual_amount, id)",
+    ),
 )
 #: The schema version this release writes.
 SCHEMA_VERSION = len(_MIGRATIONS)
+
+#: The opportunity columns version 3 added, filled from each row's JSON.
+_V3_COLUMNS = ("probability", "annual_amount", "annual_currency", "sort_title", "search_text")
 
 
 class PostgresRepository(SQLRepository):
@@ -222,6 +268,14 @@ class PostgresRepository(SQLRepository):
             )
             yield cursor
 
+    @contextlib.contextmanager
+    def _snapshot(self, doing: str) -> Iterator[psycopg.Cursor[Any]]:
+        """One REPEATABLE READ, READ ONLY transaction: its reads see one snapshot."""
+        connection = self._connection()
+        with self._translated(doing), connection.transaction(), connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield cursor
+
     def _query(self, doing: str, sql: str, parameters: Sequence[object] = ()) -> list[Any]:
         connection = self._connection()
         with self._translated(doing), connection.cursor() as cursor:
@@ -251,6 +305,47 @@ class PostgresRepository(SQLRepository):
 
     def _table(self, name: str) -> str:
         return f"{self._s}.{name}"
+
+    def _text_filter(self, needle: str) -> tuple[str, list[object]]:
+        return "strpos(search_text, %s) > 0", [needle]
+
+    def _pipeline_groups(
+        self, cursor: Cursor, process: str, *, basis: Basis, owner: str | None
+    ) -> list[PipelineGroup]:
+        """Summed exactly as ``numeric``, from the covering index
+        ``opportunities_by_stage``."""
+        if basis == "annual_value":
+            currency, amount = (
+                f"CASE WHEN annual_amount <> 0 THEN annual_{name} ELSE value_{name} END"
+                for name in ("currency", "amount")
+            )
+        else:
+            currency, amount = "value_currency", "value_amount"
+        where = "workspace = %s AND process = %s"
+        parameters: list[object] = [self.workspace, process]
+        if owner is not None:
+            where += " AND owner = %s"
+            parameters.append(owner)
+        cursor.execute(
+            f"SELECT status = '{PAUSED}', stage, {currency}, count(*), sum({amount}), "
+            f"sum({amount} * probability) FROM {self._table('opportunities')} "
+            f"WHERE {where} GROUP BY 1, 2, 3",
+            parameters,
+        )
+        return [
+            (paused, stage, code, int(count), micro_units(total), micro_units(weighted))
+            for paused, stage, code, count, total, weighted in cursor.fetchall()
+        ]
+
+    def _taken_meanwhile(self, cursor: Cursor, table: str, ids: Sequence[str]) -> list[str]:
+        # The rows of these ids that another transaction wrote (xmin: the writer).
+        cursor.execute(
+            f"SELECT id FROM {self._table(table)} WHERE workspace = %s AND id = ANY(%s) "
+            "AND xmin::text <> (pg_current_xact_id()::text::numeric %% 4294967296)::text",
+            (self.workspace, list(ids)),
+        )
+        late = {row[0] for row in cursor.fetchall()}
+        return [id_ for id_ in ids if id_ in late]
 
     def _order_history(self, cursor: Cursor, opportunity_ids: Sequence[str]) -> None:
         # History is read in insertion order; holding a lock per opportunity while
@@ -300,11 +395,52 @@ class PostgresRepository(SQLRepository):
                 )
             for version in range(current, SCHEMA_VERSION):
                 for statement in _MIGRATIONS[version]:
-                    cursor.execute(statement.replace("{s}", self._s))
+                    if statement == "FILL_V3":
+                        self._fill_v3(cursor)
+                    else:
+                        cursor.execute(statement.replace("{s}", self._s))
                 cursor.execute(
                     f"INSERT INTO {self._s}.schema_version (version) VALUES (%s)",
                     (version + 1,),
                 )
+
+    def _fill_v3(self, cursor: psycopg.Cursor[Any]) -> None:
+        """Fill the columns and related ids version 3 added from each row's JSON."""
+        names = _V3_COLUMNS
+        update = (
+            f"UPDATE {self._s}.opportunities SET "
+            f"{', '.join(f'{n} = %({n})s' for n in names)} WHERE seq = %(seq)s"
+        )
+        last = 0
+        while True:
+            cursor.execute(
+                f"SELECT seq, workspace, id, data::text FROM {self._s}.opportunities "
+                "WHERE seq > %s ORDER BY seq LIMIT 1000",
+                (last,),
+            )
+            rows = cursor.fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            updates: list[dict[str, object]] = []
+            related: list[tuple[str, str, str]] = []
+            for seq, workspace, id_, data in rows:
+                opportunity = load_record(
+                    data, Opportunity, record_name("opportunity", id_, workspace)
+                )
+                row = encode_row(opportunity, workspace)
+                updates.append({**{n: row[n] for n in names}, "seq": seq})
+                related.extend(
+                    (workspace, related_id, id_)
+                    for related_id in dict.fromkeys(r.id for r in opportunity.related)
+                )
+            cursor.executemany(update, updates)
+            cursor.executemany(
+                f"INSERT INTO {self._s}.opportunity_related "
+                "(workspace, related_id, opportunity_id) VALUES (%s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                related,
+            )
 
 
 _VERSION_SQL = "SELECT coalesce(max(version), 0) FROM {s}.schema_version"

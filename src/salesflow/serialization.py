@@ -71,6 +71,7 @@ __all__ = [
     "load_record",
     "load_versioned",
     "record_name",
+    "search_text",
     "to_json",
 ]
 
@@ -506,11 +507,28 @@ def load_versioned(rows: Iterable[Sequence[Any]], type_: type[V], workspace: str
     return found
 
 
+def search_text(opportunity: Opportunity) -> str:
+    """What ``SearchQuery.text`` is looked for in: the title, description and customer
+    name, joined by blanks and casefolded (see ``SearchQuery.matches``)."""
+    customer = opportunity.customer
+    return " ".join(
+        (opportunity.title or "", opportunity.description, customer.name if customer else "")
+    ).casefold()
+
+
 def encode_row(value: Opportunity | Activity | Event, workspace: str) -> dict[str, Any]:
     """The row of a record, as Python values: workspace, id, version (not for events),
-    the query columns (moments in UTC) and ``data``, its JSON text."""
+    the query columns (moments in UTC) and ``data``, its JSON text.
+
+    An opportunity's query columns are what searches filter and sort on and what the
+    pipeline sums: besides its stage, status, owner, dates and amounts, the
+    probability in effect, the annual value (None when not set), ``sort_title`` (the
+    display title, casefolded) and ``search_text`` (see :func:`search_text`). Its
+    related records' ids are not a column: a repository keeps them beside the row.
+    """
     if isinstance(value, Opportunity):
         record = record_name("opportunity", value.id, workspace)
+        annual = value.annual_value
         columns: dict[str, Any] = {
             "version": value.version,
             "process": value.process,
@@ -523,6 +541,11 @@ def encode_row(value: Opportunity | Activity | Event, workspace: str) -> dict[st
             "value_currency": str(value.value.currency.code),
             "customer_id": value.customer.id if value.customer is not None else None,
             "created_at": _utc(value.created_at, record),
+            "probability": value.probability,
+            "annual_amount": annual.amount if annual is not None else None,
+            "annual_currency": str(annual.currency.code) if annual is not None else None,
+            "sort_title": value.display_title.casefold(),
+            "search_text": search_text(value),
         }
     elif isinstance(value, Activity):
         record = record_name("activity", value.id, workspace)

@@ -23,12 +23,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeAlias
 
-from salesflow._sql import SQLRepository
+from salesflow._sql import PAUSED, Cursor, PipelineGroup, SQLRepository, micro_units
 from salesflow.domain import checks
 from salesflow.domain.activity import Activity
+from salesflow.domain.checks import AMOUNT_PLACES
 from salesflow.domain.events import Event
 from salesflow.domain.opportunity import Opportunity
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
+from salesflow.queries import Basis, SearchQuery
 from salesflow.serialization import encode_row, load_record, record_name
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteRepository"]
@@ -152,8 +154,99 @@ def _upgrade_to_v2(connection: sqlite3.Connection) -> None:
 #: those of some stages (what replacing a process asks).
 _V3 = ("CREATE INDEX opportunities_by_stage ON opportunities (workspace, process, stage)",)
 
+#: Version 4: the columns searches filter and sort on and the pipeline sums (amounts
+#: as exact integers: whole units and millionths), the related ids beside each
+#: opportunity, the version of the processes, and indexes that answer searches, the
+#: pipeline and the activities of one opportunity (in due order) from the index alone.
+_V4_COLUMNS = (
+    "ALTER TABLE opportunities ADD COLUMN probability INTEGER",
+    "ALTER TABLE opportunities ADD COLUMN value_whole INTEGER",
+    "ALTER TABLE opportunities ADD COLUMN value_micro INTEGER",
+    "ALTER TABLE opportunities ADD COLUMN annual_amount TEXT",
+    "ALTER TABLE opportunities ADD COLUMN annual_currency TEXT",
+    "ALTER TABLE opportunities ADD COLUMN annual_whole INTEGER",
+    "ALTER TABLE opportunities ADD COLUMN annual_micro INTEGER",
+    "ALTER TABLE opportunities ADD COLUMN sort_title TEXT",
+    "ALTER TABLE opportunities ADD COLUMN search_text TEXT",
+    """CREATE TABLE opportunity_related (
+        workspace TEXT NOT NULL,
+        related_id TEXT NOT NULL,
+        opportunity_id TEXT NOT NULL,
+        PRIMARY KEY (workspace, related_id, opportunity_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE process_versions (
+        workspace TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+)
+_V4_INDEXES = (
+    "CREATE INDEX opportunity_related_by_opportunity "
+    "ON opportunity_related (workspace, opportunity_id)",
+    # Covers ``activities(opportunity_id=...)`` with its ORDER BY due, id.
+    "DROP INDEX activities_by_opportunity",
+    "CREATE INDEX activities_by_opportunity ON activities (workspace, opportunity_id, due, id)",
+    # A search's default order (expected_close, empty last, then id), alone or by owner.
+    "DROP INDEX opportunities_by_owner",
+    "CREATE INDEX opportunities_by_owner "
+    "ON opportunities (workspace, owner, expected_close IS NULL, expected_close, id)",
+    "CREATE INDEX opportunities_by_close_order "
+    "ON opportunities (workspace, expected_close IS NULL, expected_close, id)",
+    # Everything the pipeline reads, in the order it groups by, so that it sums from the
+    # index alone without sorting; with the id, also what order_by="stage" sorts.
+    "DROP INDEX opportunities_by_stage",
+    "CREATE INDEX opportunities_by_stage ON opportunities (workspace, process, stage, status, "
+    "owner, value_currency, annual_currency, value_whole, value_micro, probability, "
+    "annual_whole, annual_micro, id)",
+    # What a text search reads: it scans this instead of the table, and finds the page
+    # of the default order (expected_close, then id) in it too.
+    "CREATE INDEX opportunities_by_text "
+    "ON opportunities (workspace, search_text, expected_close, id)",
+)
+#: The opportunity columns version 4 added, filled from each row's JSON.
+_V4_OPPORTUNITY_COLUMNS = (
+    "probability",
+    "value_whole",
+    "value_micro",
+    "annual_amount",
+    "annual_currency",
+    "annual_whole",
+    "annual_micro",
+    "sort_title",
+    "search_text",
+)
+
+
+def _upgrade_to_v4(connection: sqlite3.Connection) -> None:
+    _run(_V4_COLUMNS)(connection)
+    names = _V4_OPPORTUNITY_COLUMNS
+    update = f"UPDATE opportunities SET {', '.join(f'{n} = :{n}' for n in names)} WHERE seq = :seq"
+    last = 0
+    while rows := connection.execute(
+        "SELECT seq, workspace, id, data FROM opportunities WHERE seq > ? ORDER BY seq LIMIT 1000",
+        (last,),
+    ).fetchall():
+        last = rows[-1][0]
+        updates: list[dict[str, object]] = []
+        related: list[tuple[str, str, str]] = []
+        for seq, workspace, id_, data in rows:
+            opportunity = load_record(data, Opportunity, record_name("opportunity", id_, workspace))
+            row = _storage_row(encode_row(opportunity, workspace))
+            updates.append({**{n: row[n] for n in names}, "seq": seq})
+            related.extend(
+                (workspace, related_id, id_)
+                for related_id in dict.fromkeys(r.id for r in opportunity.related)
+            )
+        connection.executemany(update, updates)
+        connection.executemany(
+            "INSERT OR IGNORE INTO opportunity_related (workspace, related_id, opportunity_id) "
+            "VALUES (?, ?, ?)",
+            related,
+        )
+    _run(_V4_INDEXES)(connection)
+
+
 #: The migrations in order: ``MIGRATIONS[n]`` upgrades a file from version n to n + 1.
-MIGRATIONS: tuple[Migration, ...] = (_run(_V1), _upgrade_to_v2, _run(_V3))
+MIGRATIONS: tuple[Migration, ...] = (_run(_V1), _upgrade_to_v2, _run(_V3), _upgrade_to_v4)
 #: The schema version this release writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -188,6 +281,58 @@ def _sql(columns: Mapping[str, object]) -> dict[str, object]:
     return {name: _column_value(value) for name, value in columns.items()}
 
 
+#: Millionths in a whole unit of an amount.
+_MICRO = 10**AMOUNT_PLACES
+
+
+def _storage_row(columns: Mapping[str, object]) -> dict[str, object]:
+    """A row of :func:`encode_row` as the file stores it: each amount also as whole
+    units and millionths, two integers that SQLite sums and orders exactly."""
+    row = _sql(columns)
+    for prefix in ("value", "annual"):
+        name = f"{prefix}_amount"
+        if name not in columns:
+            continue
+        amount = columns[name]
+        whole: int | None = None
+        micro: int | None = None
+        if isinstance(amount, Decimal):
+            whole, micro = divmod(micro_units(amount), _MICRO)
+        row[f"{prefix}_whole"] = whole
+        row[f"{prefix}_micro"] = micro
+    return row
+
+
+def _pipeline_sums(annual: str) -> str:
+    """The pipeline's sums of one group, each twice: over the deals counted at their
+    annual value (where ``annual`` holds), and over the others, counted at their value:
+    the counts, whole units, millionths, and both times the probability."""
+    return ", ".join(
+        f"sum(CASE WHEN {annual} THEN {on} END), sum(CASE WHEN {annual} THEN NULL ELSE {off} END)"
+        for on, off in (
+            ("1", "1"),
+            ("annual_whole", "value_whole"),
+            ("annual_micro", "value_micro"),
+            ("annual_whole * probability", "value_whole * probability"),
+            ("annual_micro * probability", "value_micro * probability"),
+        )
+    )
+
+
+def _add(
+    sums: dict[tuple[bool, str, str], list[int]],
+    key: tuple[bool, str, str],
+    count: int,
+    amount: int,
+    weighted: int,
+) -> None:
+    if count:
+        row = sums.setdefault(key, [0, 0, 0])
+        row[0] += count
+        row[1] += amount
+        row[2] += weighted
+
+
 # -- the repository ----------------------------------------------------------------
 
 
@@ -206,6 +351,9 @@ class SQLiteRepository(SQLRepository):
     _mark = "?"
     _json_mark = "?"
     _constraint_errors = (sqlite3.IntegrityError,)
+    _value_order = ("value_whole", "value_micro")
+    # SQLite rewrites every index naming a column an UPDATE sets, changed or not.
+    _set_changed_only = True
 
     def __init__(
         self,
@@ -327,6 +475,19 @@ class SQLiteRepository(SQLRepository):
                     cursor.execute("ROLLBACK")
                 raise
 
+    @contextlib.contextmanager
+    def _snapshot(self, doing: str) -> Iterator[sqlite3.Cursor]:
+        """One read transaction: in WAL mode, its reads all see the file as it was
+        when the first of them ran, whatever writers commit meanwhile."""
+        connection = self._connection()
+        with self._translated(doing), contextlib.closing(connection.cursor()) as cursor:
+            cursor.execute("BEGIN")
+            try:
+                yield cursor
+            finally:
+                if connection.in_transaction:
+                    cursor.execute("COMMIT")
+
     def _query(self, doing: str, sql: str, parameters: Sequence[object] = ()) -> list[Any]:
         connection = self._connection()
         with self._translated(doing):
@@ -356,6 +517,72 @@ class SQLiteRepository(SQLRepository):
     def _column(self, value: object) -> object:
         return _column_value(value)
 
+    def _storage_row(self, columns: dict[str, Any]) -> dict[str, object]:
+        return _storage_row(columns)
+
+    def _nulls_last(self, expression: str, descending: bool, *, indexed: bool) -> list[str]:
+        if not indexed:
+            return [f"{expression} {'DESC' if descending else 'ASC'} NULLS LAST"]
+        # As the indexes on (expected_close IS NULL, expected_close, id) are ordered.
+        return [f"{expression} IS NULL", f"{expression} DESC" if descending else expression]
+
+    def _text_filter(self, needle: str) -> tuple[str, list[object]]:
+        return "instr(search_text, ?) > 0", [needle]
+
+    def _searched(self, query: SearchQuery) -> str:
+        # A text search scans the index of the search text, a small part of the table's
+        # pages, and reads the table only for the rows that match.
+        table = self._table("opportunities")
+        return f"{table} INDEXED BY opportunities_by_text" if query.text else table
+
+    def _pipeline_groups(
+        self, cursor: Cursor, process: str, *, basis: Basis, owner: str | None
+    ) -> list[PipelineGroup]:
+        """Summed in SQL as integers (whole units and millionths apart) while reading
+        the covering index ``opportunities_by_stage`` in its order (so the database
+        neither reads the table nor sorts); should a sum overflow SQLite's 64-bit
+        integers, the same columns are summed in Python instead.
+
+        With ``basis="annual_value"``, each group sums its deals with an annual value
+        (in ``annual_currency``) apart from those without (in ``value_currency``)."""
+        where = "workspace = ? AND process = ?"
+        parameters: list[object] = [self.workspace, process]
+        if owner is not None:
+            where += " AND owner = ?"
+            parameters.append(owner)
+        annual = "(annual_whole > 0 OR annual_micro > 0)" if basis == "annual_value" else "0"
+        table = self._table("opportunities")
+        sums: dict[tuple[bool, str, str], list[int]] = {}
+        try:
+            cursor.execute(
+                f"SELECT stage, status, value_currency, annual_currency, "
+                f"{_pipeline_sums(annual)} FROM {table} WHERE {where} "
+                "GROUP BY stage, status, owner, value_currency, annual_currency",
+                parameters,
+            )
+            found = cursor.fetchall()
+        except sqlite3.OperationalError as error:
+            if "integer overflow" not in str(error):
+                raise
+            cursor.execute(
+                f"SELECT stage, status, {annual}, value_currency, value_whole, value_micro, "
+                "annual_currency, annual_whole, annual_micro, probability "
+                f"FROM {table} WHERE {where}",
+                parameters,
+            )
+            for stage, status, on, *value, probability in cursor.fetchall():
+                code, whole, micro = value[3:] if on else value[:3]
+                amount = whole * _MICRO + micro
+                _add(sums, (status == PAUSED, stage, code), 1, amount, amount * probability)
+        else:
+            for stage, status, value_code, annual_code, *numbers in found:
+                n = [number or 0 for number in numbers]
+                for code, i in ((annual_code, 0), (value_code, 1)):
+                    amount = n[2 + i] * _MICRO + n[4 + i]
+                    weighted = n[6 + i] * _MICRO + n[8 + i]
+                    _add(sums, (status == PAUSED, stage, code), n[i], amount, weighted)
+        return [(*key, count, a, w) for key, (count, a, w) in sums.items()]
+
     # -- schema ----------------------------------------------------------------
 
     def _migrate(self, connection: sqlite3.Connection) -> None:
@@ -375,6 +602,9 @@ class SQLiteRepository(SQLRepository):
                     "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                     (version + 1, _utc_text(dt.datetime.now(dt.UTC))),
                 )
+            if current < SCHEMA_VERSION:
+                # Statistics for the planner, over the new indexes and the rows there are.
+                connection.execute("ANALYZE")
 
     def schema_version(self) -> int:
         """The schema version of the file (``SCHEMA_VERSION`` once opened)."""

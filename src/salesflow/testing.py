@@ -53,6 +53,15 @@ from salesflow.domain.values import (
 )
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
 from salesflow.ports import ChangeSet, Repository
+from salesflow.queries import (
+    ORDERINGS,
+    Basis,
+    Page,
+    PipelineTotals,
+    SearchQuery,
+    StageTotal,
+    pipeline_totals,
+)
 from salesflow.serialization import converter
 
 __all__ = [
@@ -166,6 +175,120 @@ def make_process(key: str, name: str = "Sample process") -> Process:
         cancel_pending=CancelPolicy.CANCEL,
         loss_reasons=("price", "timing"),
     )
+
+
+_PROCESS_STAGES = {
+    "standard": ("lead", "qualification", "proposal", "negotiation", "won", "lost"),
+    "simple": ("lead", "pitching", "quoting", "closing", "won", "lost"),
+}
+
+#: Where ``order_by="stage"`` puts the stages of the query tests' processes; the
+#: process "custom" has no place for "lead", "proposal", "won" or "pitching".
+_STAGE_ORDER: dict[tuple[str, str], int] = {
+    **{(p, s): i for p, stages in _PROCESS_STAGES.items() for i, s in enumerate(stages)},
+    ("custom", "gone"): 0,
+}
+
+
+def _query_strategies() -> tuple[Any, Any, Any]:
+    """Hypothesis strategies for the query property: opportunities drawn from small
+    pools (so that filters, ties and empty values meet), search queries and pipeline
+    questions. Imported lazily: hypothesis is needed only to run the contract."""
+    from hypothesis import strategies as st
+
+    def sometimes(strategy: Any) -> Any:
+        # None three times in four, so that queries combine a few filters and match.
+        return st.tuples(st.integers(0, 3), strategy).map(lambda t: t[1] if t[0] == 0 else None)
+
+    today = T0.date()
+    text = st.text(st.sampled_from("aAbß%_'\\ sSİiﬁ"), max_size=5)
+    names = text.filter(lambda t: bool(t.strip()))
+    owners = st.sampled_from(("ann", "Ann", "bob", "a_n"))
+    ids = st.sampled_from(
+        [
+            "o-1",
+            "o-10",
+            "o-2",
+            "O-3",
+            "a",
+            "b",
+            "é",
+            "o_1",
+            "o%1",
+            "zz",
+            "ä-1",
+            "Z",
+            "o-9",
+            "o'9",
+            "o\\9",
+        ]
+    )
+    processes = st.sampled_from(("standard", "simple", "custom"))
+    stages = st.sampled_from(("lead", "proposal", "won", "pitching", "gone"))
+    customer_ids = st.sampled_from(("c-1", "c-2", "C-1"))
+    related_ids = st.sampled_from(("p-1", "p-2", "c-1"))
+    days = st.integers(-3, 3).map(lambda n: today + dt.timedelta(days=n))
+    amounts = st.one_of(
+        st.sampled_from(("0", "1", "1.5", "1.50", "0.000001", "999999999999999.999999")).map(
+            Decimal
+        ),
+        st.integers(0, 6).flatmap(
+            lambda places: st.decimals(
+                min_value=0, max_value=10**15 - 1, places=places, allow_nan=False
+            )
+        ),
+    )
+    money = st.builds(Money, amounts, st.sampled_from(("USD", "EUR")))
+    moments = st.sampled_from(
+        (T0, T0.astimezone(_CET), T0 + dt.timedelta(microseconds=1), T0 - dt.timedelta(days=400))
+    )
+    customers = (
+        st.none()
+        | st.builds(Individual, customer_ids, names)
+        | st.builds(Organization, customer_ids, names)
+    )
+    opportunities = st.builds(
+        Opportunity,
+        id=ids,
+        process=processes,
+        stage=stages,
+        stage_probability=st.integers(0, 100),
+        value=money,
+        created_at=moments,
+        stage_entered_at=st.just(T0),
+        title=st.none() | names,
+        description=text,
+        customer=customers,
+        related=st.lists(st.builds(Related, st.just("contact"), related_ids, text), max_size=2).map(
+            tuple
+        ),
+        annual_value=st.none() | money,
+        probability_override=st.none() | st.integers(0, 100),
+        status=st.sampled_from(Status),
+        expected_close=st.none() | days,
+        owner=st.none() | owners,
+        version=st.just(1),
+    )
+    queries = st.builds(
+        SearchQuery,
+        today=st.just(today),
+        text=sometimes(text),
+        process=sometimes(processes),
+        stages=sometimes(st.frozensets(stages, max_size=3)),
+        statuses=sometimes(st.frozensets(st.sampled_from(Status), max_size=3)),
+        owner=sometimes(owners),
+        customer_id=sometimes(customer_ids),
+        related_id=sometimes(related_ids),
+        close_from=sometimes(days),
+        close_to=sometimes(days),
+        overdue=sometimes(st.booleans()),
+        order_by=st.sampled_from((*ORDERINGS, *(f"-{key}" for key in ORDERINGS))),
+        limit=st.integers(0, 8),
+        offset=st.integers(0, 6),
+        stage_order=st.just(_STAGE_ORDER),
+    )
+    pipelines = st.tuples(processes, st.sampled_from(("value", "annual_value")), st.none() | owners)
+    return opportunities, queries, pipelines
 
 
 @contextlib.contextmanager
@@ -667,6 +790,277 @@ class RepositoryContract:
         ) == [tie_b]
         assert repository.activities(due_from=T0 + 4 * hour) == []
 
+    # -- the query side: search and pipeline -----------------------------------
+
+    def test_search_and_pipeline_totals_agree_with_the_reference(self) -> None:
+        # Random opportunities and random queries: every answer must be the one
+        # ``SearchQuery.page`` and ``pipeline_totals`` give over the same opportunities.
+        from hypothesis import HealthCheck, given, settings
+        from hypothesis import strategies as st
+
+        opportunities, queries, pipelines = _query_strategies()
+        examples = iter(range(10**6))
+
+        @settings(
+            max_examples=25,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+        @given(
+            stored=st.lists(opportunities, max_size=14, unique_by=lambda o: o.id),
+            previous=st.lists(opportunities, min_size=14, max_size=14),
+            asked=st.lists(queries, min_size=1, max_size=4),
+            summed=st.lists(pipelines, min_size=1, max_size=3),
+        )
+        def check(
+            stored: list[Opportunity],
+            previous: list[Opportunity],
+            asked: list[SearchQuery],
+            summed: list[tuple[str, Basis, str | None]],
+        ) -> None:
+            # Half the opportunities are created as they are; the others are created
+            # as something else and updated to what they are, so that the columns and
+            # related ids an update writes are what the queries read too.
+            half = len(stored) // 2
+            final = [*stored[:half], *(attrs.evolve(o, version=2) for o in stored[half:])]
+            earlier = [
+                attrs.evolve(p, id=o.id) for p, o in zip(previous, stored[half:], strict=False)
+            ]
+            repository = self.repository(f"q{next(examples)}")
+            try:
+                if stored:
+                    repository.commit(ChangeSet(opportunities=(*stored[:half], *earlier)))
+                    repository.commit(ChangeSet(opportunities=tuple(final[half:])))
+                for query in asked:
+                    assert repository.search(query) == query.page(final), query
+                for process, basis, owner in summed:
+                    members = [o for o in final if o.process == process]
+                    expected = pipeline_totals(members, basis=basis, owner=owner)
+                    found = repository.pipeline_totals(process, basis=basis, owner=owner)
+                    assert found == expected, (process, basis, owner)
+            finally:
+                repository.close()
+
+        check()
+
+    def test_search_text_matches_literally_and_ignores_case(self) -> None:
+        repository = self.repository()
+        stored = [
+            make_opportunity("o-percent", title="100% sure"),
+            make_opportunity("o-percentless", title="100 percent sure"),
+            make_opportunity("o-underscore", title="a_b"),
+            make_opportunity("o-axb", title="axb"),
+            make_opportunity("o-quote", title="O'Brien's deal"),
+            make_opportunity("o-backslash", title="C:\\deals\\new"),
+            make_opportunity("o-street", title="Big", description="Hauptstraße 5"),
+            make_opportunity("o-customer", title=None, customer=Organization("c-1", "ACME Ltd")),
+            make_opportunity("o-plain", title="Plain", description="nothing special"),
+        ]
+        repository.commit(ChangeSet(opportunities=tuple(stored)))
+        expectations = {
+            "%": ["o-percent"],
+            "0% s": ["o-percent"],
+            "_": ["o-underscore"],
+            "a_b": ["o-underscore"],
+            "'": ["o-quote"],
+            "o'brien": ["o-quote"],
+            "\\": ["o-backslash"],
+            "\\DEALS\\": ["o-backslash"],
+            "STRASSE": ["o-street"],
+            "acme": ["o-customer"],
+            "big hauptstr": ["o-street"],  # title, a blank, then the description
+            "%%": [],
+            "a%b": [],
+            "x": ["o-axb"],
+        }
+        for text, ids in expectations.items():
+            query = SearchQuery(today=T0.date(), text=text, order_by="title")
+            page = repository.search(query)
+            assert sorted(o.id for o in page.items) == sorted(ids), text
+            assert page.total == len(ids)
+            assert page == query.page(stored), text
+
+    def test_search_follows_related_ids_through_updates(self) -> None:
+        repository = self.repository()
+        first = make_opportunity(
+            "o-1", related=(Related("contact", "p-1"), Related("company", "c-1"))
+        )
+        second = make_opportunity("o-2", related=(Related("contact", "p-1"),))
+        repository.commit(ChangeSet(opportunities=(first, second)))
+
+        def found(related_id: str) -> list[str]:
+            query = SearchQuery(today=T0.date(), related_id=related_id)
+            return [o.id for o in repository.search(query).items]
+
+        assert found("p-1") == ["o-1", "o-2"]
+        assert found("c-1") == ["o-1"]
+        assert found("c") == []
+        moved = attrs.evolve(first, related=(Related("contact", "p-2"),), version=2)
+        repository.commit(ChangeSet(opportunities=(moved,)))
+        assert found("p-1") == ["o-2"]
+        assert found("c-1") == []
+        assert found("p-2") == ["o-1"]
+        other = self.repository("other")
+        assert other.search(SearchQuery(today=T0.date(), related_id="p-1")) == Page((), 0)
+
+    def test_search_pages_count_every_match(self) -> None:
+        repository = self.repository()
+        stored = [
+            make_opportunity(f"o-{i}", expected_close=dt.date(2026, 4, 1 + i % 5))
+            for i in range(12)
+        ]
+        repository.commit(ChangeSet(opportunities=tuple(stored)))
+        for limit, offset in ((5, 0), (5, 10), (5, 12), (5, 40), (0, 0), (0, 3), (12, 0)):
+            query = SearchQuery(today=T0.date(), limit=limit, offset=offset)
+            page = repository.search(query)
+            assert page == query.page(stored), (limit, offset)
+            assert page.total == 12
+
+    def test_pipeline_sums_stay_exact_beyond_64_bit_integers(self) -> None:
+        repository = self.repository()
+        largest = Money("999999999999999.999999", "USD")
+        stored = [
+            make_opportunity(
+                f"o-{i:03d}",
+                value=largest,
+                annual_value=largest if i % 2 else None,
+                probability_override=100 - i % 3,
+                stage="proposal" if i % 4 else "lead",
+            )
+            for i in range(120)
+        ]
+        stored.append(make_opportunity("o-small", value=Money("0.000001", "USD")))
+        repository.commit(ChangeSet(opportunities=tuple(stored)))
+        for basis in ("value", "annual_value"):
+            expected = pipeline_totals(stored, basis=basis)
+            found = repository.pipeline_totals("standard", basis=basis)
+            assert found == expected
+            assert sum(row.amount for row in found.rows) == sum(
+                (o.value.amount for o in stored), Decimal(0)
+            )
+
+    def test_pipeline_totals_leave_paused_deals_out_and_count_them(self) -> None:
+        repository = self.repository()
+        stored = [
+            make_opportunity("o-1", value=Money("10.50", "EUR"), owner="ann"),
+            make_opportunity("o-2", value=Money("0.25", "EUR"), probability_override=40),
+            make_opportunity("o-3", value=Money("7", "USD"), owner="ann"),
+            make_opportunity("o-4", stage="proposal", status=Status.PAUSED, owner="ann"),
+            make_opportunity("o-5", process="simple", value=Money("99", "EUR")),
+            make_opportunity(
+                "o-6",
+                stage="won",
+                stage_probability=100,
+                status=Status.WON,
+                value=Money("5", "EUR"),
+                annual_value=Money("60", "GBP"),
+            ),
+            make_opportunity("o-7", annual_value=Money("0", "EUR"), value=Money("3", "EUR")),
+        ]
+        repository.commit(ChangeSet(opportunities=tuple(stored)))
+        standard = [o for o in stored if o.process == "standard"]
+        totals = repository.pipeline_totals("standard", basis="value")
+        assert totals == pipeline_totals(standard, basis="value")
+        assert totals.paused == 1
+        # 10.50 x 15% + 0.25 x 40% + 3 x 15%
+        assert totals.rows[0] == StageTotal("lead", "EUR", 3, Decimal("13.75"), Decimal("2.125"))
+        assert [(r.stage, r.currency) for r in totals.rows] == [
+            ("lead", "EUR"),
+            ("lead", "USD"),
+            ("won", "EUR"),
+        ]
+        annual = repository.pipeline_totals("standard", basis="annual_value")
+        assert annual == pipeline_totals(standard, basis="annual_value")
+        assert ("won", "GBP") in [(r.stage, r.currency) for r in annual.rows]
+        mine = repository.pipeline_totals("standard", basis="value", owner="ann")
+        assert mine == pipeline_totals(standard, basis="value", owner="ann")
+        assert mine.paused == 1
+        assert repository.pipeline_totals("none", basis="value") == PipelineTotals((), 0)
+
+    # -- the version of the processes ------------------------------------------
+
+    def test_the_processes_version_moves_with_each_process_write(self) -> None:
+        repository = self.repository()
+        other = self.repository("other")
+        start = repository.processes_version()
+        assert isinstance(start, int)
+        repository.commit(ChangeSet(opportunities=(make_opportunity("o-1"),)))
+        assert repository.processes_version() == start
+        repository.commit(ChangeSet(processes=(make_process("p-1"),)))
+        second = repository.processes_version()
+        assert second != start
+        repository.commit(ChangeSet(processes=(make_process("p-1", "Renamed"),)))
+        third = repository.processes_version()
+        assert third not in (start, second)
+        with _raises(ConcurrencyError, "o-ghost"):
+            repository.commit(
+                ChangeSet(
+                    processes=(make_process("p-2"),),
+                    opportunities=(make_opportunity("o-ghost", version=5),),
+                )
+            )
+        assert repository.processes_version() == third
+        assert other.processes_version() == start
+
+    # -- large change sets -----------------------------------------------------
+
+    def test_a_large_change_set_of_new_records_commits_whole(self) -> None:
+        repository = self.repository()
+        count = 300
+        opportunities = tuple(
+            make_opportunity(f"o-{i:04d}", related=(Related("contact", f"p-{i % 7}"),))
+            for i in range(count)
+        )
+        activities = tuple(
+            make_activity(f"a-{i:04d}", opportunity_id=f"o-{i:04d}") for i in range(count)
+        )
+        events = tuple(make_event(f"e-{i:04d}", f"o-{i:04d}", n=i) for i in range(count))
+        repository.commit(
+            ChangeSet(opportunities=opportunities, activities=activities, events=events)
+        )
+        assert repository.opportunities() == list(opportunities)
+        assert repository.activities(opportunity_id="o-0123") == [activities[123]]
+        assert repository.history("o-0299") == [events[299]]
+        page = repository.search(SearchQuery(today=T0.date(), related_id="p-3", limit=1000))
+        assert [o.id for o in page.items] == [o.id for o in opportunities[3::7]]
+
+        before = self.snapshot(repository, ("o-0007", "n-0"))
+        newcomers = tuple(make_opportunity(f"n-{i}") for i in range(40))
+        with _raises(ValidationError, "Opportunity 'o-0007': the id is already taken"):
+            repository.commit(
+                ChangeSet(
+                    opportunities=(*newcomers[:20], make_opportunity("o-0007"), *newcomers[20:]),
+                    events=tuple(make_event(f"x-{i}", f"n-{i}") for i in range(40)),
+                )
+            )
+        with _raises(ValidationError, "Opportunity 'n-3': the id is already taken"):
+            repository.commit(ChangeSet(opportunities=(*newcomers, newcomers[3])))
+        with _raises(ValidationError, "Activity 'a-0042': the id is already taken"):
+            repository.commit(
+                ChangeSet(
+                    opportunities=newcomers,
+                    activities=(
+                        make_activity("b-1", opportunity_id="n-1"),
+                        make_activity("a-0042", opportunity_id="n-2"),
+                        make_activity("b-3", opportunity_id="o-missing"),
+                    ),
+                )
+            )
+        with _raises(StorageError, "Activity 'b-3'", "opportunity 'o-missing'", "not stored"):
+            repository.commit(
+                ChangeSet(
+                    opportunities=newcomers,
+                    activities=(
+                        make_activity("b-1", opportunity_id="n-1"),
+                        make_activity("b-2", opportunity_id="o-0001"),
+                        make_activity("b-3", opportunity_id="o-missing"),
+                        make_activity("a-0042", opportunity_id="n-2"),
+                    ),
+                )
+            )
+        assert self.snapshot(repository, ("o-0007", "n-0")) == before
+
     # -- workspaces ------------------------------------------------------------
 
     def test_a_workspace_never_sees_another(self) -> None:
@@ -847,6 +1241,42 @@ class DurableRepositoryContract(RepositoryContract):
         self.overwrite_stored_data("processes", ws, "p-bad", json.dumps(process))
         with _raises(StorageError, "process 'p-bad'", "probability"):
             repository.processes()
+
+    def test_search_and_pipeline_decode_no_opportunity_outside_the_page(self) -> None:
+        # Unreadable data outside the page goes unnoticed: only the page is decoded,
+        # and the pipeline reads columns alone.
+        repository = self.repository()
+        stored = [
+            make_opportunity(
+                f"o-{i}", expected_close=dt.date(2026, 4, 1 + i), owner="ann" if i % 2 else "bob"
+            )
+            for i in range(6)
+        ]
+        repository.commit(ChangeSet(opportunities=tuple(stored)))
+        for id_ in ("o-2", "o-3", "o-4", "o-5"):
+            self.overwrite_stored_data(
+                "opportunities", repository.workspace, id_, '"not an opportunity"'
+            )
+        with _raises(StorageError, "opportunity 'o-2'"):
+            repository.opportunities()  # the data really cannot be read
+        today = T0.date()
+        assert repository.search(SearchQuery(today=today, limit=2)) == Page(
+            (stored[0], stored[1]), 6
+        )
+        assert repository.search(SearchQuery(today=today, owner="ann", limit=1)) == Page(
+            (stored[1],), 3
+        )
+        assert repository.search(
+            SearchQuery(today=today, order_by="-expected_close", offset=4)
+        ) == Page((stored[1], stored[0]), 6)
+        assert repository.search(SearchQuery(today=today, text="DEAL O-0")) == Page((stored[0],), 1)
+        assert repository.search(SearchQuery(today=today, limit=0)) == Page((), 6)
+        for basis in ("value", "annual_value"):
+            assert repository.pipeline_totals(
+                "standard", basis=basis, owner="ann"
+            ) == pipeline_totals(stored, basis=basis, owner="ann")
+        with _raises(StorageError, "opportunity 'o-5'"):
+            repository.search(SearchQuery(today=today, order_by="-expected_close", limit=1))
 
     def test_a_row_whose_data_disagrees_with_its_version_is_refused(self) -> None:
         repository = self.repository()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import attrs
 import pytest
 
@@ -135,3 +137,16 @@ def test_deals_follow_a_stage_whose_default_probability_changed(app: SalesFlow) 
     assert app.get(overridden.id).probability == 40
     assert app.set_probability(overridden.id, None).opportunity.probability == 25
     assert app.pipeline().weighted == app.pipeline(probability="stage").weighted
+
+
+def test_an_app_sees_a_process_another_app_defined(tmp_path: Path) -> None:
+    from salesflow.sqlite import SQLiteRepository
+
+    first = SalesFlow(SQLiteRepository(tmp_path / "p.db"))
+    second = SalesFlow(SQLiteRepository(tmp_path / "p.db"))
+    assert second.process("standard") == processes.STANDARD  # now cached
+
+    first.define_process(_without_proposal())
+
+    assert second.process("standard") == _without_proposal()
+    assert [p.key for p in second.processes()] == ["standard", "simple"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
+from typing import Any
 
 import attrs
 import psycopg
@@ -13,14 +14,27 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import salesflow.postgres as postgres_module
-from salesflow import Activity, ChangeSet, Event, Money, Opportunity
+from salesflow import (
+    Activity,
+    ChangeSet,
+    Event,
+    Money,
+    Opportunity,
+    Organization,
+    Related,
+    Status,
+)
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
 from salesflow.ports import Repository
 from salesflow.postgres import SCHEMA_VERSION, PostgresRepository
+from salesflow.queries import SearchQuery, pipeline_totals
+from salesflow.serialization import encode_row
 from salesflow.testing import (
     DurableRepositoryContract,
     make_activity,
+    make_event,
     make_opportunity,
+    make_process,
 )
 from tests import strategies
 
@@ -71,30 +85,66 @@ def test_the_first_use_creates_the_schema_at_the_latest_version(
         assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
 
 
-def test_a_version_1_schema_gets_the_stage_index_in_place(
-    postgres_dsn: str, fresh_schema: str, monkeypatch: pytest.MonkeyPatch
+#: The columns of opportunities in schema versions 1 and 2.
+V1_COLUMNS = [
+    "workspace",
+    "id",
+    "version",
+    "process",
+    "stage",
+    "status",
+    "owner",
+    "expected_close",
+    "closed_on",
+    "value_amount",
+    "value_currency",
+    "customer_id",
+    "created_at",
+]
+
+
+def old_schema(
+    dsn: str, schema: str, version: int, opportunities: tuple[Opportunity, ...] = ()
 ) -> None:
-    with monkeypatch.context() as patch:
-        patch.setattr(postgres_module, "SCHEMA_VERSION", 1)
-        old = PostgresRepository(postgres_dsn, schema=fresh_schema)
-        try:
-            assert old.schema_version() == 1
-            old.commit(
-                ChangeSet(
-                    opportunities=(
-                        make_opportunity("o-1"),
-                        make_opportunity("o-2", stage="proposal"),
-                    )
-                )
+    """A schema as ``version`` (1 or 2) left it, holding these opportunities: made with
+    the migrations of that time, its rows written as salesflow then wrote them."""
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        quoted = f'"{schema}"'
+        connection.execute(f"CREATE SCHEMA {quoted}")
+        connection.execute(
+            f"CREATE TABLE {quoted}.schema_version ("
+            "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for step in range(version):
+            for statement in postgres_module._MIGRATIONS[step]:
+                connection.execute(statement.replace("{s}", quoted))
+            connection.execute(
+                f"INSERT INTO {quoted}.schema_version (version) VALUES (%s)", (step + 1,)
             )
-        finally:
-            old.close()
+        for opportunity in opportunities:
+            row = encode_row(opportunity, "default")
+            connection.execute(
+                f"INSERT INTO {quoted}.opportunities ({', '.join(V1_COLUMNS)}, data) "
+                f"VALUES ({', '.join('%s' for _ in V1_COLUMNS)}, %s::jsonb)",
+                [*(row[n] for n in V1_COLUMNS), row["data"]],
+            )
+
+
+def test_a_version_1_schema_gets_the_stage_index_in_place(
+    postgres_dsn: str, fresh_schema: str
+) -> None:
+    old_schema(
+        postgres_dsn,
+        fresh_schema,
+        1,
+        (make_opportunity("o-1"), make_opportunity("o-2", stage="proposal")),
+    )
     indexes = f"SELECT indexname FROM pg_indexes WHERE schemaname = '{fresh_schema}'"
     with psycopg.connect(postgres_dsn) as connection:
         assert ("opportunities_by_stage",) not in connection.execute(indexes).fetchall()
     repository = PostgresRepository(postgres_dsn, schema=fresh_schema)
     try:
-        assert repository.schema_version() == SCHEMA_VERSION == 2
+        assert repository.schema_version() == SCHEMA_VERSION == 3
         assert repository.count_by_stage("standard") == {"lead": 1, "proposal": 1}
         assert [o.id for o in repository.opportunities(stages=["proposal"])] == ["o-2"]
     finally:
@@ -108,6 +158,84 @@ def test_a_version_1_schema_gets_the_stage_index_in_place(
         ).fetchone()
         assert definition is not None
         assert "(workspace, process, stage)" in definition[0]
+
+
+def test_a_version_2_schema_gets_the_query_columns_in_place(
+    postgres_dsn: str, fresh_schema: str
+) -> None:
+    stored = (
+        make_opportunity(
+            "o-1",
+            title="Ferry refit",
+            description="Hull & DECK",
+            customer=Organization("c-1", "Fjord Ferries"),
+            related=(Related("contact", "p-1"), Related("company", "c-9")),
+            value=Money("1234.567891", "NOK"),
+            annual_value=Money("0.5", "NOK"),
+            probability_override=40,
+            owner="kari",
+            expected_close=dt.date(2026, 4, 1),
+        ),
+        make_opportunity("o-2", stage="proposal", stage_probability=50, owner="kari"),
+        make_opportunity("o-3", status=Status.PAUSED, related=(Related("contact", "p-1"),)),
+    )
+    old_schema(postgres_dsn, fresh_schema, 2, stored)
+    repository = PostgresRepository(postgres_dsn, schema=fresh_schema)
+    try:
+        assert repository.schema_version() == SCHEMA_VERSION
+        assert repository.processes_version() == 0
+        today = dt.date(2026, 3, 2)
+        for query in (
+            SearchQuery(today=today, text="hull & deck"),
+            SearchQuery(today=today, text="FJORD"),
+            SearchQuery(today=today, related_id="p-1"),
+            SearchQuery(today=today, related_id="c-9"),
+            SearchQuery(today=today, owner="kari", order_by="-value"),
+            SearchQuery(today=today, order_by="title"),
+        ):
+            page = repository.search(query)
+            assert page == query.page(stored), query
+            assert page.total > 0
+        for basis in ("value", "annual_value"):
+            totals = repository.pipeline_totals("standard", basis=basis)
+            assert totals == pipeline_totals(stored, basis=basis)
+        repository.commit(ChangeSet(processes=(make_process("p-1"),)))
+        assert repository.processes_version() == 1
+    finally:
+        repository.close()
+    with psycopg.connect(postgres_dsn) as connection:
+        rows = connection.execute(
+            f'SELECT id, probability, annual_amount, sort_title, search_text FROM "{fresh_schema}"'
+            ".opportunities ORDER BY id"
+        ).fetchall()
+        assert rows == [
+            ("o-1", 40, Decimal("0.5"), "ferry refit", "ferry refit hull & deck fjord ferries"),
+            ("o-2", 50, None, "deal o-2", "deal o-2  "),
+            ("o-3", 15, None, "deal o-3", "deal o-3  "),
+        ]
+        indexes: dict[str, str] = dict(
+            connection.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s",
+                (fresh_schema,),
+            ).fetchall()
+        )
+        assert "(workspace, opportunity_id, due, id)" in indexes["activities_by_opportunity"]
+        assert "activities_workspace_opportunity_id_due_idx" not in indexes
+        assert "INCLUDE" in indexes["opportunities_by_stage"]
+
+
+def test_a_version_2_schema_with_bad_data_is_left_as_it_was(
+    postgres_dsn: str, fresh_schema: str
+) -> None:
+    old_schema(postgres_dsn, fresh_schema, 2, (make_opportunity("o-1"),))
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+        connection.execute(f"UPDATE \"{fresh_schema}\".opportunities SET data = '[]'")
+    with pytest.raises(StorageError, match="opportunity 'o-1'"):
+        PostgresRepository(postgres_dsn, schema=fresh_schema)
+    with psycopg.connect(postgres_dsn) as connection:
+        assert connection.execute(
+            f'SELECT max(version) FROM "{fresh_schema}".schema_version'
+        ).fetchone() == (2,)
 
 
 def test_a_schema_from_a_newer_salesflow_is_refused(postgres_dsn: str, fresh_schema: str) -> None:
@@ -242,3 +370,67 @@ def test_transactions_are_read_committed_whatever_the_server_default(
             assert cursor.fetchone() == ("read committed",)
     finally:
         repository.close()
+
+
+def test_new_opportunities_take_no_history_lock(
+    repository: PostgresRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nobody else can write the history of an opportunity this change set creates, so
+    # only stored ones are locked: a bulk import would run out of lock memory.
+    locked: list[Sequence[str]] = []
+    order_history = repository._order_history
+
+    def spy(cursor: Any, ids: Sequence[str]) -> None:
+        locked.append(list(ids))
+        order_history(cursor, ids)
+
+    monkeypatch.setattr(repository, "_order_history", spy)
+    stored = make_opportunity("o-stored")
+    repository.commit(ChangeSet(opportunities=(stored,), events=(make_event("e-0", "o-stored"),)))
+    repository.commit(
+        ChangeSet(
+            opportunities=(
+                make_opportunity("o-new-1"),
+                make_opportunity("o-new-2"),
+                attrs.evolve(stored, version=2),
+            ),
+            events=(
+                make_event("e-1", "o-new-1"),
+                make_event("e-2", "o-new-2"),
+                make_event("e-3", "o-stored"),
+                make_event("e-4", "o-loose"),
+            ),
+        )
+    )
+    assert locked == [[], ["o-loose", "o-stored"]]
+
+
+def test_one_change_set_creates_more_opportunities_than_the_lock_table_holds(
+    repository: PostgresRepository, postgres_dsn: str
+) -> None:
+    with psycopg.connect(postgres_dsn) as connection:
+        (per_transaction,) = connection.execute("SHOW max_locks_per_transaction").fetchone() or (
+            "64",
+        )
+        (connections,) = connection.execute("SHOW max_connections").fetchone() or ("100",)
+    count = int(per_transaction) * int(connections) + 500
+    opportunities = tuple(make_opportunity(f"o-{i}") for i in range(count))
+    events = tuple(make_event(f"e-{i}", f"o-{i}") for i in range(count))
+    repository.commit(ChangeSet(opportunities=opportunities, events=events))
+    assert repository.count_by_stage("standard") == {"lead": count}
+    assert repository.history(f"o-{count - 1}") == [events[-1]]
+
+
+def test_an_id_another_transaction_takes_meanwhile_is_named(
+    repository: PostgresRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if another transaction stored "o-2" after this one looked the ids up.
+    repository.commit(ChangeSet(opportunities=(make_opportunity("o-2"),)))
+    monkeypatch.setattr(repository, "_stored_ids", lambda cursor, table, ids: set())
+    with pytest.raises(ValidationError, match="Opportunity 'o-2': the id is already taken"):
+        repository.commit(
+            ChangeSet(
+                opportunities=tuple(make_opportunity(f"o-{i}", title="New") for i in range(1, 5))
+            )
+        )
+    assert [o.id for o in repository.opportunities()] == ["o-2"]

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import attrs
@@ -14,12 +15,24 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import salesflow.sqlite as sqlite_module
-from salesflow import Activity, ChangeSet, Event, EventKind, Money, Opportunity
+from salesflow import (
+    Activity,
+    ChangeSet,
+    Event,
+    EventKind,
+    Money,
+    Opportunity,
+    Organization,
+    Related,
+    Status,
+)
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
 from salesflow.ports import Repository
-from salesflow.serialization import converter
+from salesflow.queries import SearchQuery, pipeline_totals
+from salesflow.serialization import converter, encode_row
 from salesflow.sqlite import SCHEMA_VERSION, SQLiteRepository
 from salesflow.testing import (
+    T0,
     DurableRepositoryContract,
     make_activity,
     make_event,
@@ -80,7 +93,7 @@ def test_the_file_is_in_wal_mode_with_foreign_keys_a_busy_timeout_and_full_sync(
     assert connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
     assert connection.execute("PRAGMA busy_timeout").fetchone() == (30000,)
     assert connection.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
-    assert repository.schema_version() == SCHEMA_VERSION == 3
+    assert repository.schema_version() == SCHEMA_VERSION == 4
     with raw(path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
@@ -290,35 +303,83 @@ def test_a_version_1_file_is_upgraded_in_place(
             1,
             2,
             3,
+            4,
         ]
         indexes = {n for (n,) in connection.execute("SELECT name FROM sqlite_master")}
         assert {"activities_by_owner", "events_by_opportunity", "opportunities_by_stage"} <= indexes
+        assert connection.execute(
+            "SELECT probability, value_whole, value_micro, sort_title, search_text "
+            "FROM opportunities"
+        ).fetchall() == [(15, 250, 0, "deal o-1", "deal o-1  ")]
 
 
-def test_a_version_2_file_gets_the_stage_index_in_place(
-    path: Path, monkeypatch: pytest.MonkeyPatch
+#: The columns of opportunities, activities and events in versions 2 and 3.
+V2_COLUMNS = {
+    "opportunities": [
+        "workspace",
+        "id",
+        "version",
+        "process",
+        "stage",
+        "status",
+        "owner",
+        "expected_close",
+        "closed_on",
+        "value_amount",
+        "value_currency",
+        "customer_id",
+        "created_at",
+        "data",
+    ],
+    "activities": [
+        "workspace",
+        "id",
+        "version",
+        "opportunity_id",
+        "status",
+        "owner",
+        "due",
+        "data",
+    ],
+    "events": ["workspace", "id", "opportunity_id", "kind", "at", "actor", "data"],
+}
+
+
+def old_file(
+    path: Path,
+    version: int,
+    opportunities: tuple[Opportunity, ...] = (),
+    activities: tuple[Activity, ...] = (),
 ) -> None:
-    with monkeypatch.context() as patch:
-        patch.setattr(sqlite_module, "SCHEMA_VERSION", 2)
-        old = SQLiteRepository(path, workspace="main")
-        try:
-            assert old.schema_version() == 2
-            old.commit(
-                ChangeSet(
-                    opportunities=(
-                        make_opportunity("o-1"),
-                        make_opportunity("o-2", stage="proposal"),
-                    )
-                )
+    """A file as schema ``version`` (2 or 3) left it, holding these records: made with
+    the migrations of that time, its rows written as salesflow then wrote them."""
+    with raw(path) as connection:
+        connection.execute(sqlite_module._VERSION_TABLE)
+        for step in range(version):
+            sqlite_module.MIGRATIONS[step](connection)
+            connection.execute(
+                "INSERT INTO schema_version VALUES (?, '2026-01-05T10:00:00.000000Z')",
+                (step + 1,),
             )
-        finally:
-            old.close()
+        for table, records in (("opportunities", opportunities), ("activities", activities)):
+            names = V2_COLUMNS[table]
+            for record in records:
+                row = sqlite_module._sql(encode_row(record, "main"))
+                connection.execute(
+                    f"INSERT INTO {table} ({', '.join(names)}) "
+                    f"VALUES ({', '.join('?' for _ in names)})",
+                    [row[n] for n in names],
+                )
+
+
+def test_a_version_2_file_gets_the_stage_index_in_place(path: Path) -> None:
+    old_file(path, 2, (make_opportunity("o-1"), make_opportunity("o-2", stage="proposal")))
     with raw(path) as connection:
         indexes = {n for (n,) in connection.execute("SELECT name FROM sqlite_master")}
         assert "opportunities_by_stage" not in indexes
     repository = SQLiteRepository(path, workspace="main")
     try:
-        assert repository.schema_version() == 3
+        assert repository.schema_version() == SCHEMA_VERSION
         assert repository.count_by_stage("standard") == {"lead": 1, "proposal": 1}
         assert [o.id for o in repository.opportunities(stages=["proposal"])] == ["o-2"]
     finally:
@@ -330,7 +391,184 @@ def test_a_version_2_file_gets_the_stage_index_in_place(
             1,
             2,
             3,
+            4,
         ]
+
+
+def test_a_version_3_file_gets_the_query_columns_in_place(path: Path) -> None:
+    stored = (
+        make_opportunity(
+            "o-1",
+            title="Ferry refit",
+            description="Hull & DECK",
+            customer=Organization("c-1", "Fjord Ferries"),
+            related=(Related("contact", "p-1"), Related("company", "c-9")),
+            value=Money("1234.567891", "NOK"),
+            annual_value=Money("0.5", "NOK"),
+            probability_override=40,
+            owner="kari",
+            expected_close=dt.date(2026, 4, 1),
+        ),
+        make_opportunity("o-2", stage="proposal", stage_probability=50, owner="kari"),
+        make_opportunity("o-3", status=Status.PAUSED, related=(Related("contact", "p-1"),)),
+    )
+    activities = (
+        make_activity("a-2", opportunity_id="o-1", due=T0 + dt.timedelta(hours=1)),
+        make_activity("a-1", opportunity_id="o-1", due=T0 + dt.timedelta(hours=1)),
+    )
+    old_file(path, 3, stored, activities)
+    repository = SQLiteRepository(path, workspace="main")
+    try:
+        assert repository.schema_version() == SCHEMA_VERSION == 4
+        assert repository.processes_version() == 0
+        today = dt.date(2026, 3, 2)
+        for query in (
+            SearchQuery(today=today, text="hull & deck"),
+            SearchQuery(today=today, text="FJORD"),
+            SearchQuery(today=today, related_id="p-1"),
+            SearchQuery(today=today, related_id="c-9"),
+            SearchQuery(today=today, owner="kari", order_by="-value"),
+            SearchQuery(today=today, order_by="title"),
+        ):
+            page = repository.search(query)
+            assert page == query.page(stored), query
+            assert page.total > 0
+        for basis in ("value", "annual_value"):
+            totals = repository.pipeline_totals("standard", basis=basis)
+            assert totals == pipeline_totals(stored, basis=basis)
+        assert [a.id for a in repository.activities(opportunity_id="o-1")] == ["a-1", "a-2"]
+        repository.commit(
+            ChangeSet(opportunities=(attrs.evolve(stored[0], related=(), version=2),))
+        )
+        assert repository.search(SearchQuery(today=today, related_id="c-9")).total == 0
+    finally:
+        repository.close()
+    with raw(path) as connection:
+        assert connection.execute(
+            "SELECT id, probability, value_whole, value_micro, annual_whole, annual_micro, "
+            "sort_title, search_text FROM opportunities ORDER BY id"
+        ).fetchall() == [
+            (
+                "o-1",
+                40,
+                1234,
+                567891,
+                0,
+                500000,
+                "ferry refit",
+                "ferry refit hull & deck fjord ferries",
+            ),
+            ("o-2", 50, 1000, 0, None, None, "deal o-2", "deal o-2  "),
+            ("o-3", 15, 1000, 0, None, None, "deal o-3", "deal o-3  "),
+        ]
+        assert connection.execute(
+            "SELECT related_id, opportunity_id FROM opportunity_related ORDER BY 1, 2"
+        ).fetchall() == [("p-1", "o-3")]
+        indexes = dict(
+            connection.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'")
+        )
+        assert "(workspace, opportunity_id, due, id)" in indexes["activities_by_opportunity"]
+        assert "opportunity_related_by_opportunity" in indexes
+        # ANALYZE ran after the upgrade: the planner knows the new indexes' sizes.
+        analysed = {name for (name,) in connection.execute("SELECT idx FROM sqlite_stat1")}
+        assert {"activities_by_opportunity", "opportunities_by_stage"} <= analysed
+
+
+def test_a_version_3_file_with_bad_data_is_left_as_it_was(path: Path) -> None:
+    old_file(path, 3, (make_opportunity("o-1"), make_opportunity("o-2")))
+    with raw(path) as connection:
+        connection.execute("UPDATE opportunities SET data = '[]' WHERE id = 'o-2'")
+    with pytest.raises(StorageError, match="opportunity 'o-2'"):
+        SQLiteRepository(path, workspace="main")
+    with raw(path) as connection:
+        assert connection.execute("SELECT max(version) FROM schema_version").fetchone() == (3,)
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(opportunities)")]
+        assert "search_text" not in columns
+
+
+def plan(repository: SQLiteRepository, sql: str, parameters: tuple[object, ...] = ()) -> str:
+    return " ".join(
+        str(row[3])
+        for row in repository._connection().execute(f"EXPLAIN QUERY PLAN {sql}", parameters)
+    )
+
+
+def test_the_activities_of_an_opportunity_come_in_order_from_their_index(
+    repository: SQLiteRepository,
+) -> None:
+    found = plan(
+        repository,
+        "SELECT id, version, data FROM activities WHERE workspace = 'main' "
+        "AND opportunity_id = 'o-1' ORDER BY due, id",
+    )
+    assert "USING INDEX activities_by_opportunity (workspace=? AND opportunity_id=?)" in found
+    assert "TEMP B-TREE" not in found
+
+
+def test_a_search_by_owner_reads_its_page_in_index_order(repository: SQLiteRepository) -> None:
+    query = SearchQuery(today=dt.date(2026, 3, 2), owner="ann")
+    found = repository._search_filter(query)
+    assert found is not None
+    where, parameters = found
+    order, more = repository._search_order(query)
+    sql = f"SELECT id FROM opportunities WHERE {where} ORDER BY {order} LIMIT 50"
+    page = plan(repository, sql, (*parameters, *more))
+    assert "opportunities_by_owner" in page
+    assert "TEMP B-TREE" not in page
+    count = plan(repository, f"SELECT count(*) FROM opportunities WHERE {where}", tuple(parameters))
+    assert "COVERING INDEX opportunities_by_owner" in count
+
+
+def test_a_text_search_scans_the_text_index_not_the_table(repository: SQLiteRepository) -> None:
+    query = SearchQuery(today=dt.date(2026, 3, 2), text="Fjord")
+    found = repository._search_filter(query)
+    assert found is not None
+    where, parameters = found
+    order, more = repository._search_order(query)
+    table = repository._searched(query)
+    page = plan(
+        repository,
+        f"SELECT id FROM {table} WHERE {where} ORDER BY {order} LIMIT 50",
+        (*parameters, *more),
+    )
+    assert "COVERING INDEX opportunities_by_text" in page
+    count = plan(repository, f"SELECT count(*) FROM {table} WHERE {where}", tuple(parameters))
+    assert "COVERING INDEX opportunities_by_text" in count
+
+
+def test_pipeline_sums_beyond_64_bits_are_taken_in_python(repository: SQLiteRepository) -> None:
+    largest = Money("999999999999999.999999", "USD")
+    stored = tuple(
+        make_opportunity(f"o-{i}", value=largest, probability_override=100) for i in range(100)
+    )
+    repository.commit(ChangeSet(opportunities=stored))
+    statements: list[str] = []
+    connection = repository._connection()
+    connection.set_trace_callback(statements.append)
+    try:
+        totals = repository.pipeline_totals("standard", basis="value")
+    finally:
+        connection.set_trace_callback(None)
+    assert totals == pipeline_totals(stored, basis="value")
+    assert totals.rows[0].amount == Decimal("99999999999999999.9999")
+    # The integer sum overflowed, so the columns were read and summed in Python.
+    assert len([s for s in statements if s.startswith("SELECT stage")]) == 2
+
+
+def test_the_pipeline_sums_from_the_stage_index_alone(repository: SQLiteRepository) -> None:
+    repository.commit(ChangeSet(opportunities=(make_opportunity("o-1"),)))
+    statements: list[str] = []
+    connection = repository._connection()
+    connection.set_trace_callback(statements.append)
+    try:
+        for basis in ("value", "annual_value"):
+            repository.pipeline_totals("standard", basis=basis, owner="ann")
+    finally:
+        connection.set_trace_callback(None)
+    sums = [s for s in statements if "sum(" in s]
+    assert len(sums) == 2
+    for statement in sums:
+        assert "COVERING INDEX opportunities_by_stage" in plan(repository, statement)
 
 
 def test_counting_by_stage_reads_only_the_stage_index(repository: SQLiteRepository) -> None:
@@ -371,7 +609,9 @@ def test_opening_twice_does_not_migrate_twice(path: Path) -> None:
     SQLiteRepository(path).close()
     SQLiteRepository(path).close()
     with raw(path) as connection:
-        assert connection.execute("SELECT count(*) FROM schema_version").fetchone() == (3,)
+        assert connection.execute("SELECT count(*) FROM schema_version").fetchone() == (
+            SCHEMA_VERSION,
+        )
 
 
 # -- generated records -------------------------------------------------------------
