@@ -56,6 +56,7 @@ __all__ = [
     "optional",
     "optional_name",
     "probability",
+    "record_of",
     "strings",
     "text",
     "timezone",
@@ -126,21 +127,30 @@ _FIELD = "\x00field\x00"
 
 
 def validator(check: Callable[[Any, str], object]) -> Any:
-    """An attrs validator running ``check`` on a field, naming the record (by its
-    class and ``id``) and the field -- worked out only when the check fails, since
+    """An attrs validator running ``check`` on a field, naming the record (see
+    :func:`record_of`) and the field -- worked out only when the check fails, since
     validators run on every copy of a record."""
 
     def validate(instance: Any, attribute: Any, value: object) -> None:
         try:
             check(value, _FIELD)
         except ValidationError as error:
-            record = type(instance).__name__
-            identity = getattr(instance, "id", None)
-            where = f"{record} {identity!r}" if isinstance(identity, str) else record
-            message = str(error).replace(_FIELD, f"{where}.{attribute.name}")
-            raise ValidationError(message) from None
+            where = f"{record_of(instance)}.{attribute.name}"
+            raise ValidationError(str(error).replace(_FIELD, where)) from None
 
     return validate
+
+
+def record_of(instance: object) -> str:
+    """How messages name a record: its class and, when it is a valid name, its key
+    (``Stage 'lead'``, ``Opportunity 'o-1'``); the class alone otherwise. A class names
+    the field that holds its key in ``_KEY`` (default ``id``)."""
+    kind = type(instance).__name__
+    key = getattr(instance, getattr(type(instance), "_KEY", "id"), None)
+    try:
+        return f"{kind} {name(key, kind)!r}"
+    except ValidationError:
+        return kind
 
 
 def optional(check: Callable[[Any, str], T]) -> Callable[[Any, str], T | None]:

@@ -139,36 +139,14 @@ Check: TypeAlias = Callable[[object, str], object]
 Validator: TypeAlias = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
 
-def record_name(instance: object) -> str:
-    """How messages name a record: its class and, when valid, its key
-    (``Stage 'lead'``); the class alone for a record without a key or with a bad one.
-
-    A class names the field that holds its key in ``_KEY`` (a ``ClassVar``).
-    """
-    kind = type(instance).__name__
-    field: str | None = getattr(type(instance), "_KEY", None)
-    if field is not None:
-        key = getattr(instance, field, None)
-        if key is not None and _is_name(key):
-            return f"{kind} {key!r}"
-    return kind
-
-
-def _is_name(value: object) -> bool:
-    try:
-        checks.name(value, "")
-    except ValidationError:
-        return False
-    return True
+#: How messages name a record (see :func:`checks.record_of`).
+record_name = checks.record_of
 
 
 def validate_with(check: Check) -> Validator:
     """An attrs validator running ``check(value, "<record>.<field>")``."""
-
-    def validate(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        check(value, f"{record_name(instance)}.{attribute.name}")
-
-    return validate
+    validator: Validator = checks.validator(check)
+    return validator
 
 
 def convert_with(check: Callable[[object, str], T], value: object) -> T:
