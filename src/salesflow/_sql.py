@@ -14,7 +14,8 @@ from __future__ import annotations
 import abc
 import contextlib
 import datetime as dt
-from collections.abc import Collection, Iterable, Sequence
+import threading
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -118,7 +119,16 @@ class SQLRepository(Repository):
     #: The columns that order opportunities by value, most significant first.
     _value_order: ClassVar[tuple[str, ...]] = ("value_amount",)
 
+    #: This thread's state: the adapter's connection, and the cursor of the open
+    #: :meth:`command` block (attribute ``command``), if any.
+    _local: threading.local
+
     # -- hooks -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _translated(self, doing: str) -> contextlib.AbstractContextManager[None]:
+        """Driver errors raised inside the block turned into salesflow's (naming what
+        was being done)."""
 
     @abc.abstractmethod
     def _query(self, doing: str, sql: str, parameters: Sequence[object] = ()) -> list[Any]:
@@ -183,10 +193,77 @@ class SQLRepository(Repository):
         turns. Opportunities the change set creates are left out: no other transaction
         can write their history before this one commits."""
 
+    def _hold(self, cursor: Cursor, opportunity_id: str) -> None:
+        """Called first in a :meth:`command` block's transaction: make other writers of
+        ``opportunity_id`` wait until it ends. Nothing to do where writers already
+        take turns."""
+
     def _taken_meanwhile(self, cursor: Cursor, table: str, ids: Sequence[str]) -> list[str]:
         """Of ``ids``, those a concurrent transaction stored while this one inserted a
         batch (where writers take turns, none can be)."""
         return list(ids)
+
+    # -- command blocks --------------------------------------------------------
+
+    def command(self, opportunity_id: str | None) -> contextlib.AbstractContextManager[None]:
+        """One write transaction on this thread's connection, open for the block: the
+        reads and the commit made inside it run in it (see ``Repository.command``)."""
+        return self._command(opportunity_id)
+
+    @contextlib.contextmanager
+    def _command(self, opportunity_id: str | None) -> Iterator[None]:
+        if self._block() is not None:  # nested: join the open block
+            yield
+            return
+        doing = "running a command"
+        if opportunity_id is not None:
+            doing += f" on opportunity {opportunity_id!r}"
+        with self._transaction(doing) as cursor:
+            if opportunity_id is not None:
+                self._hold(cursor, opportunity_id)
+            self._local.command = cursor
+            try:
+                yield
+            finally:
+                self._local.command = None
+
+    def _block(self) -> Cursor | None:
+        """The cursor of this thread's open command block, if any."""
+        block: Cursor | None = getattr(self._local, "command", None)
+        return block
+
+    @contextlib.contextmanager
+    def _writing(self, doing: str) -> Iterator[Cursor]:
+        """A write transaction of its own, or, inside a command block, a savepoint of
+        the block's: a write that fails undoes its own statements only, and the block's
+        end commits the rest."""
+        block = self._block()
+        if block is None:
+            with self._transaction(doing) as cursor:
+                yield cursor
+            return
+        with self._translated(doing):
+            block.execute("SAVEPOINT salesflow_commit", ())
+            try:
+                yield block
+            except BaseException:
+                # Where even this fails, the block is broken and rolls back as a whole.
+                with contextlib.suppress(Exception):
+                    block.execute("ROLLBACK TO SAVEPOINT salesflow_commit", ())
+                    block.execute("RELEASE SAVEPOINT salesflow_commit", ())
+                raise
+            block.execute("RELEASE SAVEPOINT salesflow_commit", ())
+
+    @contextlib.contextmanager
+    def _reading(self, doing: str) -> Iterator[Cursor]:
+        """A read-only snapshot, or, inside a command block, the block's transaction."""
+        block = self._block()
+        if block is None:
+            with self._snapshot(doing) as cursor:
+                yield cursor
+            return
+        with self._translated(doing):
+            yield block
 
     # -- reads -----------------------------------------------------------------
 
@@ -331,7 +408,7 @@ class SQLRepository(Repository):
         mark = self._mark
         ids: list[str] = []
         rows: list[Any] = []
-        with self._snapshot("searching opportunities") as cursor:
+        with self._reading("searching opportunities") as cursor:
             if query.limit > 0:
                 order, order_parameters = self._search_order(query)
                 cursor.execute(
@@ -451,7 +528,7 @@ class SQLRepository(Repository):
     def pipeline_totals(
         self, process: str, *, basis: Basis, owner: str | None = None
     ) -> PipelineTotals:
-        with self._snapshot(f"summing the pipeline of process {process!r}") as cursor:
+        with self._reading(f"summing the pipeline of process {process!r}") as cursor:
             groups = self._pipeline_groups(cursor, process, basis=basis, owner=owner)
         paused = 0
         sums: dict[tuple[str, str], list[int]] = {}
@@ -494,7 +571,7 @@ class SQLRepository(Repository):
         created = {o.id for o in changes.opportunities if o.version == 1}
         in_change_set = {o.id for o in changes.opportunities}
         mark = self._mark
-        with self._transaction("committing a change set") as cursor:
+        with self._writing("committing a change set") as cursor:
             self._order_history(
                 cursor,
                 sorted(

@@ -296,16 +296,24 @@ class SalesFlow:
             )
             raise PermissionDenied(f"{actor or 'An anonymous actor'} may not {command} on {target}")
 
-    def _commit(self, command: str, attempt: Callable[[], tuple[ChangeSet, T]]) -> T:
+    def _commit(
+        self,
+        command: str,
+        attempt: Callable[[], tuple[ChangeSet, T]],
+        opportunity_id: str | None = None,
+    ) -> T:
         """Run ``attempt`` (load, decide, return what to commit) and commit its change
-        set; after a version conflict run it again on fresh records, with jittered
-        exponential backoff, ``retries`` times at most."""
+        set, all in one ``repository.command`` block holding ``opportunity_id``, so
+        that other writers of it wait their turn; after a conflict that remains run it
+        again on fresh records, with jittered exponential backoff, ``retries`` times at
+        most."""
         tries = 0
         while True:
-            changes, value = attempt()
             try:
-                if changes:
-                    self.repository.commit(changes)
+                with self.repository.command(opportunity_id):
+                    changes, value = attempt()
+                    if changes:
+                        self.repository.commit(changes)
             except ConcurrencyError as conflict:
                 if tries >= self._retries:
                     raise ConcurrencyError(
@@ -343,7 +351,12 @@ class SalesFlow:
             changes = unit.change_set(deal)
             return changes, (deal, changes)
 
-        deal, changes = self._commit(command, attempt)
+        held = opportunity_id
+        if held is None and activity_id is not None:
+            # Hold the activity's opportunity (the commit still checks it did not move).
+            found = self.repository.get_activity(activity_id)
+            held = found.opportunity_id if found is not None else None
+        deal, changes = self._commit(command, attempt, held)
         committed = {a.id: a for a in changes.activities}
         notices = [*deal.notices, *self._call_out(deal.outbox, changes)]
         self._publish(changes.events)

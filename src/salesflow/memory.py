@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Final, TypeVar
 
 from salesflow.domain.activity import Activity
@@ -48,6 +49,30 @@ class InMemoryRepository(Repository):
         self._history: dict[str, list[Event]] = {}
         #: Counts the commits that wrote a process definition.
         self._processes_version = 0
+        #: While a command block is open (by the thread holding the lock): how to undo
+        #: the commits made in it, latest last.
+        self._undo: list[Callable[[], None]] | None = None
+
+    def command(self, opportunity_id: str | None) -> contextlib.AbstractContextManager[None]:
+        """Holds the lock for the block: other threads' reads and writes wait. A commit
+        in the block is undone if the block ends with an exception."""
+        return self._command()
+
+    @contextlib.contextmanager
+    def _command(self) -> Iterator[None]:
+        with self._lock:
+            if self._undo is not None:  # nested: join the open block
+                yield
+                return
+            self._undo = []
+            try:
+                yield
+            except BaseException:
+                for undo in reversed(self._undo):
+                    undo()
+                raise
+            finally:
+                self._undo = None
 
     def processes(self) -> list[Process]:
         with self._lock:
@@ -158,6 +183,8 @@ class InMemoryRepository(Repository):
                     )
                 activities[activity.id] = _GONE
             # Every rule holds: apply the change set.
+            if self._undo is not None:
+                self._undo.append(self._undoing(changes, opportunities, activities))
             for process in changes.processes:
                 self._processes[process.key] = process
             if changes.processes:
@@ -168,6 +195,45 @@ class InMemoryRepository(Repository):
             for event in changes.events:
                 if event.opportunity_id is not None:
                     self._history.setdefault(event.opportunity_id, []).append(event)
+
+    def _undoing(
+        self,
+        changes: ChangeSet,
+        opportunities: Mapping[str, Opportunity],
+        activities: Mapping[str, Activity | _Gone],
+    ) -> Callable[[], None]:
+        """What puts back the state before ``changes`` (called with the lock held)."""
+        processes = {key: self._processes.get(key) for key in (p.key for p in changes.processes)}
+        version = self._processes_version
+        old_opportunities = {i: self._opportunities.get(i) for i in opportunities}
+        old_activities = {i: self._activities.get(i) for i in activities}
+        lengths = {
+            e.opportunity_id: len(self._history.get(e.opportunity_id, ()))
+            for e in changes.events
+            if e.opportunity_id is not None
+        }
+
+        def undo() -> None:
+            for key, process in processes.items():
+                if process is None:
+                    self._processes.pop(key, None)
+                else:
+                    self._processes[key] = process
+            self._processes_version = version
+            for id_, opportunity in old_opportunities.items():
+                if opportunity is None:
+                    self._opportunities.pop(id_, None)
+                else:
+                    self._opportunities[id_] = opportunity
+            for id_, activity in old_activities.items():
+                self._put_activity(id_, activity)
+            for id_, length in lengths.items():
+                if length:
+                    del self._history[id_][length:]
+                else:
+                    self._history.pop(id_, None)
+
+        return undo
 
     def _put_activity(self, activity_id: str, activity: Activity | None) -> None:
         """Store (or, given None, remove) one activity, keeping the index in step."""

@@ -7,6 +7,7 @@ Every port is a small class: pass your own implementation to :class:`~salesflow.
 from __future__ import annotations
 
 import abc
+import contextlib
 import datetime as dt
 import threading
 from collections.abc import Collection, Mapping, Sequence
@@ -293,6 +294,22 @@ class Repository(abc.ABC):
 
     @abc.abstractmethod
     def commit(self, changes: ChangeSet) -> None: ...
+
+    def command(self, opportunity_id: str | None) -> contextlib.AbstractContextManager[None]:
+        """A block for one command: the reads and the :meth:`commit` this thread makes
+        inside it form one write transaction, which holds ``opportunity_id`` (when
+        given) so that other writers of that opportunity -- in this process or another
+        -- wait until the block ends. Reads inside the block see the latest committed
+        state. The block's end makes its commit durable; an exception out of the block
+        undoes it. A commit that fails inside the block still changes nothing, and a
+        ``command`` opened inside another one on the same thread joins it.
+
+        Slow work (outbound calls, subscribers) belongs after the block: other writers
+        wait while it is open. The default does nothing (each commit stays its own
+        version-checked transaction); a repository whose writers can take turns
+        overrides it.
+        """
+        return contextlib.nullcontext()
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default has none."""

@@ -277,6 +277,11 @@ class PostgresRepository(SQLRepository):
             yield cursor
 
     def _query(self, doing: str, sql: str, parameters: Sequence[object] = ()) -> list[Any]:
+        block = self._block()
+        if block is not None:  # inside a command block: in its transaction
+            with self._translated(doing):
+                block.execute(sql, parameters)
+                return block.fetchall()
         connection = self._connection()
         with self._translated(doing), connection.cursor() as cursor:
             cursor.execute(sql, parameters)
@@ -336,6 +341,15 @@ class PostgresRepository(SQLRepository):
             (paused, stage, code, int(count), micro_units(total), micro_units(weighted))
             for paused, stage, code, count, total, weighted in cursor.fetchall()
         ]
+
+    def _hold(self, cursor: Cursor, opportunity_id: str) -> None:
+        # The row lock makes the other writers of this opportunity wait (up to
+        # ``timeout``); being READ COMMITTED, each read after it sees the last commit.
+        cursor.execute(
+            f"SELECT 1 FROM {self._table('opportunities')} "
+            "WHERE workspace = %s AND id = %s FOR UPDATE",
+            (self.workspace, opportunity_id),
+        )
 
     def _taken_meanwhile(self, cursor: Cursor, table: str, ids: Sequence[str]) -> list[str]:
         # The rows of these ids that another transaction wrote (xmin: the writer).

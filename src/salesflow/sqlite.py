@@ -489,6 +489,11 @@ class SQLiteRepository(SQLRepository):
                     cursor.execute("COMMIT")
 
     def _query(self, doing: str, sql: str, parameters: Sequence[object] = ()) -> list[Any]:
+        block = self._block()
+        if block is not None:  # inside a command block: in its transaction
+            with self._translated(doing):
+                block.execute(sql, parameters)
+                return block.fetchall()
         connection = self._connection()
         with self._translated(doing):
             return connection.execute(sql, parameters).fetchall()

@@ -25,8 +25,9 @@ import contextlib
 import datetime as dt
 import json
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -1122,6 +1123,89 @@ class RepositoryContract:
         assert [e.details for e in b.history("o-1")] == [{"side": "b"}]
         assert [p.name for p in b.processes()] == ["B's process"]
 
+    # -- command blocks --------------------------------------------------------
+
+    def test_reads_in_a_command_see_the_last_commit_and_other_writers_wait(self) -> None:
+        repository = self.repository()
+        opportunity = make_opportunity("o-1")
+        repository.commit(ChangeSet(opportunities=(opportunity,)))
+        elsewhere = attrs.evolve(opportunity, description="elsewhere", version=2)
+        _in_thread(lambda: repository.commit(ChangeSet(opportunities=(elsewhere,))))
+        inside = threading.Event()
+        outcome: list[object] = []
+
+        def late_writer() -> None:
+            inside.wait(10)
+            stale = attrs.evolve(elsewhere, description="late", version=3)
+            try:  # waits for the block; then its read is stale
+                repository.commit(ChangeSet(opportunities=(stale,)))
+            except ConcurrencyError as error:
+                outcome.append(error)
+            else:
+                outcome.append("committed")
+
+        writer = threading.Thread(target=late_writer)
+        writer.start()
+        try:
+            with repository.command("o-1"):
+                assert repository.get_opportunity("o-1") == elsewhere
+                inside.set()
+                time.sleep(0.2)  # the late writer is waiting meanwhile
+                mine = attrs.evolve(elsewhere, description="mine", version=3)
+                repository.commit(
+                    ChangeSet(opportunities=(mine,), events=(make_event("e-1", "o-1"),))
+                )
+                assert repository.get_opportunity("o-1") == mine
+        finally:
+            inside.set()
+            writer.join()
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], ConcurrencyError), outcome
+        assert repository.get_opportunity("o-1") == mine
+        assert [e.id for e in repository.history("o-1")] == ["e-1"]
+
+    def test_an_error_in_a_command_undoes_its_commit(self) -> None:
+        repository = self.repository()
+        opportunity = make_opportunity("o-1")
+        repository.commit(ChangeSet(opportunities=(opportunity,)))
+        before = self.snapshot(repository, ("o-1",))
+        moved = attrs.evolve(opportunity, stage="proposal", version=2)
+        with contextlib.suppress(RuntimeError), repository.command("o-1"):
+            repository.commit(
+                ChangeSet(
+                    opportunities=(moved,),
+                    activities=(make_activity("a-1", opportunity_id="o-1"),),
+                    events=(make_event("e-1", "o-1"),),
+                    processes=(make_process("p-new"),),
+                )
+            )
+            assert repository.get_opportunity("o-1") == moved
+            raise RuntimeError("the command fails after its commit")
+        assert self.snapshot(repository, ("o-1",)) == before
+        assert repository.get_activity("a-1") is None
+        repository.commit(ChangeSet(opportunities=(moved,)))  # version 2 is free again
+        assert repository.get_opportunity("o-1") == moved
+
+    def test_a_failed_commit_in_a_command_changes_nothing_and_the_block_goes_on(self) -> None:
+        repository = self.repository()
+        opportunity = make_opportunity("o-1")
+        repository.commit(ChangeSet(opportunities=(opportunity,)))
+        moved = attrs.evolve(opportunity, stage="proposal", version=2)
+        with repository.command("o-1"), repository.command("o-1"):  # the inner one joins
+            with _raises(StorageError, "o-missing"):
+                repository.commit(
+                    ChangeSet(
+                        opportunities=(moved,),
+                        activities=(make_activity("a-1", opportunity_id="o-missing"),),
+                        events=(make_event("e-bad", "o-1"),),
+                    )
+                )
+            assert repository.get_opportunity("o-1") == opportunity
+            repository.commit(ChangeSet(opportunities=(moved,), events=(make_event("e-1", "o-1"),)))
+        assert repository.get_opportunity("o-1") == moved
+        assert repository.get_activity("a-1") is None
+        assert [e.id for e in repository.history("o-1")] == ["e-1"]
+
     # -- threads ---------------------------------------------------------------
 
     def test_threads_sharing_a_repository_lose_no_update(self) -> None:
@@ -1148,6 +1232,23 @@ class RepositoryContract:
         assert final.version == 1 + threads * rounds
         marks = sorted(e.details["mark"] for e in repository.history("o-1"))
         assert marks == sorted(f"w{w}-{n}" for w in range(threads) for n in range(rounds))
+
+
+def _in_thread(work: Callable[[], object]) -> None:
+    """Run ``work`` in a thread of its own (its own connection) and wait for it."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as error:  # re-raised by the caller's thread
+            errors.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
 
 
 def _bump(repository: Repository, opportunity_id: str, mark: str) -> None:

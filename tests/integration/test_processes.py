@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from salesflow import ChangeSet, EventKind, SalesFlow
+from salesflow import ChangeSet, EventKind, SalesFlow, StageAction
 from salesflow.ports import Repository
 from salesflow.postgres import SCHEMA_VERSION, PostgresRepository
 from salesflow.sqlite import SCHEMA_VERSION as SQLITE_SCHEMA_VERSION
@@ -45,7 +45,9 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
     return ("postgres", dsn, schema, workspace)
 
 
-def run_all(function: Callable[..., None], argument_lists: list[tuple[Any, ...]]) -> None:
+def run_all(
+    function: Callable[..., None], argument_lists: list[tuple[Any, ...]], *, timeout: float = 60
+) -> None:
     """Start one process per argument list; they start work together (once every one
     has built its repository) and must all succeed."""
     together = SPAWN.Barrier(len(argument_lists), timeout=30)
@@ -53,7 +55,7 @@ def run_all(function: Callable[..., None], argument_lists: list[tuple[Any, ...]]
     for child in children:
         child.start()
     for child in children:
-        child.join(timeout=60)
+        child.join(timeout=timeout)
     assert [c.exitcode for c in children] == [0] * len(children), "a child process failed"
 
 
@@ -97,6 +99,55 @@ def test_salesflows_in_several_processes_all_get_their_commands_in(target: Targe
             f"w{w}-{n}" for w in range(PROCESSES) for n in range(ROUNDS)
         )
         assert app.get(opportunity_id).version == 1 + PROCESSES * ROUNDS
+    finally:
+        repository.close()
+
+
+def test_many_processes_sending_mixed_commands_to_one_opportunity_all_succeed(
+    target: Target, tmp_path: Path
+) -> None:
+    """Writers of one opportunity take turns (``Repository.command``): no commit meets
+    a conflict, so with the default retries no command gives up, and the history holds
+    the events of every command."""
+    workers_count, rounds = 8, workers.MIXED_ROUNDS
+    repository = workers.open_repository(target)
+    try:
+        app = SalesFlow(repository)
+        opportunity_id = app.create_opportunity(title="Hot deal").opportunity.id
+        for stage in ("lead", "qualification"):
+            for n in range(10):
+                app.add_action(
+                    opportunity_id,
+                    stage,
+                    StageAction(key=f"{stage}-{n}", title=f"{stage} step {n}", required=False),
+                )
+        before = [e.id for e in app.history(opportunity_id)]
+        outs = [tmp_path / f"worker-{w}.txt" for w in range(workers_count)]
+        started = time.monotonic()
+        run_all(
+            workers.mixed,
+            [(target, opportunity_id, w, str(outs[w])) for w in range(workers_count)],
+            timeout=120,
+        )
+        elapsed = time.monotonic() - started
+        gave_up = conflicts = 0
+        committed: list[str] = []
+        for out in outs:
+            failed, retried, *ids = out.read_text(encoding="utf-8").split()
+            gave_up += int(failed)
+            conflicts += int(retried)
+            committed.extend(ids)
+        assert gave_up == 0, f"{gave_up} commands gave up with ConcurrencyError"
+        # Every command holds the opportunity from its first read to its commit.
+        assert conflicts == 0, f"{conflicts} commits met a version conflict"
+        history = [e.id for e in app.history(opportunity_id)]
+        assert len(history) == len(set(history))
+        assert sorted(history) == sorted([*before, *committed])
+        scheduled = app.activities(opportunity_id=opportunity_id)
+        assert len([a for a in scheduled if a.title.startswith("w")]) == workers_count * len(
+            range(2, rounds, 3)
+        )
+        assert elapsed < 90, f"{workers_count} x {rounds} commands took {elapsed:.0f} s"
     finally:
         repository.close()
 

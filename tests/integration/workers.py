@@ -69,6 +69,59 @@ def update(
         repository.close()
 
 
+#: How many commands each process of :func:`mixed` runs.
+MIXED_ROUNDS = 50
+
+
+def mixed(target: Target, opportunity_id: str, worker: int, out: str, together: Barrier) -> None:
+    """Run ``MIXED_ROUNDS`` mixed commands on one opportunity through a SalesFlow with
+    the default retries: stage changes back and forth, actions performed, activities
+    scheduled. Writes to ``out`` how many gave up with ConcurrencyError, how many
+    commits met a conflict (and were retried), then the id of every event this
+    process' commands committed (one a line)."""
+    repository = open_repository(target)
+    conflicts = 0
+    commit = repository.commit
+
+    def counted(changes: ChangeSet) -> None:
+        nonlocal conflicts
+        try:
+            commit(changes)
+        except ConcurrencyError:
+            conflicts += 1
+            raise
+
+    setattr(repository, "commit", counted)  # noqa: B010 - an instance's own commit
+    app = SalesFlow(repository)
+    heard: list[str] = []
+    app.subscribe(lambda event: heard.append(event.id))
+    actions = [a.id for a in app.get(opportunity_id).actions]
+    due = _now() + dt.timedelta(days=1)
+    gave_up = 0
+    together.wait()
+    try:
+        for n in range(MIXED_ROUNDS):
+            try:
+                if n % 3 == 0:
+                    stage = "qualification" if (worker + n) % 2 else "lead"
+                    app.change_stage(
+                        opportunity_id, stage, cancel_pending=False, actor=f"worker-{worker}"
+                    )
+                elif n % 3 == 1:
+                    action = actions[(worker * 7 + n) % len(actions)]
+                    app.perform_action(opportunity_id, action, actor=f"worker-{worker}")
+                else:
+                    app.schedule_activity(
+                        title=f"w{worker}-{n}", due=due, opportunity_id=opportunity_id
+                    )
+            except ConcurrencyError:
+                gave_up += 1
+    finally:
+        repository.close()
+    with open(out, "w", encoding="utf-8") as file:
+        file.write("\n".join([str(gave_up), str(conflicts), *heard]) + "\n")
+
+
 def stream(target: Target, opportunity_id: str, ready: ReadySignal) -> None:
     """Commit forever (until killed): each change set writes the next version of the
     opportunity, a new activity and an event, all carrying the same marker."""
