@@ -15,9 +15,9 @@ import abc
 import contextlib
 import datetime as dt
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from salesflow.domain import checks
 from salesflow.domain.activity import Activity
@@ -36,9 +36,17 @@ from salesflow.serialization import (
     record_name,
 )
 
-__all__ = ["Cursor", "PipelineGroup", "SQLRepository", "exact_decimal", "micro_units"]
+__all__ = [
+    "Cursor",
+    "PipelineGroup",
+    "SQLRepository",
+    "ThreadConnections",
+    "exact_decimal",
+    "micro_units",
+]
 
 V = TypeVar("V", Opportunity, Activity)
+C = TypeVar("C")
 
 #: One group of the pipeline's sums: (paused, stage, currency, count, the sum of the
 #: amounts in micro-units, the sum of amount x probability in micro-units).
@@ -91,6 +99,115 @@ def exact_decimal(units: int, places: int) -> Decimal:
     if units == 0:
         places = 0
     return Decimal(f"{units}E-{places}")
+
+
+class ThreadConnections(Generic[C]):
+    """One connection per thread, and a :meth:`close` that is safe at any time.
+
+    A thread marks its connection in use for the length of one operation (a query, a
+    transaction, a command block) with :meth:`use`. :meth:`close` refuses all new
+    work at once and closes the idle connections; a connection in use is left to its
+    thread, which closes it when its operation ends. So no connection is ever closed
+    under a thread that is using it (which, with sqlite3, can crash the interpreter).
+    """
+
+    def __init__(
+        self,
+        name: Callable[[], str],
+        connect: Callable[[], C],
+        disconnect: Callable[[C], None],
+        usable: Callable[[C], bool] = lambda connection: True,
+    ) -> None:
+        self._name = name
+        self._connect = connect
+        self._disconnect = disconnect
+        self._usable = usable
+        #: This thread's connection (attribute ``connection``) and how deeply it is
+        #: in use (attribute ``depth``).
+        self.local = threading.local()
+        self._lock = threading.Lock()
+        #: Every connection opened and not yet closed.
+        self._open: list[C] = []
+        #: The ids of the connections in use (each alive: in ``_open`` or a thread's).
+        self._busy: set[int] = set()
+        self.closed = False
+
+    def _refuse(self) -> StorageError:
+        return StorageError(f"{self._name()} is closed")
+
+    def current(self) -> C:
+        """This thread's connection, opened if there is none (or it is unusable)."""
+        with self._lock:
+            if self.closed:
+                raise self._refuse()
+            connection: C | None = getattr(self.local, "connection", None)
+            in_use: int = getattr(self.local, "depth", 0)
+            if connection is not None and (in_use or self._usable(connection)):
+                return connection
+        if connection is not None:
+            self.forget(connection)
+        connection = self._connect()
+        with self._lock:
+            if not self.closed:
+                self._open.append(connection)
+                self.local.connection = connection
+                return connection
+        self._disconnect(connection)
+        raise self._refuse()
+
+    @contextlib.contextmanager
+    def use(self) -> Iterator[C]:
+        """This thread's connection, in use until the block ends (then closed, if
+        :meth:`close` was called meanwhile); StorageError once closed."""
+        depth: int = getattr(self.local, "depth", 0)
+        if depth:  # nested in this thread's operation: its connection, still in use
+            self.local.depth = depth + 1
+            try:
+                yield self.local.connection
+            finally:
+                self.local.depth = depth
+            return
+        while True:
+            connection = self.current()
+            with self._lock:
+                if self.closed:
+                    raise self._refuse()
+                if getattr(self.local, "connection", None) is connection:
+                    self._busy.add(id(connection))
+                    self.local.depth = 1
+                    break
+        try:
+            yield connection
+        finally:
+            with self._lock:
+                self.local.depth = 0
+                self._busy.discard(id(connection))
+                doomed = self.closed and connection in self._open
+                if doomed:
+                    self._open.remove(connection)
+                    self.local.connection = None
+            if doomed:
+                self._disconnect(connection)
+
+    def forget(self, connection: C) -> None:
+        """Close ``connection`` (this thread's, found broken); the thread's next
+        operation opens another."""
+        with self._lock:
+            if connection not in self._open:
+                return
+            self._open.remove(connection)
+        self._disconnect(connection)
+
+    def close(self) -> None:
+        """Refuse new work; close the idle connections now and leave each one in use
+        to its thread, which closes it when its operation ends. Idempotent; safe from
+        any thread at any time."""
+        with self._lock:
+            self.closed = True
+            idle = [c for c in self._open if id(c) not in self._busy]
+            self._open = [c for c in self._open if id(c) in self._busy]
+        for connection in idle:
+            self._disconnect(connection)
 
 
 class SQLRepository(Repository):

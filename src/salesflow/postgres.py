@@ -22,14 +22,20 @@ from __future__ import annotations
 
 import contextlib
 import re
-import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from salesflow._sql import PAUSED, Cursor, PipelineGroup, SQLRepository, micro_units
+from salesflow._sql import (
+    PAUSED,
+    Cursor,
+    PipelineGroup,
+    SQLRepository,
+    ThreadConnections,
+    micro_units,
+)
 from salesflow.domain import checks
 from salesflow.domain.activity import Activity
 from salesflow.domain.opportunity import Opportunity
@@ -166,8 +172,9 @@ class PostgresRepository(SQLRepository):
     waits for another transaction's locks before giving up with
     ``ConcurrencyError``; ``connect_timeout`` bounds each connection attempt.
 
-    Each thread opens one connection on first use; :meth:`close` closes them all
-    (call it when no thread is using the repository).
+    Each thread opens one connection on first use. :meth:`close` may be called at
+    any time, from any thread: it refuses new work (``StorageError``) and closes each
+    connection once its thread's current operation has ended.
     """
 
     _mark = "%s"
@@ -198,10 +205,10 @@ class PostgresRepository(SQLRepository):
         self.connect_timeout = connect_timeout
         self._s = f'"{schema}"'
         self._where = _describe(dsn, schema)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[psycopg.Connection[Any]] = []
-        self._closed = False
+        self._connections: ThreadConnections[psycopg.Connection[Any]] = ThreadConnections(
+            lambda: repr(self), self._open, _close, _usable
+        )
+        self._local = self._connections.local
         try:
             self._migrate()
         except BaseException:
@@ -214,32 +221,18 @@ class PostgresRepository(SQLRepository):
     # -- connections and errors ------------------------------------------------
 
     def _connection(self) -> psycopg.Connection[Any]:
-        if self._closed:
-            raise StorageError(f"{self!r} is closed")
-        connection: psycopg.Connection[Any] | None = getattr(self._local, "connection", None)
-        if connection is not None and not connection.closed and not connection.broken:
-            return connection
-        if connection is not None:
-            self._forget(connection)
+        """This thread's connection (opened, or replaced if broken, when it is not
+        in use); StorageError once closed."""
+        return self._connections.current()
+
+    def _open(self) -> psycopg.Connection[Any]:
         with self._translated("connecting"):
             connection = psycopg.connect(
                 self.dsn, autocommit=True, connect_timeout=self.connect_timeout
             )
             # Whatever the server's default: the version checks are designed for it.
             connection.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
-        with self._lock:
-            self._connections.append(connection)
-        self._local.connection = connection
         return connection
-
-    def _forget(self, connection: psycopg.Connection[Any]) -> None:
-        with self._lock:
-            if connection in self._connections:
-                self._connections.remove(connection)
-        if getattr(self._local, "connection", None) is connection:
-            self._local.connection = None
-        with contextlib.suppress(psycopg.Error):
-            connection.close()
 
     @contextlib.contextmanager
     def _translated(self, doing: str) -> Iterator[None]:
@@ -248,8 +241,8 @@ class PostgresRepository(SQLRepository):
             yield
         except psycopg.Error as error:
             connection = getattr(self._local, "connection", None)
-            if connection is not None and (connection.closed or connection.broken):
-                self._forget(connection)
+            if connection is not None and not _usable(connection):
+                self._connections.forget(connection)
             if error.sqlstate in _RETRYABLE:
                 raise ConcurrencyError(
                     f"PostgreSQL {self._where}: {doing} met a concurrent transaction "
@@ -260,8 +253,12 @@ class PostgresRepository(SQLRepository):
     @contextlib.contextmanager
     def _transaction(self, doing: str) -> Iterator[psycopg.Cursor[Any]]:
         """One READ COMMITTED transaction whose lock waits end after ``timeout``."""
-        connection = self._connection()
-        with self._translated(doing), connection.transaction(), connection.cursor() as cursor:
+        with (
+            self._connections.use() as connection,
+            self._translated(doing),
+            connection.transaction(),
+            connection.cursor() as cursor,
+        ):
             cursor.execute(
                 "SELECT set_config('lock_timeout', %s, true)",
                 (f"{max(1, round(self.timeout * 1000))}ms",),
@@ -271,8 +268,12 @@ class PostgresRepository(SQLRepository):
     @contextlib.contextmanager
     def _snapshot(self, doing: str) -> Iterator[psycopg.Cursor[Any]]:
         """One REPEATABLE READ, READ ONLY transaction: its reads see one snapshot."""
-        connection = self._connection()
-        with self._translated(doing), connection.transaction(), connection.cursor() as cursor:
+        with (
+            self._connections.use() as connection,
+            self._translated(doing),
+            connection.transaction(),
+            connection.cursor() as cursor,
+        ):
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield cursor
 
@@ -282,19 +283,21 @@ class PostgresRepository(SQLRepository):
             with self._translated(doing):
                 block.execute(sql, parameters)
                 return block.fetchall()
-        connection = self._connection()
-        with self._translated(doing), connection.cursor() as cursor:
+        with (
+            self._connections.use() as connection,
+            self._translated(doing),
+            connection.cursor() as cursor,
+        ):
             cursor.execute(sql, parameters)
             return cursor.fetchall()
 
     def close(self) -> None:
-        """Close every connection this repository opened; later use raises StorageError."""
-        with self._lock:
-            self._closed = True
-            connections, self._connections = self._connections, []
-        for connection in connections:
-            with contextlib.suppress(psycopg.Error):
-                connection.close()
+        """Refuse new work (it raises StorageError) and close every connection this
+        repository opened: the idle ones now, each one in use when its thread's
+        current query, transaction or command block ends (a command block's commit
+        then completes or fails as a whole). Safe at any time, from any thread;
+        calling it again does nothing."""
+        self._connections.close()
 
     # -- what the shared reads and writes ask of a driver ---------------------
 
@@ -458,6 +461,15 @@ class PostgresRepository(SQLRepository):
 
 
 _VERSION_SQL = "SELECT coalesce(max(version), 0) FROM {s}.schema_version"
+
+
+def _usable(connection: psycopg.Connection[Any]) -> bool:
+    return not connection.closed and not connection.broken
+
+
+def _close(connection: psycopg.Connection[Any]) -> None:
+    with contextlib.suppress(psycopg.Error):
+        connection.close()
 
 
 def _describe(dsn: str, schema: str) -> str:

@@ -17,13 +17,19 @@ import contextlib
 import datetime as dt
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeAlias
 
-from salesflow._sql import PAUSED, Cursor, PipelineGroup, SQLRepository, micro_units
+from salesflow._sql import (
+    PAUSED,
+    Cursor,
+    PipelineGroup,
+    SQLRepository,
+    ThreadConnections,
+    micro_units,
+)
 from salesflow.domain import checks
 from salesflow.domain.activity import Activity
 from salesflow.domain.checks import AMOUNT_PLACES
@@ -333,6 +339,11 @@ def _add(
         row[2] += weighted
 
 
+def _close(connection: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        connection.close()
+
+
 # -- the repository ----------------------------------------------------------------
 
 
@@ -344,8 +355,10 @@ class SQLiteRepository(SQLRepository):
     reads and writes. ``timeout`` is how many seconds a write waits for another
     writer's transaction before giving up with ``ConcurrencyError``.
 
-    Each thread that uses the repository opens its own connection on first use;
-    :meth:`close` closes them all (call it when no thread is using the repository).
+    Each thread that uses the repository opens its own connection on first use.
+    :meth:`close` may be called at any time, from any thread: it refuses new work
+    (``StorageError``) and closes each connection once its thread's current operation
+    has ended.
     """
 
     _mark = "?"
@@ -381,12 +394,10 @@ class SQLiteRepository(SQLRepository):
             )
         self.workspace = workspace
         self.timeout = timeout
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
-        self._closed = False
+        self._connections = ThreadConnections(lambda: repr(self), self._open, _close)
+        self._local = self._connections.local
         try:
-            self._migrate(self._connection())
+            self._migrate()
         except BaseException:
             self.close()
             raise
@@ -397,17 +408,17 @@ class SQLiteRepository(SQLRepository):
     # -- connections and errors ------------------------------------------------
 
     def _connection(self) -> sqlite3.Connection:
-        if self._closed:
-            raise StorageError(f"{self!r} is closed")
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is not None:
-            return connection
+        """This thread's connection (opened if needed); StorageError once closed."""
+        return self._connections.current()
+
+    def _open(self) -> sqlite3.Connection:
         with self._translated("opening the file"):
             connection = sqlite3.connect(
                 self.path,
                 timeout=self.timeout,
                 isolation_level=None,  # transactions are begun and ended explicitly
-                check_same_thread=False,  # used by one thread, closed by close()
+                # Used by one thread; closed by another only while no thread uses it.
+                check_same_thread=False,
             )
             try:
                 self._enable_wal(connection)
@@ -416,9 +427,6 @@ class SQLiteRepository(SQLRepository):
             except BaseException:
                 connection.close()
                 raise
-        with self._lock:
-            self._connections.append(connection)
-        self._local.connection = connection
         return connection
 
     def _enable_wal(self, connection: sqlite3.Connection) -> None:
@@ -464,8 +472,11 @@ class SQLiteRepository(SQLRepository):
     def _transaction(self, doing: str) -> Iterator[sqlite3.Cursor]:
         """One write transaction, begun with the file's write lock held: writers take
         turns, so history is in commit order without more locking."""
-        connection = self._connection()
-        with self._translated(doing), contextlib.closing(connection.cursor()) as cursor:
+        with (
+            self._connections.use() as connection,
+            self._translated(doing),
+            contextlib.closing(connection.cursor()) as cursor,
+        ):
             cursor.execute("BEGIN IMMEDIATE")
             try:
                 yield cursor
@@ -479,8 +490,11 @@ class SQLiteRepository(SQLRepository):
     def _snapshot(self, doing: str) -> Iterator[sqlite3.Cursor]:
         """One read transaction: in WAL mode, its reads all see the file as it was
         when the first of them ran, whatever writers commit meanwhile."""
-        connection = self._connection()
-        with self._translated(doing), contextlib.closing(connection.cursor()) as cursor:
+        with (
+            self._connections.use() as connection,
+            self._translated(doing),
+            contextlib.closing(connection.cursor()) as cursor,
+        ):
             cursor.execute("BEGIN")
             try:
                 yield cursor
@@ -494,18 +508,16 @@ class SQLiteRepository(SQLRepository):
             with self._translated(doing):
                 block.execute(sql, parameters)
                 return block.fetchall()
-        connection = self._connection()
-        with self._translated(doing):
+        with self._connections.use() as connection, self._translated(doing):
             return connection.execute(sql, parameters).fetchall()
 
     def close(self) -> None:
-        """Close every connection this repository opened; later use raises StorageError."""
-        with self._lock:
-            self._closed = True
-            connections, self._connections = self._connections, []
-        for connection in connections:
-            with contextlib.suppress(sqlite3.Error):
-                connection.close()
+        """Refuse new work (it raises StorageError) and close every connection this
+        repository opened: the idle ones now, each one in use when its thread's
+        current query, transaction or command block ends (a command block's commit
+        then completes or fails as a whole). Safe at any time, from any thread;
+        calling it again does nothing."""
+        self._connections.close()
 
     # -- what the shared reads and writes ask of a driver ---------------------
 
@@ -590,8 +602,9 @@ class SQLiteRepository(SQLRepository):
 
     # -- schema ----------------------------------------------------------------
 
-    def _migrate(self, connection: sqlite3.Connection) -> None:
-        with self._transaction("upgrading the schema"):
+    def _migrate(self) -> None:
+        with self._transaction("upgrading the schema") as cursor:
+            connection = cursor.connection
             connection.execute(_VERSION_TABLE)
             (current,) = connection.execute(
                 "SELECT coalesce(max(version), 0) FROM schema_version"
