@@ -243,10 +243,10 @@ class Deal:
     # -- stage actions ---------------------------------------------------------
 
     def add_action(self, stage: str, spec: StageAction) -> None:
-        key = self.proc.stage(stage).key
+        target = self.proc.stage(stage)
         action_id = self.new_id()
-        self.opportunity = self.opp.with_added_action(self.proc.stage(key), spec, action_id)
-        self.record(EventKind.ACTION_ADDED, action_id=action_id, key=spec.key, stage=key)
+        self.opportunity = self.opp.with_added_action(target, spec, action_id)
+        self.record(EventKind.ACTION_ADDED, action_id=action_id, key=spec.key, stage=target.key)
         self.notice(f"Added {quoted(spec.title)}.")
 
     def remove_action(self, action_id: str) -> None:

@@ -27,21 +27,12 @@ from salesflow.domain.values import (
     Related,
     Status,
     same_currency,
+    to_money,
+    to_optional_money,
 )
 from salesflow.errors import NotFound, TransitionNotAllowed, ValidationError
 
 __all__ = ["EDITABLE_FIELDS", "TRACKED_FIELDS", "Opportunity", "OpportunityAction"]
-
-
-def _frozen(value: Any) -> Any:
-    """Money in the form salesflow keeps (checked by the field's validator)."""
-    if isinstance(value, Money) and not isinstance(value, checks.FrozenMoney):
-        return checks.FrozenMoney(value.amount, value.currency)
-    return value
-
-
-def _money(value: object, where: str) -> object:
-    return checks.money(value, where)
 
 
 def _team(value: object, where: str) -> object:
@@ -130,7 +121,7 @@ class Opportunity:
     process: str = attrs.field(validator=_NAME)
     stage: str = attrs.field(validator=_NAME)
     stage_probability: int = attrs.field(validator=checks.validator(checks.probability))
-    value: Money = attrs.field(converter=_frozen, validator=checks.validator(_money))
+    value: Money = attrs.field(converter=to_money, validator=checks.validator(checks.money))
     created_at: dt.datetime = attrs.field(validator=checks.validator(checks.aware))
     stage_entered_at: dt.datetime = attrs.field(validator=checks.validator(checks.aware))
     title: str | None = attrs.field(default=None, validator=_OPTIONAL_NAME)
@@ -145,7 +136,9 @@ class Opportunity:
         default=(), validator=checks.validator(checks.tuple_of(Related, "Related values"))
     )
     annual_value: Money | None = attrs.field(
-        default=None, converter=_frozen, validator=checks.validator(checks.optional(_money))
+        default=None,
+        converter=to_optional_money,
+        validator=checks.validator(checks.optional(checks.money)),
     )
     probability_override: int | None = attrs.field(
         default=None, validator=checks.validator(checks.optional(checks.probability))
@@ -337,10 +330,6 @@ def _related(value: object, where: str) -> tuple[Related, ...]:
     return checks.items(value, Related, where)
 
 
-def _team_names(value: object, where: str) -> tuple[str, ...]:
-    return checks.strings(value, where)
-
-
 def _customer(value: object, where: str) -> Customer | None:
     if value is not None and not isinstance(value, Individual | Organization):
         raise ValidationError(f"{where}: expected an Individual or an Organization, got {value!r}")
@@ -360,7 +349,7 @@ _FIELD_CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "external_ref": checks.optional_name,
     "avatar": checks.optional_name,
     "related": _related,
-    "team": _team_names,
+    "team": checks.strings,
     "probability_override": lambda v, w: None if v is None else checks.probability(v, w),
 }
 

@@ -26,8 +26,6 @@ from salesflow.domain.values import (
     collect,
     convert_with,
     optional_text,
-    record_name,
-    validate_with,
 )
 from salesflow.errors import UnknownStage, ValidationError
 
@@ -133,8 +131,8 @@ def _repeated(keys: Iterable[str]) -> list[str]:
     return sorted(key for key, count in Counter(keys).items() if count > 1)
 
 
-_name = validate_with(checks.name)
-_flag = validate_with(checks.flag)
+_name = checks.validator(checks.name)
+_flag = checks.validator(checks.flag)
 
 
 @attrs.frozen
@@ -151,42 +149,46 @@ class StageAction:
     key: str = attrs.field(validator=_name)
     title: str = attrs.field(validator=_name)
     kind: ActionKind = attrs.field(
-        default=ActionKind.MANUAL, converter=_to_action_kind, validator=validate_with(_action_kind)
+        default=ActionKind.MANUAL,
+        converter=_to_action_kind,
+        validator=checks.validator(_action_kind),
     )
     required: bool = attrs.field(default=True, validator=_flag, kw_only=True)
     auto_create: bool = attrs.field(default=False, validator=_flag, kw_only=True)
     activity_kind: ActivityKind = attrs.field(
         default=ActivityKind.CALL,
         converter=_to_activity_kind,
-        validator=validate_with(_activity_kind),
+        validator=checks.validator(_activity_kind),
         kw_only=True,
     )
     due_after: relativedelta = attrs.field(
         factory=lambda: relativedelta(days=1),
         converter=_to_delta,
-        validator=validate_with(checks.frozen_delta),
+        validator=checks.validator(checks.frozen_delta),
         kw_only=True,
     )
     track_outcome: bool = attrs.field(default=False, validator=_flag, kw_only=True)
     template: str | None = attrs.field(
-        default=None, validator=validate_with(optional_text), kw_only=True
+        default=None, validator=checks.validator(optional_text), kw_only=True
     )
     event: str | None = attrs.field(
-        default=None, validator=validate_with(optional_text), kw_only=True
+        default=None, validator=checks.validator(optional_text), kw_only=True
     )
 
     @auto_create.validator
     def _only_calendar_actions_auto_create(self, _: attrs.Attribute[bool], value: bool) -> None:
         if value and self.kind is not ActionKind.CALENDAR:
             raise ValidationError(
-                f"{record_name(self)}.auto_create: only CALENDAR actions can auto_create "
+                f"{checks.record_of(self)}.auto_create: only CALENDAR actions can auto_create "
                 "an activity"
             )
 
     @event.validator
     def _an_event_action_names_its_event(self, _: attrs.Attribute[Any], value: object) -> None:
         if self.kind is ActionKind.EVENT and (value is None or not str(value).strip()):
-            raise ValidationError(f"{record_name(self)}.event: an EVENT action must name its event")
+            raise ValidationError(
+                f"{checks.record_of(self)}.event: an EVENT action must name its event"
+            )
 
 
 @attrs.frozen
@@ -201,18 +203,18 @@ class Stage:
 
     key: str = attrs.field(validator=_name)
     name: str = attrs.field(validator=_name)
-    probability: int = attrs.field(validator=validate_with(checks.probability))
+    probability: int = attrs.field(validator=checks.validator(checks.probability))
     kind: StageKind = attrs.field(
-        default=StageKind.OPEN, converter=_to_stage_kind, validator=validate_with(_stage_kind)
+        default=StageKind.OPEN, converter=_to_stage_kind, validator=checks.validator(_stage_kind)
     )
     actions: tuple[StageAction, ...] = attrs.field(
-        default=(), converter=_to_actions, validator=validate_with(_actions), kw_only=True
+        default=(), converter=_to_actions, validator=checks.validator(_actions), kw_only=True
     )
     rot_after: dt.timedelta | None = attrs.field(
-        default=None, validator=validate_with(_rot_after), kw_only=True
+        default=None, validator=checks.validator(_rot_after), kw_only=True
     )
     requires: tuple[str, ...] = attrs.field(
-        default=(), converter=_to_strings, validator=validate_with(_gates), kw_only=True
+        default=(), converter=_to_strings, validator=checks.validator(_gates), kw_only=True
     )
 
     @actions.validator
@@ -222,7 +224,8 @@ class Stage:
         duplicates = _repeated(action.key for action in value)
         if duplicates:
             raise ValidationError(
-                f"{record_name(self)}.actions: action keys must be unique, repeated: {duplicates}"
+                f"{checks.record_of(self)}.actions: action keys must be unique, "
+                f"repeated: {duplicates}"
             )
 
     @requires.validator
@@ -233,7 +236,7 @@ class Stage:
         unknown = sorted(set(value) - GATEABLE_FIELDS)
         if unknown:
             raise ValidationError(
-                f"{record_name(self)}.requires: names fields that opportunities do not have: "
+                f"{checks.record_of(self)}.requires: names fields that opportunities do not have: "
                 f"{unknown}"
             )
 
@@ -259,15 +262,17 @@ class Process:
 
     key: str = attrs.field(validator=_name)
     name: str = attrs.field(validator=_name)
-    stages: tuple[Stage, ...] = attrs.field(converter=_to_stages, validator=validate_with(_stages))
+    stages: tuple[Stage, ...] = attrs.field(
+        converter=_to_stages, validator=checks.validator(_stages)
+    )
     currency: str = attrs.field(
-        default="USD", validator=validate_with(checks.currency), kw_only=True
+        default="USD", validator=checks.validator(checks.currency), kw_only=True
     )
     auto_advance: bool = attrs.field(default=False, validator=_flag, kw_only=True)
     cancel_pending: CancelPolicy = attrs.field(
         default=CancelPolicy.ASK,
         converter=_to_cancel_policy,
-        validator=validate_with(_cancel_policy),
+        validator=checks.validator(_cancel_policy),
         kw_only=True,
     )
     allow_backward: bool = attrs.field(default=True, validator=_flag, kw_only=True)
@@ -275,12 +280,12 @@ class Process:
     require_customer: bool = attrs.field(default=False, validator=_flag, kw_only=True)
     require_loss_reason: bool = attrs.field(default=False, validator=_flag, kw_only=True)
     loss_reasons: tuple[str, ...] = attrs.field(
-        default=(), converter=_to_strings, validator=validate_with(checks.strings), kw_only=True
+        default=(), converter=_to_strings, validator=checks.validator(checks.strings), kw_only=True
     )
 
     @stages.validator
     def _stages_make_a_process(self, _: attrs.Attribute[Any], value: tuple[Stage, ...]) -> None:
-        where = f"{record_name(self)}.stages"
+        where = f"{checks.record_of(self)}.stages"
         duplicates = _repeated(stage.key for stage in value)
         if duplicates:
             raise ValidationError(f"{where}: stage keys must be unique, repeated: {duplicates}")
@@ -304,7 +309,7 @@ class Process:
         duplicates = _repeated(value)
         if duplicates:
             raise ValidationError(
-                f"{record_name(self)}.loss_reasons: must be unique, repeated: {duplicates}"
+                f"{checks.record_of(self)}.loss_reasons: must be unique, repeated: {duplicates}"
             )
 
     def stage(self, key: str) -> Stage:

@@ -11,7 +11,7 @@ import datetime as dt
 import enum
 from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, ClassVar, TypeAlias, TypeVar, cast
+from typing import ClassVar, TypeAlias, TypeVar, cast
 
 import attrs
 from moneyed import Money, get_currency
@@ -135,18 +135,6 @@ def same_currency(a: Money, b: Money, record: str) -> None:
 # typed.)
 
 T = TypeVar("T")
-Check: TypeAlias = Callable[[object, str], object]
-Validator: TypeAlias = Callable[[Any, "attrs.Attribute[Any]", Any], None]
-
-
-#: How messages name a record (see :func:`checks.record_of`).
-record_name = checks.record_of
-
-
-def validate_with(check: Check) -> Validator:
-    """An attrs validator running ``check(value, "<record>.<field>")``."""
-    validator: Validator = checks.validator(check)
-    return validator
 
 
 def convert_with(check: Callable[[object, str], T], value: object) -> T:
@@ -185,8 +173,8 @@ class Individual:
 
     _KEY: ClassVar[str] = "id"
 
-    id: str = attrs.field(validator=validate_with(checks.name))
-    name: str = attrs.field(validator=validate_with(checks.name))
+    id: str = attrs.field(validator=checks.validator(checks.name))
+    name: str = attrs.field(validator=checks.validator(checks.name))
 
 
 @attrs.frozen
@@ -195,8 +183,8 @@ class Organization:
 
     _KEY: ClassVar[str] = "id"
 
-    id: str = attrs.field(validator=validate_with(checks.name))
-    name: str = attrs.field(validator=validate_with(checks.name))
+    id: str = attrs.field(validator=checks.validator(checks.name))
+    name: str = attrs.field(validator=checks.validator(checks.name))
 
 
 Customer: TypeAlias = Individual | Organization
@@ -212,18 +200,18 @@ class Related:
 
     _KEY: ClassVar[str] = "id"
 
-    role: str = attrs.field(validator=validate_with(checks.name))
-    id: str = attrs.field(validator=validate_with(checks.name))
-    name: str = attrs.field(default="", validator=validate_with(_related_name))
+    role: str = attrs.field(validator=checks.validator(checks.name))
+    id: str = attrs.field(validator=checks.validator(checks.name))
+    name: str = attrs.field(default="", validator=checks.validator(_related_name))
 
 
 @attrs.frozen
 class Note:
     """A comment on an opportunity."""
 
-    text: str = attrs.field(validator=validate_with(checks.text))
-    author: str | None = attrs.field(validator=validate_with(checks.optional_name))
-    at: dt.datetime = attrs.field(validator=validate_with(checks.aware))
+    text: str = attrs.field(validator=checks.validator(checks.text))
+    author: str | None = attrs.field(validator=checks.validator(checks.optional_name))
+    at: dt.datetime = attrs.field(validator=checks.validator(checks.aware))
 
 
 def _percent(value: object, where: str) -> Decimal:
@@ -241,8 +229,13 @@ def _to_percent(value: Decimal | int | str) -> Decimal:
     return convert_with(_percent, value)
 
 
-def _to_money(value: Money) -> Money:
+def to_money(value: Money) -> Money:
     return convert_with(checks.money, value)
+
+
+def to_optional_money(value: Money | None) -> Money | None:
+    """:func:`to_money`, letting None through."""
+    return None if value is None else to_money(value)
 
 
 @attrs.frozen
@@ -256,17 +249,20 @@ class LineItem:
 
     _KEY: ClassVar[str] = "id"
 
-    description: str = attrs.field(validator=validate_with(checks.text))
-    quantity: Decimal = attrs.field(converter=_to_amount, validator=validate_with(checks.amount))
-    unit_price: Money = attrs.field(converter=_to_money, validator=validate_with(checks.money))
+    description: str = attrs.field(validator=checks.validator(checks.text))
+    quantity: Decimal = attrs.field(converter=_to_amount, validator=checks.validator(checks.amount))
+    unit_price: Money = attrs.field(converter=to_money, validator=checks.validator(checks.money))
     discount_percent: Decimal = attrs.field(
-        default=Decimal(0), converter=_to_percent, validator=validate_with(_percent), kw_only=True
+        default=Decimal(0),
+        converter=_to_percent,
+        validator=checks.validator(_percent),
+        kw_only=True,
     )
     service_code: str | None = attrs.field(
-        default=None, validator=validate_with(checks.optional_name), kw_only=True
+        default=None, validator=checks.validator(checks.optional_name), kw_only=True
     )
     id: str | None = attrs.field(
-        default=None, validator=validate_with(checks.optional_name), kw_only=True
+        default=None, validator=checks.validator(checks.optional_name), kw_only=True
     )
 
     @property
