@@ -1,31 +1,45 @@
 """``PostgresRepository``: one pipeline shared by many app processes and hosts.
 
-Needs the ``postgres`` extra (``pip install "salesflow[postgres]"``, psycopg 3); the
-rest of salesflow never imports this module.
+Needs the ``postgres`` extra (``pip install "salesflow[postgres]"``: psycopg 3 and
+psycopg_pool); the rest of salesflow never imports this module.
 
-Every thread that uses a repository gets its own connection, opened on first use and
-reopened if it breaks. Transactions run at READ COMMITTED: each write of an
-opportunity or activity is conditional on the version it was read at
-(``UPDATE ... WHERE version = <read version>``, ``INSERT ... ON CONFLICT DO
-NOTHING``), and a write that touches no row is a conflict. A concurrent writer of the
-same row waits for the first one's commit, then finds the version moved on, so no
-update is ever lost. A commit that adds to the history of stored opportunities takes
-a transaction-scoped advisory lock per opportunity, so that history is in commit
-order; opportunities the commit creates need none, so a bulk import of any size takes
-no locks. Searches and pipeline totals read in one REPEATABLE READ, READ ONLY
-transaction each, so that a page and its count agree. The tables live in a schema of
-their own (``salesflow`` unless told otherwise), created and upgraded on first use
-under an advisory lock.
+Connections come from a ``psycopg_pool.ConnectionPool`` per repository: each
+operation (a query, a transaction, a command block) takes one for its length and
+gives it back, and the pool checks a connection before handing it out, so one broken
+by a server restart is replaced unnoticed. Every connection has bounded waits: a
+connect timeout, a server-side statement timeout, TCP keepalives and a TCP user
+timeout, and a client-side deadline per operation that cuts the connection of an
+operation still waiting on a silent network -- so a dead network becomes a
+``StorageError`` within a bounded time, never a hang.
+
+Transactions run at READ COMMITTED: each write of an opportunity or activity is
+conditional on the version it was read at (``UPDATE ... WHERE version = <read
+version>``, ``INSERT ... ON CONFLICT DO NOTHING``), and a write that touches no row is
+a conflict. A concurrent writer of the same row waits for the first one's commit, then
+finds the version moved on, so no update is ever lost. A commit that adds to the
+history of stored opportunities takes a transaction-scoped advisory lock per
+opportunity, so that history is in commit order; opportunities the commit creates
+need none, so a bulk import of any size takes no locks. Searches and pipeline totals
+read in one REPEATABLE READ, READ ONLY transaction each, so that a page and its count
+agree. The tables live in a schema of their own (``salesflow`` unless told otherwise),
+created and upgraded on first use under an advisory lock.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import os
 import re
-from collections.abc import Iterator, Sequence
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import psycopg
+import psycopg_pool
 from psycopg.conninfo import conninfo_to_dict
 
 from salesflow._sql import (
@@ -33,7 +47,6 @@ from salesflow._sql import (
     Cursor,
     PipelineGroup,
     SQLRepository,
-    ThreadConnections,
     micro_units,
 )
 from salesflow.domain import checks
@@ -163,18 +176,180 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 _V3_COLUMNS = ("probability", "annual_amount", "annual_currency", "sort_title", "search_text")
 
 
+class _Deadlines:
+    """A client-side deadline per operation: a watch thread cuts the socket of an
+    operation still running at its deadline, so the thread waiting on it gets an
+    error instead of waiting for as long as the network stays silent.
+
+    Cutting happens under the same lock as the end of an operation, so a connection
+    whose operation has ended is never cut.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._running: dict[int, tuple[float, psycopg.Connection[Any]]] = {}
+        self._wake = threading.Event()
+        self._watcher: threading.Thread | None = None
+        #: How many connections were cut (for the tests and for logs).
+        self.cut = 0
+
+    @contextlib.contextmanager
+    def watch(self, connection: psycopg.Connection[Any]) -> Iterator[None]:
+        key = id(connection)
+        with self._lock:
+            self._running[key] = (time.monotonic() + self.seconds, connection)
+            if self._watcher is None or not self._watcher.is_alive():
+                self._watcher = threading.Thread(
+                    target=self._watch, name="salesflow-postgres-deadlines", daemon=True
+                )
+                self._watcher.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running.pop(key, None)
+
+    def _watch(self) -> None:
+        tick = min(1.0, max(0.05, self.seconds / 4))
+        while True:
+            self._wake.wait(tick)
+            if self._wake.is_set():
+                return
+            now = time.monotonic()
+            with self._lock:
+                for key, (deadline, connection) in list(self._running.items()):
+                    if deadline <= now:
+                        del self._running[key]
+                        _cut(connection)
+                        self.cut += 1
+
+    def stop(self) -> None:
+        self._wake.set()
+
+
+def _cut(connection: psycopg.Connection[Any]) -> None:
+    """Shut the connection's socket down: whatever waits on it fails at once (the
+    pool then discards the connection)."""
+    with contextlib.suppress(OSError, psycopg.Error):
+        duplicate = socket.socket(fileno=os.dup(connection.fileno()))
+        try:
+            duplicate.shutdown(socket.SHUT_RDWR)
+        finally:
+            duplicate.close()
+
+
+class _PooledConnections:
+    """Connections from a ``psycopg_pool`` pool, one per operation of a thread.
+
+    A thread takes a connection for the length of one operation (a query, a
+    transaction, a command block) with :meth:`use`; an operation nested in another on
+    the same thread shares its connection. :meth:`close` refuses new work at once;
+    each connection in use is closed when its operation gives it back.
+    """
+
+    def __init__(
+        self,
+        name: Callable[[], str],
+        pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]],
+        deadlines: _Deadlines,
+    ) -> None:
+        self._name = name
+        self._pool = pool
+        self._deadlines = deadlines
+        #: This thread's connection (attribute ``connection``) while in use, and how
+        #: deeply (attribute ``depth``).
+        self.local = threading.local()
+        self._lent: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+
+    @property
+    def _open(self) -> list[psycopg.Connection[Any]]:
+        """The connections handed out so far that are still open."""
+        return [c for c in list(self._lent) if not c.closed]
+
+    @contextlib.contextmanager
+    def use(self, *, deadline: bool = True) -> Iterator[psycopg.Connection[Any]]:
+        """A connection for one operation; ``deadline``: cut it if the operation
+        outlives the repository's ``operation_timeout``. StorageError once closed, or
+        when no connection frees up within the pool's wait."""
+        depth: int = getattr(self.local, "depth", 0)
+        if depth:
+            self.local.depth = depth + 1
+            try:
+                yield self.local.connection
+            finally:
+                self.local.depth = depth
+            return
+        try:
+            connection = self._pool.getconn()
+        except psycopg_pool.PoolClosed:
+            raise StorageError(f"{self._name()} is closed") from None
+        except psycopg_pool.PoolTimeout as error:
+            raise StorageError(
+                f"{self._name()}: no working connection within {self._pool.timeout:g} s "
+                f"(all {self._pool.max_size} of the pool in use, or the server unreachable): "
+                f"{error}"
+            ) from error
+        except psycopg.Error as error:
+            raise StorageError(f"{self._name()}: connecting failed: {error}") from error
+        self._lent.add(connection)
+        self.local.connection = connection
+        self.local.depth = 1
+        try:
+            if deadline:
+                with self._deadlines.watch(connection):
+                    yield connection
+            else:
+                yield connection
+        finally:
+            self.local.depth = 0
+            self.local.connection = None
+            with contextlib.suppress(psycopg.Error):
+                self._pool.putconn(connection)
+
+    def close(self) -> None:
+        """Refuse new work; idle connections close now, those in use when given back."""
+        self._pool.close(timeout=1.0)
+        self._deadlines.stop()
+
+
+def _seconds(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValidationError(f"{where}: expected a number of seconds, got {value!r}")
+    if not 0 < value <= 86_400:
+        raise ValidationError(f"{where}: must be above 0 and at most 86400 seconds, not {value}")
+    return float(value)
+
+
+def _milliseconds(seconds: float) -> str:
+    return f"{max(1, round(seconds * 1000))}ms"
+
+
 class PostgresRepository(SQLRepository):
     """A repository in a PostgreSQL database, for many processes on many hosts.
 
     ``dsn`` is a libpq connection string or ``postgresql://`` URL. ``workspace`` names
     the slice of the tables this repository reads and writes; ``schema`` the
-    PostgreSQL schema holding the tables. ``timeout`` is how many seconds a write
-    waits for another transaction's locks before giving up with
-    ``ConcurrencyError``; ``connect_timeout`` bounds each connection attempt.
+    PostgreSQL schema holding the tables.
 
-    Each thread opens one connection on first use. :meth:`close` may be called at
-    any time, from any thread: it refuses new work (``StorageError``) and closes each
-    connection once its thread's current operation has ended.
+    Connections: at most ``pool_size`` at once, from a pool (``min_connections`` kept
+    open); a thread waits up to ``pool_timeout`` seconds for one to come free.
+
+    Waits, each ending in an error rather than a hang (all in seconds):
+
+    - ``timeout``: how long a write waits for another transaction's locks before
+      giving up with ``ConcurrencyError`` (``SalesFlow`` then runs the command again);
+    - ``connect_timeout``: each connection attempt;
+    - ``statement_timeout``: each statement, on the server;
+    - ``network_timeout``: how long the network may stay silent (TCP keepalives and
+      the TCP user timeout) before the connection counts as dead;
+    - ``operation_timeout``: a deadline per operation (a query, a transaction, a
+      command block), kept by the client: an operation still running then has its
+      connection cut and fails with ``StorageError``, whatever the network does.
+
+    :meth:`close` may be called at any time, from any thread: it refuses new work
+    (``StorageError``) and closes each connection once its thread's current
+    operation has ended.
     """
 
     _mark = "%s"
@@ -190,24 +365,56 @@ class PostgresRepository(SQLRepository):
         schema: str = "salesflow",
         timeout: float = 30.0,
         connect_timeout: int = 10,
+        statement_timeout: float = 60.0,
+        network_timeout: float = 30.0,
+        operation_timeout: float = 120.0,
+        pool_size: int = 10,
+        min_connections: int = 1,
+        pool_timeout: float = 30.0,
     ) -> None:
-        workspace = checks.name(workspace, "PostgresRepository.workspace")
-        dsn = checks.text(dsn, "PostgresRepository.dsn", blank=False)
+        where = "PostgresRepository"
+        workspace = checks.name(workspace, f"{where}.workspace")
+        dsn = checks.text(dsn, f"{where}.dsn", blank=False)
         if not isinstance(schema, str) or not _IDENTIFIER.fullmatch(schema):
             raise ValidationError(
-                f"PostgresRepository.schema: {schema!r} must be a plain identifier "
+                f"{where}.schema: {schema!r} must be a plain identifier "
                 "(letters, digits and _, at most 63)"
             )
         self.dsn = dsn
         self.workspace = workspace
         self.schema = schema
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
+        self.timeout = _seconds(timeout, f"{where}.timeout")
+        self.connect_timeout = checks.integer(
+            connect_timeout, f"{where}.connect_timeout", 1, 86_400
+        )
+        self.statement_timeout = _seconds(statement_timeout, f"{where}.statement_timeout")
+        self.network_timeout = _seconds(network_timeout, f"{where}.network_timeout")
+        self.operation_timeout = _seconds(operation_timeout, f"{where}.operation_timeout")
+        self.pool_size = checks.integer(pool_size, f"{where}.pool_size", 1, 10_000)
+        self.min_connections = checks.integer(
+            min_connections, f"{where}.min_connections", 0, self.pool_size
+        )
+        self.pool_timeout = _seconds(pool_timeout, f"{where}.pool_timeout")
         self._s = f'"{schema}"'
         self._where = _describe(dsn, schema)
-        self._connections: ThreadConnections[psycopg.Connection[Any]] = ThreadConnections(
-            lambda: repr(self), self._open, _close, _usable
+        self._deadlines = _Deadlines(self.operation_timeout)
+        # Connect once directly, so that a wrong DSN or an unreachable server is
+        # reported at once, with the driver's reason (a pool would only time out).
+        with self._translated("connecting"):
+            psycopg.connect(dsn, **self._connection_options()).close()
+        pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = psycopg_pool.ConnectionPool(
+            dsn,
+            kwargs=self._connection_options(),
+            min_size=self.min_connections,
+            max_size=self.pool_size,
+            timeout=self.pool_timeout,
+            configure=self._configure,
+            check=self._check,
+            name=f"salesflow {self._where}",
+            open=False,
         )
+        pool.open(wait=False)
+        self._connections = _PooledConnections(lambda: repr(self), pool, self._deadlines)
         self._local = self._connections.local
         try:
             self._migrate()
@@ -220,19 +427,41 @@ class PostgresRepository(SQLRepository):
 
     # -- connections and errors ------------------------------------------------
 
-    def _connection(self) -> psycopg.Connection[Any]:
-        """This thread's connection (opened, or replaced if broken, when it is not
-        in use); StorageError once closed."""
-        return self._connections.current()
+    def _connection_options(self) -> dict[str, Any]:
+        """libpq options of every connection: autocommit (transactions are explicit),
+        the connect timeout, and TCP keepalives and user timeout that give up on a
+        peer silent for ``network_timeout``."""
+        silence = self.network_timeout
+        return {
+            "autocommit": True,
+            "connect_timeout": max(2, self.connect_timeout),
+            "keepalives": 1,
+            "keepalives_idle": max(1, math.floor(silence / 2)),
+            "keepalives_interval": max(1, math.floor(silence / 6)),
+            "keepalives_count": 3,
+            "tcp_user_timeout": max(1, round(silence * 1000)),
+        }
 
-    def _open(self) -> psycopg.Connection[Any]:
-        with self._translated("connecting"):
-            connection = psycopg.connect(
-                self.dsn, autocommit=True, connect_timeout=self.connect_timeout
-            )
-            # Whatever the server's default: the version checks are designed for it.
-            connection.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
-        return connection
+    def _configure(self, connection: psycopg.Connection[Any]) -> None:
+        """Set up a new connection of the pool."""
+        # Whatever the server's default: the version checks are designed for it.
+        connection.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
+        connection.execute(
+            "SELECT set_config('statement_timeout', %s, false), "
+            "set_config('idle_in_transaction_session_timeout', %s, false)",
+            (
+                _milliseconds(self.statement_timeout),
+                # A client that vanishes inside a transaction must not hold its
+                # locks for long: the server ends such a session after this.
+                _milliseconds(self.operation_timeout),
+            ),
+        )
+
+    def _check(self, connection: psycopg.Connection[Any]) -> None:
+        """Before the pool hands a connection out: check that it still answers, within
+        the operation deadline (a connection that does not is replaced)."""
+        with self._deadlines.watch(connection):
+            psycopg_pool.ConnectionPool.check_connection(connection)
 
     @contextlib.contextmanager
     def _translated(self, doing: str) -> Iterator[None]:
@@ -240,28 +469,29 @@ class PostgresRepository(SQLRepository):
         try:
             yield
         except psycopg.Error as error:
-            connection = getattr(self._local, "connection", None)
-            if connection is not None and not _usable(connection):
-                self._connections.forget(connection)
             if error.sqlstate in _RETRYABLE:
                 raise ConcurrencyError(
                     f"PostgreSQL {self._where}: {doing} met a concurrent transaction "
                     f"(SQLSTATE {error.sqlstate}): {error}"
                 ) from error
+            if error.sqlstate == "57014":  # query_canceled: the statement timeout
+                raise StorageError(
+                    f"PostgreSQL {self._where}: {doing} took longer than the statement "
+                    f"timeout ({self.statement_timeout:g} s): {error}"
+                ) from error
             raise StorageError(f"PostgreSQL {self._where}: {doing} failed: {error}") from error
 
     @contextlib.contextmanager
-    def _transaction(self, doing: str) -> Iterator[psycopg.Cursor[Any]]:
+    def _transaction(self, doing: str, *, deadline: bool = True) -> Iterator[psycopg.Cursor[Any]]:
         """One READ COMMITTED transaction whose lock waits end after ``timeout``."""
         with (
-            self._connections.use() as connection,
+            self._connections.use(deadline=deadline) as connection,
             self._translated(doing),
             connection.transaction(),
             connection.cursor() as cursor,
         ):
             cursor.execute(
-                "SELECT set_config('lock_timeout', %s, true)",
-                (f"{max(1, round(self.timeout * 1000))}ms",),
+                "SELECT set_config('lock_timeout', %s, true)", (_milliseconds(self.timeout),)
             )
             yield cursor
 
@@ -391,7 +621,8 @@ class PostgresRepository(SQLRepository):
         """Create or upgrade the tables; safe when many processes start at once."""
         if self.schema_version() == SCHEMA_VERSION:
             return
-        with self._transaction("upgrading the schema") as cursor:
+        # A migration may take long on a big store: no operation deadline.
+        with self._transaction("upgrading the schema", deadline=False) as cursor:
             # Held to the end of this transaction: the others wait, then see it done.
             cursor.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
@@ -461,15 +692,6 @@ class PostgresRepository(SQLRepository):
 
 
 _VERSION_SQL = "SELECT coalesce(max(version), 0) FROM {s}.schema_version"
-
-
-def _usable(connection: psycopg.Connection[Any]) -> bool:
-    return not connection.closed and not connection.broken
-
-
-def _close(connection: psycopg.Connection[Any]) -> None:
-    with contextlib.suppress(psycopg.Error):
-        connection.close()
 
 
 def _describe(dsn: str, schema: str) -> str:
