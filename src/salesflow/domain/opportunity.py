@@ -374,6 +374,9 @@ class Opportunity:
             raise ValidationError(f"{self.record} already has a line item {item.id!r}")
         added = attrs.evolve(self, line_items=(*self.line_items, item))
         added.check_billables()
+        where = f"{self.record}: line item {item.id!r}"
+        checks.money(item.gross, f"{where}: quantity x unit price")
+        checks.money(added.billables_total, f"{where}: the billables total")
         return added.following_billables()
 
     def without_line_item(self, line_id: str) -> Opportunity:
