@@ -4,6 +4,7 @@ owner, and who worked on a deal -- on every repository."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 
@@ -249,3 +250,32 @@ def test_the_card_shows_the_company_initials(app: SalesFlow) -> None:
     assert (org.display_title, org.initials) == ("Nordic Freight AS", "NF")
     assert (person.company, person.initials) == ("Bergen Bygg", "BB")
     assert (loner.company, loner.initials) == (None, "SJ")
+
+
+def test_of_several_users_claiming_one_deal_at_once_exactly_one_wins(app: SalesFlow) -> None:
+    deal = new_deal(app)
+    users = [f"user-{n}" for n in range(6)]
+    start = threading.Barrier(len(users))
+    outcomes: dict[str, str] = {}
+
+    def claim(user: str) -> None:
+        start.wait()
+        try:
+            app.claim(deal.id, actor=user)
+        except AlreadyAssigned:
+            outcomes[user] = "refused"
+        else:
+            outcomes[user] = "claimed"
+
+    threads = [threading.Thread(target=claim, args=(user,)) for user in users]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    winners = [user for user, outcome in outcomes.items() if outcome == "claimed"]
+    assert len(outcomes) == len(users)
+    assert len(winners) == 1
+    assert app.get(deal.id).owner == winners[0]
+    claims = [e for e in app.history(deal.id) if e.kind is EventKind.CLAIMED]
+    assert [e.actor for e in claims] == winners

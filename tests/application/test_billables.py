@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from salesflow import (
+    Event,
     EventKind,
     FixedClock,
     Individual,
@@ -240,3 +241,31 @@ def test_a_due_date_outside_the_calendar_is_refused(app: SalesFlow) -> None:
     app.add_line_item(deal.id, LICENCE)
     with pytest.raises(ValidationError, match="outside the calendar"):
         app.invoice(deal.id, number="1", issued=dt.date(9999, 12, 1), due_in=dt.timedelta(60))
+
+
+def test_what_the_new_events_hold_cannot_be_changed(app: SalesFlow) -> None:
+    heard: list[Event] = []
+    app.subscribe(heard.append)
+    deal = new_deal(app, owner="olga")
+    app.assign(deal.id, "per")
+    app.add_note(deal.id, "note")
+    app.link_ticket(deal.id, "T-1", "Bug")
+    app.add_line_item(deal.id, LICENCE)
+    draft = app.invoice(deal.id, number="1")
+
+    for event in (*app.history(deal.id), *heard):
+        with pytest.raises(TypeError):
+            event.details["extra"] = 1  # type: ignore[index]
+    stored = app.history(deal.id)[-1].details["invoice"]
+    for held in (draft, stored, heard[-1].details["invoice"]):
+        with pytest.raises(AttributeError):
+            held.number = "2"  # type: ignore[misc]
+        with pytest.raises(TypeError):
+            held.lines[0].amount.amount = Decimal(1)  # type: ignore[misc]
+        with pytest.raises(AttributeError):
+            held.lines[0].quantity = Decimal(9)  # type: ignore[misc]
+        assert isinstance(held.lines, tuple)
+    line = app.history(deal.id)[-2].details["item"]
+    with pytest.raises(TypeError):
+        line.unit_price.amount = Decimal(0)
+    assert app.get(deal.id).line_items[0].unit_price == Money("100", "USD")
