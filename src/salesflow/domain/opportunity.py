@@ -401,7 +401,8 @@ class Opportunity:
         if new.value_from_billables and "value" in fields and new.value != new.billables_total:
             raise ValidationError(
                 f"{self.record}: its value follows its billables "
-                f"({new.billables_total}); set value_from_billables=False to set it by hand"
+                f"({new.billables_total.amount} {new.currency}); set "
+                "value_from_billables=False to set it by hand"
             )
         return new.following_billables()
 
