@@ -5,6 +5,7 @@ hold."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -38,6 +39,7 @@ from salesflow.errors import (
 )
 from salesflow.policies import MANAGER_COMMANDS
 from salesflow.processes import STANDARD
+from salesflow.serialization import from_json, to_json
 from tests.strategies import CURRENCIES, decimals, names, text
 from tests.unit.support import ACME
 
@@ -332,3 +334,12 @@ def test_any_line_item_either_adds_or_is_refused_with_a_salesflow_error(
     except SalesflowError:
         return
     checks.money(added.billables_total, "total")
+
+
+def test_an_opportunity_stored_before_tickets_and_the_billables_flag_reads_back() -> None:
+    held = opportunity(owner="olga")
+    data = json.loads(to_json(held))
+    del data["tickets"], data["value_from_billables"]
+    loaded = from_json(json.dumps(data), Opportunity)
+    assert loaded == held
+    assert (loaded.tickets, loaded.value_from_billables) == ((), False)
