@@ -11,6 +11,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import attrs
 from dateutil.relativedelta import relativedelta, weekday
 from hypothesis import strategies as st
 
@@ -24,6 +25,8 @@ from salesflow import (
     EventKind,
     Indicator,
     Individual,
+    InvoiceDraft,
+    InvoiceLine,
     LineItem,
     Money,
     Note,
@@ -36,6 +39,7 @@ from salesflow import (
     StageAction,
     StageKind,
     Status,
+    TicketRef,
 )
 from salesflow.domain import checks
 from salesflow.domain.process import GATEABLE_FIELDS
@@ -94,6 +98,9 @@ organizations = st.builds(Organization, names, names)
 customers = individuals | organizations
 related = st.builds(Related, names, names, text)
 notes = st.builds(Note, text, optional_names, datetimes)
+
+
+tickets = st.builds(TicketRef, ids, names)
 
 
 def line_items(currency: str) -> st.SearchStrategy[LineItem]:
@@ -201,7 +208,28 @@ def opportunities(draw: st.DrawFn, id: str | None = None) -> Opportunity:
         notes=tuple(draw(st.lists(notes, max_size=2))),
         line_items=tuple(draw(st.lists(line_items(currency), max_size=2))),
         actions=tuple(draw(st.lists(opportunity_actions, max_size=3))),
+        tickets=tuple(draw(st.lists(tickets, max_size=2))),
+        value_from_billables=draw(st.booleans()),
         version=draw(st.integers(1, 1000)),
+    )
+
+
+@st.composite
+def invoice_drafts(draw: st.DrawFn) -> InvoiceDraft:
+    """A draft of one to three lines in one currency, as ``SalesFlow.invoice`` makes."""
+    currency = draw(st.sampled_from(CURRENCIES))
+    billable = line_items(currency).filter(lambda item: item.gross.amount < checks.AMOUNT_LIMIT)
+    items = draw(st.lists(billable, min_size=1, max_size=3))
+    return InvoiceDraft(
+        number=draw(names),
+        opportunity_id=draw(ids),
+        issued=draw(dates),
+        due=draw(dates),
+        customer=draw(customers),
+        lines=tuple(
+            InvoiceLine.of(attrs.evolve(item, id=item.id or f"line-{n}"))
+            for n, item in enumerate(items)
+        ),
     )
 
 
@@ -249,6 +277,8 @@ detail_leaves: st.SearchStrategy[Any] = st.one_of(
     individuals,
     organizations,
     related,
+    tickets,
+    invoice_drafts(),
 )
 
 detail_values: st.SearchStrategy[Any] = st.recursive(

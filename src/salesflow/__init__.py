@@ -7,7 +7,7 @@ modules: ``salesflow.sqlite`` and ``salesflow.postgres``.
 
 from moneyed import Money
 
-from salesflow import processes
+from salesflow import policies, processes
 from salesflow.app import BulkResult, Result, SalesFlow
 from salesflow.domain.activity import Activity, ActivityIndicator
 from salesflow.domain.events import Event, EventKind
@@ -19,16 +19,22 @@ from salesflow.domain.values import (
     ActivityKind,
     ActivityStatus,
     CancelPolicy,
+    DealCounts,
     Indicator,
     Individual,
+    InvoiceDraft,
+    InvoiceLine,
     LineItem,
     Note,
     Organization,
     Related,
     StageKind,
     Status,
+    TicketRef,
+    initials,
 )
 from salesflow.memory import InMemoryRepository
+from salesflow.policies import TeamPolicy
 from salesflow.ports import (
     ChangeSet,
     Clock,
@@ -55,6 +61,7 @@ __all__ = [
     "ChangeSet",
     "Clock",
     "Correspondence",
+    "DealCounts",
     "Event",
     "EventKind",
     "ExchangeRates",
@@ -63,6 +70,8 @@ __all__ = [
     "Indicator",
     "Individual",
     "Invitations",
+    "InvoiceDraft",
+    "InvoiceLine",
     "LineItem",
     "Money",
     "Note",
@@ -85,5 +94,9 @@ __all__ = [
     "StaticRates",
     "Status",
     "SystemClock",
+    "TeamPolicy",
+    "TicketRef",
+    "initials",
+    "policies",
     "processes",
 ]

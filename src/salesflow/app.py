@@ -37,6 +37,7 @@ from salesflow.domain import checks
 from salesflow.domain.activity import Activity, ActivityIndicator, indicator
 from salesflow.domain.deal import Deal, OutboundCall, quoted
 from salesflow.domain.events import Event
+from salesflow.domain.events import contributors as worked_on
 from salesflow.domain.opportunity import (
     EDITABLE_FIELDS,
     Opportunity,
@@ -51,8 +52,12 @@ from salesflow.domain.values import (
     ActivityKind,
     ActivityStatus,
     Customer,
+    DealCounts,
+    InvoiceDraft,
+    LineItem,
     Related,
     Status,
+    TicketRef,
 )
 from salesflow.errors import (
     ConcurrencyError,
@@ -863,6 +868,158 @@ class SalesFlow:
     def resume(self, opportunity_id: str, *, actor: str | None = None) -> Result:
         """Take a paused opportunity off hold."""
         return self._run("resume", actor, Deal.resume, opportunity_id=_id(opportunity_id, "resume"))
+
+    # -- assignment, notes, tickets, billables (seed 002) ----------------------
+
+    def assign(self, opportunity_id: str, user: str, *, actor: str | None = None) -> Result:
+        """Make ``user`` the owner; assigning the current owner changes nothing."""
+        return self._assign("assign", opportunity_id, user, actor)
+
+    def _assign(self, command: str, opportunity_id: object, user: object, actor: object) -> Result:
+        who = checks.name(user, f"{command}(user=...)")
+        return self._run(
+            command,
+            actor,
+            lambda deal: deal.assign(who),
+            opportunity_id=_id(opportunity_id, command),
+        )
+
+    def unassign(self, opportunity_id: str, *, actor: str | None = None) -> Result:
+        """Leave the opportunity without an owner, for someone to claim."""
+        return self._run(
+            "unassign", actor, Deal.unassign, opportunity_id=_id(opportunity_id, "unassign")
+        )
+
+    def claim(self, opportunity_id: str, *, actor: str) -> Result:
+        """The actor takes an unowned opportunity; ``AlreadyAssigned`` when someone else
+        owns it. Claiming one's own changes nothing."""
+        checks.name(actor, "claim(actor=...)")
+        return self._run("claim", actor, Deal.claim, opportunity_id=_id(opportunity_id, "claim"))
+
+    def bulk_assign(
+        self, ids: Iterable[str] | str, user: str, *, actor: str | None = None
+    ) -> BulkResult:
+        """``assign`` on each opportunity on its own; reports each outcome. The policy is
+        asked for each one, as ``bulk_assign``."""
+        command = "bulk_assign"
+        checks.name(user, f"{command}(user=...)")
+        checks.optional_name(actor, f"{command}(actor=...)")
+        return self._bulk(
+            checks.strings(ids, f"{command}(ids=...)"),
+            lambda i: self._assign(command, i, user, actor),
+        )
+
+    def add_note(self, opportunity_id: str, text: str, *, actor: str | None = None) -> Result:
+        """Add a comment; its author is the actor, its time now."""
+        body = checks.text(text, "add_note(text=...)", blank=False)
+        return self._run(
+            "add_note",
+            actor,
+            lambda deal: deal.add_note(body),
+            opportunity_id=_id(opportunity_id, "add_note"),
+        )
+
+    def link_ticket(
+        self, opportunity_id: str, ticket_id: str, title: str, *, actor: str | None = None
+    ) -> Result:
+        """Link a support ticket of the host app (seed 002); linking one already linked
+        changes nothing."""
+        ticket = TicketRef(
+            id=checks.name(ticket_id, "link_ticket(ticket_id=...)"),
+            title=checks.name(title, "link_ticket(title=...)"),
+        )
+        return self._run(
+            "link_ticket",
+            actor,
+            lambda deal: deal.link_ticket(ticket),
+            opportunity_id=_id(opportunity_id, "link_ticket"),
+        )
+
+    def add_line_item(
+        self, opportunity_id: str, item: LineItem, *, actor: str | None = None
+    ) -> Result:
+        """Add a billable line in the opportunity's currency (``CurrencyMismatch``
+        otherwise); one without an id gets a new one."""
+        if not isinstance(item, LineItem):
+            raise ValidationError(f"add_line_item(item=...): expected a LineItem, got {item!r}")
+        return self._run(
+            "add_line_item",
+            actor,
+            lambda deal: deal.add_line_item(item),
+            opportunity_id=_id(opportunity_id, "add_line_item"),
+        )
+
+    def remove_line_item(
+        self, opportunity_id: str, line_id: str, *, actor: str | None = None
+    ) -> Result:
+        """Remove a line item; ``NotFound`` if the opportunity has none with that id."""
+        key = checks.name(line_id, "remove_line_item(line_id=...)")
+        return self._run(
+            "remove_line_item",
+            actor,
+            lambda deal: deal.remove_line_item(key),
+            opportunity_id=_id(opportunity_id, "remove_line_item"),
+        )
+
+    def invoice(
+        self,
+        opportunity_id: str,
+        *,
+        number: str,
+        issued: dt.date | None = None,
+        due_in: dt.timedelta = dt.timedelta(days=14),
+        actor: str | None = None,
+    ) -> InvoiceDraft:
+        """Draw an invoice from the opportunity's line items, numbered by the caller,
+        issued ``issued`` (default: today in the app's time zone) and due ``due_in``
+        (whole days) later; recorded in history as ``INVOICED``."""
+        command = "invoice"
+        key = checks.name(number, f"{command}(number=...)")
+        day = checks.optional(checks.day)(issued, f"{command}(issued=...)")
+        if (
+            not isinstance(due_in, dt.timedelta)
+            or due_in < dt.timedelta(0)
+            or due_in != dt.timedelta(days=due_in.days)
+        ):
+            raise ValidationError(
+                f"{command}(due_in=...): expected a timedelta of whole days, zero or more, "
+                f"got {due_in!r}"
+            )
+        result = self._run(
+            command,
+            actor,
+            lambda deal: deal.invoice(key, issued=day, due_in=due_in),
+            opportunity_id=_id(opportunity_id, command),
+        )
+        draft: InvoiceDraft = result.events[-1].details["invoice"]
+        return draft
+
+    def deal_counts(
+        self, *, customer_id: str | None = None, related_id: str | None = None
+    ) -> DealCounts:
+        """How many opportunities a customer (``customer_id``) or a related record such
+        as a contact or candidate (``related_id``) has, by status: the figures of a
+        customer card (seeds 000, 002). Give exactly one of the two."""
+        if (customer_id is None) == (related_id is None):
+            raise ValidationError("deal_counts: give exactly one of customer_id and related_id")
+
+        def count(status: Status) -> int:
+            return self.search(
+                customer_id=customer_id, related_id=related_id, statuses=status, limit=0
+            ).total
+
+        return DealCounts(
+            open=count(Status.OPEN),
+            paused=count(Status.PAUSED),
+            won=count(Status.WON),
+            lost=count(Status.LOST),
+        )
+
+    def contributors(self, opportunity_id: str) -> tuple[str, ...]:
+        """Who worked on the opportunity, from its history: everyone who ran a command
+        on it and everyone it was assigned to or had in its team, in order of first
+        appearance."""
+        return worked_on(self.history(opportunity_id))
 
     # -- stage actions ---------------------------------------------------------
 

@@ -50,12 +50,15 @@ from salesflow.domain.values import (
     CancelPolicy,
     Indicator,
     Individual,
+    InvoiceDraft,
+    InvoiceLine,
     LineItem,
     Note,
     Organization,
     Related,
     StageKind,
     Status,
+    TicketRef,
 )
 from salesflow.errors import SalesflowError, StorageError, ValidationError
 
@@ -283,6 +286,9 @@ _RECORDS: tuple[type, ...] = (
     Note,
     StageAction,
     OpportunityAction,
+    TicketRef,
+    InvoiceLine,
+    InvoiceDraft,
 )
 #: Values tagged with a name of their own; the exact type, not a subclass, is stored.
 #: The frozen forms come last, so that a tag reads back as the form salesflow holds.
@@ -312,7 +318,8 @@ def encode_detail(value: object) -> Any:
     becomes ``{"type": <tag>, "value": <data>}``: ``Decimal``, ``float``, ``Money``,
     ``date``, ``datetime``, ``timedelta``, ``relativedelta``, salesflow's enums (tagged
     by class name), ``Individual``, ``Organization``, ``Related``, ``LineItem``,
-    ``Note``, ``StageAction``, ``OpportunityAction``, and the containers ``tuple``,
+    ``Note``, ``StageAction``, ``OpportunityAction``, ``TicketRef``, ``InvoiceLine``,
+    ``InvoiceDraft``, and the containers ``tuple``,
     ``list`` and ``dict`` (string keys) of these. Anything else raises ``TypeError``.
     """
     if value is None or isinstance(value, str | bool | int):

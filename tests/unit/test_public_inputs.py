@@ -38,6 +38,7 @@ from salesflow import (
     Indicator,
     Individual,
     InMemoryRepository,
+    LineItem,
     Money,
     Organization,
     Process,
@@ -226,6 +227,7 @@ class Prepared:
     check_action: str
     auto_activity: str
     extra_activity: str
+    line_item: str
 
 
 def prepare(app: SalesFlow) -> Prepared:
@@ -240,6 +242,9 @@ def prepare(app: SalesFlow) -> Prepared:
     )
     opportunity = result.opportunity
     by_key = {a.key: a.id for a in opportunity.actions}
+    billed = app.add_line_item(opportunity.id, LineItem("Licence", 2, Money("400", "USD")))
+    line_id = billed.opportunity.line_items[0].id
+    assert line_id is not None
     extra = app.schedule_activity(
         title="Follow up",
         due=START + dt.timedelta(days=3),
@@ -255,6 +260,7 @@ def prepare(app: SalesFlow) -> Prepared:
         check_action=by_key["check"],
         auto_activity=result.created[0].id,
         extra_activity=extra.id,
+        line_item=line_id,
     )
 
 
@@ -331,6 +337,7 @@ def _update(ws: Prepared) -> Call:
         "related": (Related("contact", "c-9", "Cleo"),),
         "team": ("olga", "per"),
         "avatar": "avatar.png",
+        "value_from_billables": False,
     }
 
 
@@ -432,6 +439,48 @@ CALLS: dict[str, Callable[[Prepared], Call]] = {
     ),
     "pause": lambda ws: (ws.app.pause, {"opportunity_id": ws.opportunity_id, "actor": None}),
     "resume": _resume,
+    "assign": lambda ws: (
+        ws.app.assign,
+        {"opportunity_id": ws.opportunity_id, "user": "per", "actor": None},
+    ),
+    "unassign": lambda ws: (ws.app.unassign, {"opportunity_id": ws.opportunity_id, "actor": None}),
+    "claim": lambda ws: (ws.app.claim, {"opportunity_id": ws.opportunity_id, "actor": "olga"}),
+    "bulk_assign": lambda ws: (
+        ws.app.bulk_assign,
+        {"ids": (ws.opportunity_id,), "user": "per", "actor": None},
+    ),
+    "add_note": lambda ws: (
+        ws.app.add_note,
+        {"opportunity_id": ws.opportunity_id, "text": "Called them", "actor": None},
+    ),
+    "link_ticket": lambda ws: (
+        ws.app.link_ticket,
+        {"opportunity_id": ws.opportunity_id, "ticket_id": "T-1", "title": "Bug", "actor": None},
+    ),
+    "add_line_item": lambda ws: (
+        ws.app.add_line_item,
+        {
+            "opportunity_id": ws.opportunity_id,
+            "item": LineItem("Setup", 1, Money("50", "USD"), discount_percent=10),
+            "actor": None,
+        },
+    ),
+    "remove_line_item": lambda ws: (
+        ws.app.remove_line_item,
+        {"opportunity_id": ws.opportunity_id, "line_id": ws.line_item, "actor": None},
+    ),
+    "invoice": lambda ws: (
+        ws.app.invoice,
+        {
+            "opportunity_id": ws.opportunity_id,
+            "number": "INV-1",
+            "issued": dt.date(2026, 3, 2),
+            "due_in": dt.timedelta(days=30),
+            "actor": None,
+        },
+    ),
+    "deal_counts": lambda ws: (ws.app.deal_counts, {"customer_id": ACME.id, "related_id": None}),
+    "contributors": lambda ws: (ws.app.contributors, {"opportunity_id": ws.opportunity_id}),
     "actions": lambda ws: (
         ws.app.actions,
         {"opportunity_id": ws.opportunity_id, "stage": "second"},

@@ -39,8 +39,12 @@ from salesflow.domain.values import (
     ActivityKind,
     ActivityStatus,
     CancelPolicy,
+    InvoiceDraft,
+    LineItem,
+    Note,
     StageKind,
     Status,
+    TicketRef,
 )
 from salesflow.errors import ConfirmationRequired, NotFound, ValidationError
 
@@ -216,8 +220,7 @@ class Deal:
         self.notice(f"Created {quoted(new.display_title)} in {start.name}.")
 
     def update(self, fields: Mapping[str, Any]) -> None:
-        new = attrs.evolve(self.opp, **fields)
-        new.check_identity(require_customer=self.proc.require_customer)
+        new = self.opp.edited(fields, require_customer=self.proc.require_customer)
         if new == self.opp:
             self.notice("Nothing changed.")
             return
@@ -239,6 +242,95 @@ class Deal:
     def resume(self) -> None:
         self.change(self.opp.resumed(), EventKind.RESUMED)
         self.notice("Resumed.")
+
+    # -- assignment, notes, tickets, billables (seed 002) ----------------------
+
+    @property
+    def _title(self) -> str:
+        return quoted(self.opp.display_title)
+
+    def assign(self, user: str) -> None:
+        """Make ``user`` the owner. Assigning the current owner changes nothing."""
+        before = self.opp.owner
+        if before == user:
+            self.notice(f"{self._title} is already assigned to {user}.")
+            return
+        self.change(self.opp.assigned(user), EventKind.ASSIGNED, **{"from": before, "to": user})
+        self.notice(f"Assigned {self._title} to {user}.")
+
+    def unassign(self) -> None:
+        """Leave the opportunity without an owner, for someone to claim."""
+        before = self.opp.owner
+        if before is None:
+            self.notice(f"{self._title} has no owner.")
+            return
+        self.change(self.opp.assigned(None), EventKind.UNASSIGNED, **{"from": before, "to": None})
+        self.notice(f"Unassigned {self._title}.")
+
+    def claim(self) -> None:
+        """The actor takes an unowned opportunity (``AlreadyAssigned`` when someone
+        else owns it); claiming one's own changes nothing."""
+        if self.actor is None:
+            raise ValidationError(f"{self.opp.record}: claiming needs an actor, who becomes owner")
+        if self.opp.owner == self.actor:
+            self.notice(f"{self._title} is already yours.")
+            return
+        before = self.opp.owner
+        self.change(
+            self.opp.claimed_by(self.actor), EventKind.CLAIMED, **{"from": before, "to": self.actor}
+        )
+        self.notice(f"Claimed {self._title}.")
+
+    def add_note(self, text: str) -> None:
+        """A comment, written by the actor, now."""
+        note = Note(text=text, author=self.actor, at=self.now)
+        self.opportunity = self.opp.with_note(note)
+        self.record(EventKind.NOTE_ADDED, note=note)
+        self.notice(f"Added a note to {self._title}.")
+
+    def link_ticket(self, ticket: TicketRef) -> None:
+        """Link a ticket of the host app; one already linked changes nothing."""
+        linked = self.opp.with_ticket(ticket)
+        if linked is self.opp:
+            self.notice(f"Ticket {quoted(ticket.id)} is already linked to {self._title}.")
+            return
+        self.opportunity = linked
+        self.record(EventKind.TICKET_LINKED, ticket=ticket)
+        self.notice(f"Linked ticket {quoted(ticket.id)} to {self._title}.")
+
+    def add_line_item(self, item: LineItem) -> None:
+        """Add a billable line; one without an id gets a new one. With
+        ``value_from_billables`` the value follows."""
+        if item.id is None:
+            item = attrs.evolve(item, id=self.new_id())
+        new = self.opp.with_line_item(item)
+        self.change(new, EventKind.LINE_ITEM_ADDED, line_id=item.id, item=item)
+        self.notice(f"Added {quoted(item.description)} to {self._title}.")
+
+    def remove_line_item(self, line_id: str) -> None:
+        item = self.opp.line_item(line_id)
+        new = self.opp.without_line_item(line_id)
+        self.change(new, EventKind.LINE_ITEM_REMOVED, line_id=line_id, item=item)
+        self.notice(f"Removed {quoted(item.description)} from {self._title}.")
+
+    def invoice(self, number: str, *, issued: dt.date | None, due_in: dt.timedelta) -> InvoiceDraft:
+        """Draw an invoice from the billables, issued today (in the deal's time zone)
+        unless ``issued`` is given, due ``due_in`` later; recorded as ``INVOICED``."""
+        day = issued if issued is not None else self.today
+        try:
+            due = day + due_in
+        except OverflowError:
+            raise ValidationError(
+                f"Invoice {number!r}: {day} + {due_in.days} days is outside the calendar"
+            ) from None
+        draft = self.opp.invoice_draft(number, issued=day, due=due)
+        self.record(EventKind.INVOICED, invoice=draft)
+        self.notice(
+            f"Drafted invoice {quoted(number)} of {self._title} for "
+            f"{draft.total.amount} {draft.currency}, "
+            f"due {due.isoformat()}."
+        )
+        return draft
 
     # -- stage actions ---------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -15,7 +15,7 @@ from moneyed import Money
 from salesflow.domain import checks
 from salesflow.errors import ValidationError
 
-__all__ = ["Event", "EventKind"]
+__all__ = ["Event", "EventKind", "contributors"]
 
 
 class EventKind(enum.Enum):
@@ -95,3 +95,20 @@ class Event:
         """The fields this event changed, each as ``(old, new)``."""
         changes: Mapping[str, tuple[Any, Any]] = self.details.get("changes", {})
         return changes
+
+
+def contributors(history: Iterable[Event]) -> tuple[str, ...]:
+    """Who worked on a deal, from its history (seed 002's assignment history): every
+    user who ran a command on it and every user it was assigned to or whose team it
+    had, each once, in the order they first appear."""
+    people: dict[str, None] = {}
+    for event in history:
+        if event.actor is not None:
+            people.setdefault(event.actor)
+        changes = event.changes
+        if "owner" in changes and changes["owner"][1] is not None:
+            people.setdefault(changes["owner"][1])
+        if "team" in changes:
+            for member in changes["team"][1] or ():
+                people.setdefault(member)
+    return tuple(people)

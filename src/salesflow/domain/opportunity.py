@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -21,16 +22,26 @@ from salesflow.domain.values import (
     ActionKind,
     Customer,
     Individual,
+    InvoiceDraft,
+    InvoiceLine,
     LineItem,
     Note,
     Organization,
     Related,
     Status,
+    TicketRef,
+    initials,
     same_currency,
     to_money,
     to_optional_money,
 )
-from salesflow.errors import NotFound, TransitionNotAllowed, ValidationError
+from salesflow.errors import (
+    AlreadyAssigned,
+    CurrencyMismatch,
+    NotFound,
+    TransitionNotAllowed,
+    ValidationError,
+)
 
 __all__ = ["EDITABLE_FIELDS", "TRACKED_FIELDS", "Opportunity", "OpportunityAction"]
 
@@ -105,6 +116,7 @@ TRACKED_FIELDS: tuple[str, ...] = (
     "external_ref",
     "avatar",
     "loss_reason",
+    "value_from_billables",
 )
 
 _NAME = checks.validator(checks.name)
@@ -163,6 +175,10 @@ class Opportunity:
     actions: tuple[OpportunityAction, ...] = attrs.field(
         default=(), validator=checks.validator(checks.tuple_of(OpportunityAction, "actions"))
     )
+    tickets: tuple[TicketRef, ...] = attrs.field(
+        default=(), validator=checks.validator(checks.tuple_of(TicketRef, "ticket references"))
+    )
+    value_from_billables: bool = attrs.field(default=False, validator=checks.validator(checks.flag))
     version: int = attrs.field(default=0, validator=_VERSION)
 
     # -- reading ---------------------------------------------------------------
@@ -194,11 +210,42 @@ class Opportunity:
 
     @property
     def billables_total(self) -> Money:
-        """The sum of the line items, in the opportunity's currency (exact)."""
-        total = Money(0, self.value.currency)
+        """The sum of the line items' amounts (each rounded half-up to the currency's
+        minor unit on its own line), in the opportunity's currency: what an invoice of
+        them totals."""
+        total = sum((line.amount.amount for line in self.line_items), Decimal(0))
+        return checks.FrozenMoney(total, self.value.currency)
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """Everyone associated with the deal (seed 000's initials on the card): the
+        owner first, then the team, each once."""
+        people = (self.owner, *self.team) if self.owner is not None else self.team
+        return tuple(dict.fromkeys(people))
+
+    @property
+    def company(self) -> str | None:
+        """The name of the company the deal is with: the customer when it is an
+        organisation, else the first related record whose role is ``company``."""
+        if isinstance(self.customer, Organization):
+            return self.customer.name
+        for link in self.related:
+            if link.role.casefold() == "company" and link.name.strip():
+                return link.name
+        return None
+
+    @property
+    def initials(self) -> str:
+        """The initials in the corner of the card (seed 000): the company's, or the
+        display title's when there is no company."""
+        return initials(self.company or self.display_title)
+
+    def line_item(self, line_id: str) -> LineItem:
+        """The line item with this id; ``NotFound`` if the opportunity has none."""
         for line in self.line_items:
-            total = total + line.total
-        return total
+            if line.id == line_id:
+                return line
+        raise NotFound(f"{self.record} has no line item {line_id!r}")
 
     @property
     def is_closed(self) -> bool:
@@ -292,6 +339,108 @@ class Opportunity:
             loss_reason=loss_reason,
         )
 
+    # -- team, notes, tickets, billables --------------------------------------
+
+    def assigned(self, user: str | None) -> Opportunity:
+        """Owned by ``user`` (None: by nobody)."""
+        return attrs.evolve(self, owner=user)
+
+    def claimed_by(self, actor: str) -> Opportunity:
+        """Owned by ``actor``, who claims it (seed 002): only an unowned opportunity, or
+        one the actor already owns, can be claimed."""
+        if self.owner is not None and self.owner != actor:
+            raise AlreadyAssigned(
+                f"{self.record} ({self.display_title!r}) is assigned to {self.owner!r}: "
+                f"{actor!r} cannot claim it; it must be unassigned or reassigned first"
+            )
+        return attrs.evolve(self, owner=actor)
+
+    def with_note(self, note: Note) -> Opportunity:
+        return attrs.evolve(self, notes=(*self.notes, note))
+
+    def with_ticket(self, ticket: TicketRef) -> Opportunity:
+        """A copy with ``ticket`` linked; a ticket already linked (same id) stays as it
+        is."""
+        if any(t.id == ticket.id for t in self.tickets):
+            return self
+        return attrs.evolve(self, tickets=(*self.tickets, ticket))
+
+    def with_line_item(self, item: LineItem) -> Opportunity:
+        """A copy with one more line item, which must have an id new to the deal and be
+        in the deal's currency (``CurrencyMismatch``)."""
+        if item.id is None:
+            raise ValidationError(f"{self.record}: a line item needs an id to be added")
+        if any(line.id == item.id for line in self.line_items):
+            raise ValidationError(f"{self.record} already has a line item {item.id!r}")
+        added = attrs.evolve(self, line_items=(*self.line_items, item))
+        added.check_billables()
+        where = f"{self.record}: line item {item.id!r}"
+        checks.money(item.gross, f"{where}: quantity x unit price")
+        checks.money(added.billables_total, f"{where}: the billables total")
+        return added.following_billables()
+
+    def without_line_item(self, line_id: str) -> Opportunity:
+        self.line_item(line_id)
+        kept = tuple(line for line in self.line_items if line.id != line_id)
+        return attrs.evolve(self, line_items=kept).following_billables()
+
+    def following_billables(self) -> Opportunity:
+        """With ``value_from_billables`` set, a copy whose value is its billables total;
+        otherwise the opportunity as it is."""
+        if not self.value_from_billables or self.value == self.billables_total:
+            return self
+        return attrs.evolve(self, value=self.billables_total)
+
+    def edited(self, fields: Mapping[str, Any], *, require_customer: bool) -> Opportunity:
+        """A copy with ``fields`` (checked by :func:`clean_fields`) set, under every
+        rule of the aggregate. While the value follows the billables, a value other
+        than their total is refused."""
+        new = attrs.evolve(self, **fields)
+        new.check_identity(require_customer=require_customer)
+        new.check_billables()
+        if new.value_from_billables and "value" in fields and new.value != new.billables_total:
+            raise ValidationError(
+                f"{self.record}: its value follows its billables "
+                f"({new.billables_total.amount} {new.currency}); set "
+                "value_from_billables=False to set it by hand"
+            )
+        return new.following_billables()
+
+    def check_billables(self) -> None:
+        """Every line item is in the opportunity's currency (seed 002)."""
+        for line in self.line_items:
+            if line.unit_price.currency != self.value.currency:
+                raise CurrencyMismatch(
+                    f"{self.record}: line item {line.id!r} ({line.description!r}) is in "
+                    f"{line.currency}, the opportunity in {self.currency}"
+                )
+
+    def invoice_draft(self, number: str, *, issued: dt.date, due: dt.date) -> InvoiceDraft:
+        """An invoice of every line item (seed 002's invoice generation): the deal needs
+        a customer to bill and at least one line, and must not be lost."""
+        if self.status is Status.LOST:
+            raise ValidationError(
+                f"{self.record} ({self.display_title!r}) is lost: it cannot be invoiced"
+            )
+        if self.customer is None:
+            raise ValidationError(
+                f"{self.record} ({self.display_title!r}) has no customer to invoice"
+            )
+        if not self.line_items:
+            raise ValidationError(
+                f"{self.record} ({self.display_title!r}) has no line items to invoice"
+            )
+        if due < issued:
+            raise ValidationError(f"Invoice {number!r}: due {due} is before issued {issued}")
+        return InvoiceDraft(
+            number=number,
+            opportunity_id=self.id,
+            issued=issued,
+            due=due,
+            customer=self.customer,
+            lines=tuple(InvoiceLine.of(line) for line in self.line_items),
+        )
+
     def check_identity(self, *, require_customer: bool) -> None:
         """The rules on title and customer (seeds 000, 002, 004)."""
         if self.title is None and not isinstance(self.customer, Organization):
@@ -349,7 +498,8 @@ _FIELD_CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "external_ref": checks.optional_name,
     "avatar": checks.optional_name,
     "related": _related,
-    "team": checks.strings,
+    "team": lambda v, w: tuple(dict.fromkeys(checks.strings(v, w))),
+    "value_from_billables": checks.flag,
     "probability_override": lambda v, w: None if v is None else checks.probability(v, w),
 }
 

@@ -25,8 +25,11 @@ __all__ = [
     "ActivityStatus",
     "CancelPolicy",
     "Customer",
+    "DealCounts",
     "Indicator",
     "Individual",
+    "InvoiceDraft",
+    "InvoiceLine",
     "LineItem",
     "Money",
     "Note",
@@ -34,6 +37,8 @@ __all__ = [
     "Related",
     "StageKind",
     "Status",
+    "TicketRef",
+    "initials",
     "round_money",
 ]
 
@@ -266,7 +271,151 @@ class LineItem:
     )
 
     @property
+    def currency(self) -> str:
+        return str(self.unit_price.currency.code)
+
+    @property
     def total(self) -> Money:
         """Quantity x unit price, less the discount; exact (not rounded)."""
         factor = (Decimal(100) - self.discount_percent) / Decimal(100)
         return Money(self.unit_price.amount * self.quantity * factor, self.unit_price.currency)
+
+    @property
+    def gross(self) -> Money:
+        """Quantity x unit price before the discount, rounded half-up to the currency's
+        minor unit."""
+        return round_money(Money(self.unit_price.amount * self.quantity, self.unit_price.currency))
+
+    @property
+    def amount(self) -> Money:
+        """What the line bills: :attr:`total` rounded half-up to the currency's minor
+        unit, once, on this line. An opportunity's ``billables_total`` and an invoice's
+        total are sums of these."""
+        return round_money(self.total)
+
+
+@attrs.frozen
+class TicketRef:
+    """A support ticket of the host app linked to an opportunity (seed 002)."""
+
+    _KEY: ClassVar[str] = "id"
+
+    id: str = attrs.field(validator=checks.validator(checks.name))
+    title: str = attrs.field(validator=checks.validator(checks.name))
+
+
+@attrs.frozen
+class InvoiceLine:
+    """One line of an :class:`InvoiceDraft`: a line item as it is billed.
+
+    ``subtotal`` is quantity x unit price and ``amount`` the same less the discount,
+    each rounded half-up to the currency's minor unit on this line; ``discount`` is
+    the difference of the two.
+    """
+
+    _KEY: ClassVar[str] = "line_id"
+
+    line_id: str = attrs.field(validator=checks.validator(checks.name))
+    description: str = attrs.field(validator=checks.validator(checks.text))
+    quantity: Decimal = attrs.field(validator=checks.validator(checks.amount))
+    unit_price: Money = attrs.field(converter=to_money, validator=checks.validator(checks.money))
+    discount_percent: Decimal = attrs.field(validator=checks.validator(_percent))
+    service_code: str | None = attrs.field(validator=checks.validator(checks.optional_name))
+    subtotal: Money = attrs.field(converter=to_money, validator=checks.validator(checks.money))
+    amount: Money = attrs.field(converter=to_money, validator=checks.validator(checks.money))
+
+    @property
+    def discount(self) -> Money:
+        return checks.FrozenMoney(self.subtotal.amount - self.amount.amount, self.amount.currency)
+
+    @classmethod
+    def of(cls, item: LineItem) -> InvoiceLine:
+        """The billed form of a stored line item (which has its id)."""
+        return cls(
+            line_id=checks.name(item.id, "LineItem.id"),
+            description=item.description,
+            quantity=item.quantity,
+            unit_price=item.unit_price,
+            discount_percent=item.discount_percent,
+            service_code=item.service_code,
+            subtotal=item.gross,
+            amount=item.amount,
+        )
+
+
+def _lines(value: object, where: str) -> tuple[InvoiceLine, ...]:
+    lines = checks.tuple_of(InvoiceLine, "InvoiceLine values")(value, where)
+    if not lines:
+        raise ValidationError(f"{where}: an invoice needs at least one line")
+    return lines
+
+
+@attrs.frozen
+class InvoiceDraft:
+    """An invoice drawn from an opportunity's billables: a value for the host app's
+    billing system, which numbers, sends and books it (seed 002).
+
+    ``issued`` and ``due`` are calendar dates; ``lines`` are the opportunity's line
+    items in order, each rounded on its own line; ``subtotal``, ``discount`` and
+    ``total`` are the exact sums of the lines' rounded figures, so the draft adds up
+    as printed.
+    """
+
+    _KEY: ClassVar[str] = "number"
+
+    number: str = attrs.field(validator=checks.validator(checks.name))
+    opportunity_id: str = attrs.field(validator=checks.validator(checks.name))
+    issued: dt.date = attrs.field(validator=checks.validator(checks.day))
+    due: dt.date = attrs.field(validator=checks.validator(checks.day))
+    customer: Individual | Organization = attrs.field(
+        validator=checks.validator(checks.instance_of((Individual, Organization), "a customer"))
+    )
+    lines: tuple[InvoiceLine, ...] = attrs.field(validator=checks.validator(_lines))
+
+    @property
+    def currency(self) -> str:
+        return str(self.lines[0].amount.currency.code)
+
+    def _sum(self, figure: Callable[[InvoiceLine], Money]) -> Money:
+        return checks.FrozenMoney(
+            sum((figure(line).amount for line in self.lines), Decimal(0)), self.currency
+        )
+
+    @property
+    def subtotal(self) -> Money:
+        """The lines before their discounts."""
+        return self._sum(lambda line: line.subtotal)
+
+    @property
+    def discount(self) -> Money:
+        """The lines' discounts together."""
+        return self._sum(lambda line: line.discount)
+
+    @property
+    def total(self) -> Money:
+        """What the invoice bills: the sum of the lines' amounts."""
+        return self._sum(lambda line: line.amount)
+
+
+@attrs.frozen
+class DealCounts:
+    """How many opportunities a customer or related record has, by status (seed 000's
+    record summary, seed 002's customer history)."""
+
+    open: int
+    paused: int
+    won: int
+    lost: int
+
+    @property
+    def total(self) -> int:
+        return self.open + self.paused + self.won + self.lost
+
+
+def initials(name: str) -> str:
+    """Up to two capital letters for a card: the first letters of the first two words
+    of ``name`` ("Acme Corp" -> "AC", "Nordic Freight AS" -> "NF", "Olga" -> "O");
+    punctuation is skipped, and the result is empty when ``name`` has no letter or
+    digit."""
+    words = ["".join(c for c in word if c.isalnum()) for word in name.split()]
+    return "".join(word[0].upper()[0] for word in words if word)[:2]
