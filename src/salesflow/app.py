@@ -293,13 +293,26 @@ class SalesFlow:
         return deal, UnitOfWork(opportunity, activities)
 
     def _allow(self, actor: str | None, command: str, opportunity: Opportunity | None) -> None:
-        if not self.policy.allows(actor, command, opportunity):
-            target = (
-                f"opportunity {quoted(opportunity.display_title)} ({opportunity.id!r})"
-                if opportunity is not None
-                else "this workspace"
-            )
-            raise PermissionDenied(f"{actor or 'An anonymous actor'} may not {command} on {target}")
+        """Ask the policy; a refusal -- or a policy that fails, which refuses -- raises
+        ``PermissionDenied``."""
+        target = (
+            f"opportunity {quoted(opportunity.display_title)} ({opportunity.id!r})"
+            if opportunity is not None
+            else "this workspace"
+        )
+        who = actor or "An anonymous actor"
+        try:
+            allowed = self.policy.allows(actor, command, opportunity)
+        except SalesflowError:
+            raise
+        except Exception as error:
+            log.exception("salesflow policy %r failed on %s", self.policy, command)
+            raise PermissionDenied(
+                f"{who} may not {command} on {target}: the policy failed "
+                f"({type(error).__name__}: {error})"
+            ) from error
+        if not allowed:
+            raise PermissionDenied(f"{who} may not {command} on {target}")
 
     def _commit(
         self,

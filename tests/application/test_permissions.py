@@ -49,6 +49,23 @@ def test_a_refusal_names_actor_command_and_deal_and_changes_nothing(make_app: Ma
     assert heard == []
 
 
+def test_a_policy_that_fails_refuses_and_changes_nothing(make_app: MakeApp) -> None:
+    class Broken:
+        def allows(self, actor: str | None, command: str, opportunity: object) -> bool:
+            if command == "change_stage":
+                raise KeyError("roles")
+            return True
+
+    app = make_app(policy=Broken())
+    deal = new_deal(app, title="Acme licence")
+
+    with pytest.raises(PermissionDenied, match=r"change_stage .*the policy failed \(KeyError"):
+        app.change_stage(deal.id, "proposal", actor="per")
+
+    assert app.get(deal.id) == deal
+    assert len(app.history(deal.id)) == 1
+
+
 def test_the_policy_sees_each_new_command_with_its_name(make_app: MakeApp) -> None:
     asked: list[tuple[str | None, str, str | None]] = []
 
