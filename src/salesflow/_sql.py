@@ -525,6 +525,19 @@ class SQLRepository(Repository):
         wanted = None if ids is None else sorted(set(ids))
         if limit <= 0 or wanted == []:
             return []
+        if wanted is not None and len(wanted) > _CHUNK:  # one claim per chunk of ids
+            claimed: list[PendingCall] = []
+            for start in range(0, len(wanted), _CHUNK):
+                claimed.extend(
+                    self.claim_calls(
+                        now=now,
+                        until=until,
+                        limit=limit - len(claimed),
+                        after=after,
+                        ids=wanted[start : start + _CHUNK],
+                    )
+                )
+            return sorted(claimed, key=lambda call: call.seq)
         mark = self._mark
         table = self._table("outbox")
         sql = (
@@ -534,7 +547,6 @@ class SQLRepository(Repository):
         )
         parameters: list[object] = [self.workspace, after, self._column(now)]
         if wanted is not None:
-            wanted = wanted[:_CHUNK]
             sql += f" AND id IN ({self._marks(len(wanted))})"
             parameters.extend(wanted)
         sql += f" ORDER BY seq LIMIT {mark} {self._claimable()}"
@@ -871,9 +883,7 @@ class SQLRepository(Repository):
                 f"VALUES ({self._values(columns)})",
                 [[*row.values(), first + n] for n, row in enumerate(events)],
             )
-        return tuple(
-            attrs.evolve(event, position=first + n) for n, event in enumerate(changes.events)
-        )
+        return tuple(event.numbered(first + n) for n, event in enumerate(changes.events))
 
     def _write_all(
         self,

@@ -770,7 +770,7 @@ class SalesFlow:
             events = ()
             for position, opportunity_id, change in made:
                 try:
-                    events += _stored(self.repository.commit(change), change)
+                    events = (*events, *_stored(self.repository.commit(change), change))
                 except SalesflowError as error:
                     failed[position] = error
                 else:

@@ -257,8 +257,7 @@ class InMemoryRepository(Repository):
                 self._calls[call.id] = attrs.evolve(call, attempts=0, seq=self._call_seq)
                 self._leases[call.id] = None
             stored = tuple(
-                attrs.evolve(event, position=len(self._feed) + n)
-                for n, event in enumerate(changes.events, 1)
+                event.numbered(len(self._feed) + n) for n, event in enumerate(changes.events, 1)
             )
             self._feed.extend(stored)
             for event in stored:

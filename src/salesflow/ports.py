@@ -185,6 +185,9 @@ class AllowAll:
         return True
 
 
+_COUNT = checks.validator(lambda value, where: checks.integer(value, where, 0, 2**63 - 1))
+
+
 @attrs.frozen
 class PendingCall:
     """A LETTER or EVENT call a committed command asked for, kept in the outbox until
@@ -208,8 +211,8 @@ class PendingCall:
     )
     action_id: str = attrs.field(validator=checks.validator(checks.name))
     queued_at: dt.datetime = attrs.field(validator=checks.validator(checks.aware))
-    attempts: int = attrs.field(default=0, kw_only=True)
-    seq: int = attrs.field(default=0, kw_only=True)
+    attempts: int = attrs.field(default=0, kw_only=True, validator=_COUNT)
+    seq: int = attrs.field(default=0, kw_only=True, validator=_COUNT)
 
     @property
     def action(self) -> OpportunityAction:

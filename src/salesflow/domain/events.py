@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import enum
 import types
@@ -110,6 +111,15 @@ class Event:
         eq=False,
         validator=checks.validator(_position),
     )
+
+    def numbered(self, position: int) -> Event:
+        """This event at ``position`` in the feed: what a repository hands out once it
+        has committed it. A copy sharing the (read-only) details, so numbering costs
+        no re-validation."""
+        _position(position, "Event.position")
+        numbered = copy.copy(self)
+        object.__setattr__(numbered, "position", position)
+        return numbered
 
     @property
     def changes(self) -> Mapping[str, tuple[Any, Any]]:
