@@ -387,8 +387,8 @@ class SalesFlow:
         """
         if not calls:
             return []
-        now = self._now()
         try:
+            now = self._now()
             claimed = {
                 call.id: call
                 for call in self.repository.claim_calls(
@@ -404,8 +404,8 @@ class SalesFlow:
         notices = []
         for call in calls:
             mine = claimed.get(call.id)
-            if mine is None:
-                notices.append(_pending(call, "another process is making it"))
+            if mine is None:  # another process' deliver_pending took it first
+                notices.append(f"{_title(call)} is being sent by another process.")
             else:
                 notices.append(self._make(mine)[1])
         return notices
@@ -1245,13 +1245,20 @@ def _queued(deal: Deal, changes: ChangeSet) -> tuple[PendingCall, ...]:
     )
 
 
-def _pending(call: PendingCall, why: str) -> str:
-    """The notice for an outbound call that is still pending."""
+def _title(call: PendingCall) -> str:
+    """How notices name an outbound call: by its action's title."""
     try:
-        what = quoted(call.action.title)
+        return quoted(call.action.title)
     except SalesflowError:
-        what = f"Call {call.id!r}"
-    return f"{what} could not be sent: {why}. It is pending and will be sent by deliver_pending()."
+        return f"Call {call.id!r}"
+
+
+def _pending(call: PendingCall, why: str) -> str:
+    """The notice for an outbound call that failed and is still pending."""
+    return (
+        f"{_title(call)} could not be sent: {why}. "
+        "It is pending and will be sent by deliver_pending()."
+    )
 
 
 def _call(port: Callable[[], T], name: str) -> T:

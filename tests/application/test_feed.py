@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Collection
 
 import pytest
 
 from salesflow import (
     EventKind,
     FixedClock,
+    InMemoryRepository,
     Money,
     Opportunity,
     OpportunityAction,
@@ -18,7 +20,7 @@ from salesflow import (
     StageKind,
 )
 from salesflow.domain.process import Process
-from salesflow.errors import ValidationError
+from salesflow.errors import StorageError, ValidationError
 from salesflow.ports import PendingCall, current_call
 from tests.application.conftest import MakeApp
 from tests.unit.support import action, new_deal, seed003_process
@@ -240,3 +242,56 @@ def test_a_letter_goes_out_with_the_deal_as_its_command_left_it(make_app: MakeAp
     assert call is not None
     assert call.opportunity == result.opportunity
     assert call.opportunity.title != "Renamed later"
+
+
+class Contended(InMemoryRepository):
+    """Between a command's commit and its claim, another process takes the calls (or,
+    with ``broken``, the claim fails)."""
+
+    def __init__(self, *, broken: bool = False) -> None:
+        super().__init__()
+        self.broken = broken
+
+    def claim_calls(
+        self,
+        *,
+        now: dt.datetime,
+        until: dt.datetime,
+        limit: int,
+        after: int = 0,
+        ids: Collection[str] | None = None,
+    ) -> list[PendingCall]:
+        if ids is not None and self.broken:
+            raise StorageError("the disk is gone")
+        if ids is not None:  # the other process' claim
+            super().claim_calls(now=now, until=until, limit=limit, after=after)
+        return super().claim_calls(now=now, until=until, limit=limit, after=after, ids=ids)
+
+
+def test_a_call_another_process_took_first_is_left_to_it(clock: FixedClock) -> None:
+    post = Post()
+    app = SalesFlow(Contended(), clock=clock, correspondence=post, invitations=post)
+    app.define_process(seed003_process())
+    deal = new_deal(app, "seed003").id
+    result = app.perform_action(deal, action(app, deal, "brochure").id)
+    assert result.notices[-1] == "'Send the brochure' is being sent by another process."
+    assert post.attempts == []
+    clock.advance(app.call_lease)  # that process died: its lease runs out
+    assert app.deliver_pending() == 1
+    assert post.made == [("mail server", "brochure")]
+
+
+def test_a_claim_that_fails_after_the_commit_leaves_the_call_pending(clock: FixedClock) -> None:
+    post = Post()
+    repository = Contended(broken=True)
+    app = SalesFlow(repository, clock=clock, correspondence=post, invitations=post)
+    app.define_process(seed003_process())
+    deal = new_deal(app, "seed003").id
+    result = app.perform_action(deal, action(app, deal, "brochure").id)
+    assert action(app, deal, "brochure").completed
+    assert result.notices[-1] == (
+        "'Send the brochure' could not be sent: the disk is gone. "
+        "It is pending and will be sent by deliver_pending()."
+    )
+    assert app.deliver_pending() == 1
+    assert post.made == [("mail server", "brochure")]
