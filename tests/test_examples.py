@@ -63,6 +63,16 @@ EXPECTED: dict[str, list[str]] = {
         "Quote      1    2,400.00    1,440.00 EUR",
         "Won        1   18,000.00   18,000.00 EUR",
     ],
+    "feed_consumer.py": [
+        "consumer killed with SIGKILL, -9, behind the feed: True",
+        "consumer restarted, exit code 0",
+        "events in the feed: 99; applied by the model: 99",
+        "cursor at the last position: True",
+        "matches the pipeline: True",
+        "kari    9 open deals, weighted    22,050.00 EUR",
+        "nora    8 open deals, weighted    41,587.50 EUR",
+        "ola     8 open deals, weighted    28,800.00 EUR",
+    ],
 }
 
 

@@ -14,10 +14,13 @@ from __future__ import annotations
 import abc
 import contextlib
 import datetime as dt
+import json
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+import attrs
 
 from salesflow.domain import checks
 from salesflow.domain.activity import Activity
@@ -26,11 +29,13 @@ from salesflow.domain.opportunity import Opportunity
 from salesflow.domain.process import Process
 from salesflow.domain.values import ActivityStatus, Status
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
-from salesflow.ports import ChangeSet, Repository
+from salesflow.ports import ChangeSet, PendingCall, Repository
 from salesflow.queries import Basis, Page, PipelineTotals, SearchQuery, StageTotal
 from salesflow.serialization import (
+    converter,
     dump_record,
     encode_row,
+    load_event,
     load_record,
     load_versioned,
     record_name,
@@ -221,6 +226,12 @@ class SQLRepository(Repository):
     related ids (for ``search(related_id=...)``), written in the same transaction as
     the opportunity, and ``process_versions`` one counter per workspace that each commit
     writing a process moves on.
+
+    Each event also has its ``position`` in the workspace's change feed, given at
+    commit by :meth:`_next_positions`, with a unique index on (workspace, position).
+    ``outbox`` holds the pending outbound calls: workspace, id, ``seq`` (queue order),
+    ``attempts``, ``lease_until`` (None: free) and ``last_error`` as columns, and the
+    call with the opportunity it concerns as JSON in ``data``.
     """
 
     #: The driver's placeholder for one positional parameter.
@@ -309,6 +320,19 @@ class SQLRepository(Repository):
         order their events are inserted. Nothing to do where writers already take
         turns. Opportunities the change set creates are left out: no other transaction
         can write their history before this one commits."""
+
+    @abc.abstractmethod
+    def _next_positions(self, cursor: Cursor, count: int) -> int:
+        """Called last in a commit's transaction that inserts ``count`` events: the
+        position of the first of them, the others following one by one. It must hand
+        out positions in commit order: a transaction that commits later gets higher
+        ones, and none commits a position lower than one already readable."""
+
+    @abc.abstractmethod
+    def _claimable(self) -> str:
+        """What ends the SELECT that picks the outbound calls to claim, so that a row
+        another claimer is taking is passed over (``FOR UPDATE SKIP LOCKED``), or
+        nothing where writers take turns."""
 
     def _hold(self, cursor: Cursor, opportunity_id: str) -> None:
         """Called first in a :meth:`command` block's transaction: make other writers of
@@ -460,15 +484,127 @@ class SQLRepository(Repository):
     def history(self, opportunity_id: str) -> list[Event]:
         rows = self._select(
             f"reading the history of opportunity {opportunity_id!r}",
-            "id",
+            "id, position",
             "events",
             [("opportunity_id", "=", opportunity_id)],
             order="seq",
         )
+        return self._events(rows)
+
+    def changes(self, after: int, limit: int) -> list[Event]:
+        mark = self._mark
+        rows = self._query(
+            f"reading the change feed after position {after}",
+            f"SELECT id, position, {self._json_text} FROM {self._table('events')} "
+            f"WHERE workspace = {mark} AND position > {mark} ORDER BY position LIMIT {mark}",
+            (self.workspace, after, limit),
+        )
+        return self._events(rows)
+
+    def _events(self, rows: Iterable[Sequence[Any]]) -> list[Event]:
+        """Events from ``(id, position, data)`` rows."""
         return [
-            load_record(data, Event, record_name("event", id_, self.workspace))
-            for id_, data in rows
+            load_event(data, int(position), record_name("event", id_, self.workspace))
+            for id_, position, data in rows
         ]
+
+    # -- the outbox ------------------------------------------------------------
+
+    def claim_calls(
+        self,
+        *,
+        now: dt.datetime,
+        until: dt.datetime,
+        limit: int,
+        after: int = 0,
+        ids: Collection[str] | None = None,
+    ) -> list[PendingCall]:
+        """One short write transaction: pick the free calls (passing over those
+        another claimer is taking), lease them, and return them; the port is called
+        after it has committed."""
+        wanted = None if ids is None else sorted(set(ids))
+        if limit <= 0 or wanted == []:
+            return []
+        if wanted is not None and len(wanted) > _CHUNK:  # one claim per chunk of ids
+            claimed: list[PendingCall] = []
+            for start in range(0, len(wanted), _CHUNK):
+                claimed.extend(
+                    self.claim_calls(
+                        now=now,
+                        until=until,
+                        limit=limit - len(claimed),
+                        after=after,
+                        ids=wanted[start : start + _CHUNK],
+                    )
+                )
+            return sorted(claimed, key=lambda call: call.seq)
+        mark = self._mark
+        table = self._table("outbox")
+        sql = (
+            f"SELECT id, attempts, seq, {self._json_text} FROM {table} "
+            f"WHERE workspace = {mark} AND seq > {mark} "
+            f"AND (lease_until IS NULL OR lease_until <= {mark})"
+        )
+        parameters: list[object] = [self.workspace, after, self._column(now)]
+        if wanted is not None:
+            sql += f" AND id IN ({self._marks(len(wanted))})"
+            parameters.extend(wanted)
+        sql += f" ORDER BY seq LIMIT {mark} {self._claimable()}"
+        parameters.append(limit)
+        with self._writing("claiming outbound calls") as cursor:
+            cursor.execute(sql, parameters)
+            rows = cursor.fetchall()
+            if rows:
+                cursor.executemany(
+                    f"UPDATE {table} SET lease_until = {mark}, attempts = attempts + 1 "
+                    f"WHERE workspace = {mark} AND id = {mark}",
+                    [(self._column(until), self.workspace, row[0]) for row in rows],
+                )
+        return [self._load_call(id_, attempts + 1, seq, data) for id_, attempts, seq, data in rows]
+
+    def finish_call(self, call_id: str) -> None:
+        mark = self._mark
+        with self._writing(f"marking outbound call {call_id!r} made") as cursor:
+            cursor.execute(
+                f"DELETE FROM {self._table('outbox')} WHERE workspace = {mark} AND id = {mark}",
+                (self.workspace, call_id),
+            )
+
+    def release_call(self, call_id: str, error: str) -> None:
+        mark = self._mark
+        with self._writing(f"releasing outbound call {call_id!r}") as cursor:
+            cursor.execute(
+                f"UPDATE {self._table('outbox')} SET lease_until = NULL, last_error = {mark} "
+                f"WHERE workspace = {mark} AND id = {mark}",
+                (error, self.workspace, call_id),
+            )
+
+    def _load_call(self, id_: str, attempts: int, seq: int, data: str | bytes) -> PendingCall:
+        record = record_name("outbound call", id_, self.workspace)
+        call = load_record(data, PendingCall, record)
+        if call.id != id_:
+            raise StorageError(f"Stored {record} is inconsistent: its data says id {call.id!r}")
+        return attrs.evolve(call, attempts=int(attempts), seq=int(seq))
+
+    def _call_row(self, call: PendingCall) -> tuple[object, ...]:
+        """The row of a call queued by a commit: workspace, id, kind, opportunity_id,
+        action_id, queued_at and the JSON (without its attempts and seq)."""
+        record = record_name("outbound call", call.id, self.workspace)
+        try:
+            data = converter.unstructure(call)
+            del data["attempts"], data["seq"]
+            text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError, ArithmeticError) as error:
+            raise StorageError(f"{record} cannot be stored: {error}") from error
+        return (
+            self.workspace,
+            call.id,
+            call.kind.value,
+            call.opportunity.id,
+            call.action_id,
+            self._column(call.queued_at),
+            text,
+        )
 
     def _get(self, type_: type[V], table: str, kind: str, id_: str) -> V | None:
         rows = self._select(f"reading {kind} {id_!r}", "id, version", table, [("id", "=", id_)])
@@ -674,9 +810,9 @@ class SQLRepository(Repository):
 
     # -- the unit of work ------------------------------------------------------
 
-    def commit(self, changes: ChangeSet) -> None:
+    def commit(self, changes: ChangeSet) -> tuple[Event, ...]:
         if not changes:
-            return
+            return ()
         # Encoded before the transaction begins, so that no lock waits on Python work.
         processes = [
             (p.key, dump_record(p, record_name("process", p.key, self.workspace)))
@@ -685,6 +821,7 @@ class SQLRepository(Repository):
         opportunities = [(o, self._row(o)) for o in changes.opportunities]
         activities = [(a, self._row(a)) for a in changes.activities]
         events = [self._row(e) for e in changes.events]
+        calls = [self._call_row(call) for call in changes.outbox]
         created = {o.id for o in changes.opportunities if o.version == 1}
         in_change_set = {o.id for o in changes.opportunities}
         mark = self._mark
@@ -724,13 +861,29 @@ class SQLRepository(Repository):
                         f"Activity {activity.id!r} is stored at version {found}, so it cannot "
                         f"be deleted from version {activity.version}, a stale read"
                     )
-            if events:
-                columns = list(events[0])
+            if calls:
                 cursor.executemany(
-                    f"INSERT INTO {self._table('events')} ({', '.join(columns)}) "
-                    f"VALUES ({self._values(columns)})",
-                    [[row[name] for name in columns] for row in events],
+                    f"INSERT INTO {self._table('outbox')} (workspace, id, kind, opportunity_id, "
+                    f"action_id, queued_at, attempts, data) VALUES "
+                    f"({self._marks(6)}, 0, {self._json_mark}) "
+                    "ON CONFLICT (workspace, id) DO NOTHING",
+                    calls,
                 )
+                if cursor.rowcount != len(calls):
+                    raise ValidationError(
+                        f"Outbound calls {[c.id for c in changes.outbox]}: an id is already taken"
+                    )
+            if not events:
+                return ()
+            # Last, so that where numbering takes a lock it is held only to the commit.
+            first = self._next_positions(cursor, len(events))
+            columns = [*events[0], "position"]
+            cursor.executemany(
+                f"INSERT INTO {self._table('events')} ({', '.join(columns)}) "
+                f"VALUES ({self._values(columns)})",
+                [[*row.values(), first + n] for n, row in enumerate(events)],
+            )
+        return tuple(event.numbered(first + n) for n, event in enumerate(changes.events))
 
     def _write_all(
         self,

@@ -35,8 +35,8 @@ from salesflow import processes as builtin
 from salesflow import reporting
 from salesflow.domain import checks
 from salesflow.domain.activity import Activity, ActivityIndicator, indicator
-from salesflow.domain.deal import Deal, OutboundCall, quoted
-from salesflow.domain.events import Event
+from salesflow.domain.deal import Deal, quoted
+from salesflow.domain.events import POSITION_MAX, Event
 from salesflow.domain.events import contributors as worked_on
 from salesflow.domain.opportunity import (
     EDITABLE_FIELDS,
@@ -74,11 +74,13 @@ from salesflow.ports import (
     Correspondence,
     ExchangeRates,
     Invitations,
+    PendingCall,
     Policy,
     RecordingCorrespondence,
     RecordingInvitations,
     Repository,
     SystemClock,
+    making,
 )
 from salesflow.queries import ORDERINGS, Basis, Page, SearchQuery
 from salesflow.reporting import Pipeline, ProbabilitySource
@@ -319,19 +321,18 @@ class SalesFlow:
         command: str,
         attempt: Callable[[], tuple[ChangeSet, T]],
         opportunity_id: str | None = None,
-    ) -> T:
+    ) -> tuple[T, tuple[Event, ...]]:
         """Run ``attempt`` (load, decide, return what to commit) and commit its change
         set, all in one ``repository.command`` block holding ``opportunity_id``, so
         that other writers of it wait their turn; after a conflict that remains run it
         again on fresh records, with jittered exponential backoff, ``retries`` times at
-        most."""
+        most. Returns ``attempt``'s value and the committed events, with positions."""
         tries = 0
         while True:
             try:
                 with self.repository.command(opportunity_id):
                     changes, value = attempt()
-                    if changes:
-                        self.repository.commit(changes)
+                    stored = _stored(self.repository.commit(changes), changes) if changes else ()
             except ConcurrencyError as conflict:
                 if tries >= self._retries:
                     raise ConcurrencyError(
@@ -341,7 +342,7 @@ class SalesFlow:
                 time.sleep(random.uniform(delay / 2, delay))
                 tries += 1
                 continue
-            return value
+            return value, stored
 
     def _run(
         self,
@@ -367,6 +368,8 @@ class SalesFlow:
             self._allow(who, command, deal.opportunity)
             body(deal)
             changes = unit.change_set(deal)
+            if deal.outbox:
+                changes = attrs.evolve(changes, outbox=_queued(deal, changes))
             return changes, (deal, changes)
 
         held = opportunity_id
@@ -374,41 +377,85 @@ class SalesFlow:
             # Hold the activity's opportunity (the commit still checks it did not move).
             found = self.repository.get_activity(activity_id)
             held = found.opportunity_id if found is not None else None
-        deal, changes = self._commit(command, attempt, held)
+        (deal, changes), events = self._commit(command, attempt, held)
         committed = {a.id: a for a in changes.activities}
-        notices = [*deal.notices, *self._call_out(deal.outbox, changes)]
-        self._publish(changes.events)
+        notices = [*deal.notices, *self._call_out(changes.outbox)]
+        self._publish(events)
         return Result(
             opportunity=changes.opportunities[0] if changes.opportunities else deal.opportunity,
-            events=changes.events,
+            events=events,
             notices=tuple(notices),
             created=tuple(committed[i] for i in deal.created if i in committed),
             cancelled=tuple(committed[i] for i in deal.cancelled if i in committed),
         )
 
-    def _call_out(self, calls: Iterable[OutboundCall], changes: ChangeSet) -> list[str]:
-        """Make the outbound calls of a committed command; the notices they give.
+    #: How long a process that claimed an outbound call has to make it before another
+    #: ``deliver_pending`` may take it over (and make it again).
+    call_lease: dt.timedelta = dt.timedelta(minutes=5)
+    #: How many outbound calls ``deliver_pending`` claims at a time.
+    call_batch: int = 20
 
-        A call that fails is logged and reported in a notice; the command stands.
+    def _call_out(self, calls: Sequence[PendingCall]) -> list[str]:
+        """Make the outbound calls a command has just committed to its outbox; the
+        notices they give.
+
+        The calls are claimed first (another process' ``deliver_pending`` may have
+        taken one already: it is then that process' to make). A call that fails, or
+        cannot be claimed, stays pending, and its notice says so; the command stands.
         """
+        if not calls:
+            return []
+        try:
+            now = self._now()
+            claimed = {
+                call.id: call
+                for call in self.repository.claim_calls(
+                    now=now,
+                    until=now + self.call_lease,
+                    limit=len(calls),
+                    ids=[call.id for call in calls],
+                )
+            }
+        except SalesflowError as error:
+            log.exception("salesflow: the outbound calls of a command could not be claimed")
+            return [_pending(call, f"{error}") for call in calls]
         notices = []
         for call in calls:
-            opportunity = next(o for o in changes.opportunities if o.id == call.opportunity_id)
-            action = opportunity.require_action(call.action_id)
-            try:
+            mine = claimed.get(call.id)
+            if mine is None:  # another process' deliver_pending took it first
+                notices.append(f"{_title(call)} is being sent by another process.")
+            else:
+                notices.append(self._make(mine)[1])
+        return notices
+
+    def _make(self, call: PendingCall) -> tuple[bool, str]:
+        """Make one claimed call through its port and mark it made, or release it when
+        the port fails: whether it went out, and the notice."""
+        try:
+            action = call.action
+            with making(call):
                 if call.kind is ActionKind.LETTER:
-                    self.correspondence.send(opportunity, action)
-                    notices.append(f"Sent {quoted(action.title)}.")
+                    self.correspondence.send(call.opportunity, action)
+                    notice = f"Sent {quoted(action.title)}."
                 else:
                     event = action.spec.event or ""
-                    if self.invitations.invite(event, opportunity) is False:
-                        notices.append(f"The customer is already invited to {event}.")
+                    if self.invitations.invite(event, call.opportunity) is False:
+                        notice = f"The customer is already invited to {event}."
                     else:
-                        notices.append(f"Invited the customer to {event}.")
-            except Exception as error:
-                log.exception("salesflow: %s of %s failed", call.kind.name, call.action_id)
-                notices.append(f"{quoted(action.title)} could not be sent: {error}")
-        return notices
+                        notice = f"Invited the customer to {event}."
+        except Exception as error:
+            log.exception("salesflow: %s call %s failed", call.kind.name, call.id)
+            try:
+                self.repository.release_call(call.id, f"{type(error).__name__}: {error}")
+            except SalesflowError:
+                log.exception("salesflow: call %s could not be released", call.id)
+            return False, _pending(call, f"{error}")
+        try:
+            self.repository.finish_call(call.id)
+        except SalesflowError:
+            # It went out; its lease runs out and it will be made again (at least once).
+            log.exception("salesflow: call %s was made but could not be marked made", call.id)
+        return True, notice
 
     def _publish(self, events: Iterable[Event]) -> None:
         """Tell every subscriber of each event, in commit order: events of a command that
@@ -442,6 +489,46 @@ class SalesFlow:
                 self._subscribers.remove(handler)
 
         return unsubscribe
+
+    def changes(self, after: int = 0, *, limit: int = 1000) -> tuple[Event, ...]:
+        """The change feed: the workspace's committed events with ``position > after``,
+        oldest first, at most ``limit`` (1..10000) of them.
+
+        Positions are unique and increase in commit order, so a reader that asks again
+        with the position of the last event it received gets every event exactly once
+        and never skips one, even while other processes commit (see docs/feed.md).
+        An empty answer means nothing newer has committed yet."""
+        start = checks.integer(after, "changes(after=...)", 0, POSITION_MAX)
+        most = checks.integer(limit, "changes(limit=...)", 1, 10_000)
+        return tuple(self.repository.changes(start, most))
+
+    def deliver_pending(self, *, limit: int | None = None) -> int:
+        """Make the pending outbound calls (LETTER and EVENT) -- those whose command's
+        process failed to make them or died first -- oldest first; returns how many
+        went out.
+
+        Each call is claimed for ``call_lease`` before it is made, in a short
+        transaction of its own, so that when several processes deliver at once each
+        call is made by one of them. A call that fails again stays pending (tried once
+        per run). ``limit`` bounds how many calls this run tries (None: all pending
+        when it gets to them)."""
+        most = (
+            None if limit is None else checks.integer(limit, "deliver_pending(limit=...)", 0, 2**31)
+        )
+        made = tried = after = 0
+        while most is None or tried < most:
+            now = self._now()
+            size = self.call_batch if most is None else min(self.call_batch, most - tried)
+            batch = self.repository.claim_calls(
+                now=now, until=now + self.call_lease, limit=size, after=after
+            )
+            if not batch:
+                break
+            for call in batch:
+                after = max(after, call.seq)
+                tried += 1
+                made += self._make(call)[0]
+        return made
 
     # -- processes -------------------------------------------------------------
 
@@ -495,7 +582,7 @@ class SalesFlow:
             )
             return changes, events
 
-        self._publish(self._commit("define_process", attempt))
+        self._publish(self._commit("define_process", attempt)[1])
 
     def _defined(self) -> Mapping[str, Process]:
         """Every defined process by key: the built-in ones, replaced or joined by stored
@@ -692,20 +779,21 @@ class SalesFlow:
                 )
             except SalesflowError as error:
                 failed[position] = error
+        merged = _merged(change for _, _, change in made)
         try:
-            self.repository.commit(_merged(change for _, _, change in made))
+            events = _stored(self.repository.commit(merged), merged)
             committed = made
         except ValidationError:
             committed = []
+            events = ()
             for position, opportunity_id, change in made:
                 try:
-                    self.repository.commit(change)
+                    events = (*events, *_stored(self.repository.commit(change), change))
                 except SalesflowError as error:
                     failed[position] = error
                 else:
                     committed.append((position, opportunity_id, change))
-        for _, _, change in committed:
-            self._publish(change.events)
+        self._publish(events)
         return [opportunity_id for _, opportunity_id, _ in committed], failed
 
     def get(self, opportunity_id: str) -> Opportunity:
@@ -1302,6 +1390,45 @@ class SalesFlow:
                 None if rates is None else (lambda base, quote: rates.rate(base, quote, today))
             ),
         )
+
+
+def _stored(events: tuple[Event, ...], changes: ChangeSet) -> tuple[Event, ...]:
+    """The events ``commit`` returned: ``changes``' events with their positions. (A
+    repository written before commit returned them -- a test double returning None --
+    leaves the events as the command made them.)"""
+    return events or changes.events
+
+
+def _queued(deal: Deal, changes: ChangeSet) -> tuple[PendingCall, ...]:
+    """The outbound calls of ``deal`` as its commit queues them, each with the
+    opportunity as the commit leaves it."""
+    committed = {o.id: o for o in changes.opportunities}
+    return tuple(
+        PendingCall(
+            call.event_id,
+            call.kind,
+            committed[call.opportunity_id],
+            call.action_id,
+            deal.now,
+        )
+        for call in deal.outbox
+    )
+
+
+def _title(call: PendingCall) -> str:
+    """How notices name an outbound call: by its action's title."""
+    try:
+        return quoted(call.action.title)
+    except SalesflowError:
+        return f"Call {call.id!r}"
+
+
+def _pending(call: PendingCall, why: str) -> str:
+    """The notice for an outbound call that failed and is still pending."""
+    return (
+        f"{_title(call)} could not be sent: {why}. "
+        "It is pending and will be sent by deliver_pending()."
+    )
 
 
 def _call(port: Callable[[], T], name: str) -> T:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import datetime as dt
 import threading
@@ -9,13 +10,15 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Final, TypeVar
 
+import attrs
+
 from salesflow.domain.activity import Activity
 from salesflow.domain.events import Event
 from salesflow.domain.opportunity import Opportunity
 from salesflow.domain.process import Process
 from salesflow.domain.values import ActivityStatus
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
-from salesflow.ports import ChangeSet, Repository, sort_activities
+from salesflow.ports import ChangeSet, PendingCall, Repository, sort_activities
 from salesflow.queries import Basis, Page, PipelineTotals, SearchQuery, pipeline_totals
 
 __all__ = ["InMemoryRepository"]
@@ -47,6 +50,13 @@ class InMemoryRepository(Repository):
         #: opportunity id -> {activity id: activity}, for the activities naming one.
         self._activities_of: dict[str, dict[str, Activity]] = {}
         self._history: dict[str, list[Event]] = {}
+        #: Every committed event of the workspace, in position order (1, 2, ...).
+        self._feed: list[Event] = []
+        #: The outbox: each pending call by id, and when its lease ends (None: free).
+        self._calls: dict[str, PendingCall] = {}
+        self._leases: dict[str, dt.datetime | None] = {}
+        self._errors: dict[str, str] = {}
+        self._call_seq = 0
         #: Counts the commits that wrote a process definition.
         self._processes_version = 0
         #: While a command block is open (by the thread holding the lock): how to undo
@@ -137,6 +147,53 @@ class InMemoryRepository(Repository):
         with self._lock:
             return list(self._history.get(opportunity_id, ()))
 
+    def changes(self, after: int, limit: int) -> list[Event]:
+        with self._lock:
+            # Positions are 1, 2, ... in list order; bisect keeps this right should a
+            # subclass ever leave gaps.
+            start = bisect.bisect_right(self._feed, after, key=lambda e: e.position)
+            return self._feed[start : start + limit]
+
+    def claim_calls(
+        self,
+        *,
+        now: dt.datetime,
+        until: dt.datetime,
+        limit: int,
+        after: int = 0,
+        ids: Collection[str] | None = None,
+    ) -> list[PendingCall]:
+        wanted = None if ids is None else frozenset(ids)
+        claimed: list[PendingCall] = []
+        with self._lock:
+            for call in sorted(self._calls.values(), key=lambda c: c.seq):
+                if len(claimed) >= limit:
+                    break
+                lease = self._leases[call.id]
+                if (
+                    call.seq <= after
+                    or (wanted is not None and call.id not in wanted)
+                    or (lease is not None and lease > now)
+                ):
+                    continue
+                taken = attrs.evolve(call, attempts=call.attempts + 1)
+                self._calls[call.id] = taken
+                self._leases[call.id] = until
+                claimed.append(taken)
+        return claimed
+
+    def finish_call(self, call_id: str) -> None:
+        with self._lock:
+            self._calls.pop(call_id, None)
+            self._leases.pop(call_id, None)
+            self._errors.pop(call_id, None)
+
+    def release_call(self, call_id: str, error: str) -> None:
+        with self._lock:
+            if call_id in self._calls:
+                self._leases[call_id] = None
+                self._errors[call_id] = error
+
     def search(self, query: SearchQuery) -> Page:
         with self._lock:
             return query.page(self._opportunities.values())
@@ -148,7 +205,7 @@ class InMemoryRepository(Repository):
             members = [o for o in self._opportunities.values() if o.process == process]
         return pipeline_totals(members, basis=basis, owner=owner)
 
-    def commit(self, changes: ChangeSet) -> None:
+    def commit(self, changes: ChangeSet) -> tuple[Event, ...]:
         """Check every write in the order the SQL repositories make them -- processes,
         opportunities, activities, deletions -- each against what the writes before it
         left, then apply them all; so the first broken rule is the one they report."""
@@ -182,6 +239,9 @@ class InMemoryRepository(Repository):
                         f"be deleted from version {activity.version}, a stale read"
                     )
                 activities[activity.id] = _GONE
+            for call in changes.outbox:
+                if call.id in self._calls:
+                    raise ValidationError(f"Outbound call {call.id!r}: the id is already taken")
             # Every rule holds: apply the change set.
             if self._undo is not None:
                 self._undo.append(self._undoing(changes, opportunities, activities))
@@ -192,9 +252,18 @@ class InMemoryRepository(Repository):
             self._opportunities.update(opportunities)
             for activity_id, final in activities.items():
                 self._put_activity(activity_id, None if isinstance(final, _Gone) else final)
-            for event in changes.events:
+            for call in changes.outbox:
+                self._call_seq += 1
+                self._calls[call.id] = attrs.evolve(call, attempts=0, seq=self._call_seq)
+                self._leases[call.id] = None
+            stored = tuple(
+                event.numbered(len(self._feed) + n) for n, event in enumerate(changes.events, 1)
+            )
+            self._feed.extend(stored)
+            for event in stored:
                 if event.opportunity_id is not None:
                     self._history.setdefault(event.opportunity_id, []).append(event)
+            return stored
 
     def _undoing(
         self,
@@ -212,6 +281,8 @@ class InMemoryRepository(Repository):
             for e in changes.events
             if e.opportunity_id is not None
         }
+        feed = len(self._feed)
+        calls = [call.id for call in changes.outbox]
 
         def undo() -> None:
             for key, process in processes.items():
@@ -232,6 +303,12 @@ class InMemoryRepository(Repository):
                     del self._history[id_][length:]
                 else:
                     self._history.pop(id_, None)
+            # Nothing committed after this one while the block held the lock, so its
+            # positions are the last ones, and they are handed out again.
+            del self._feed[feed:]
+            for id_ in calls:
+                self._calls.pop(id_, None)
+                self._leases.pop(id_, None)
 
         return undo
 

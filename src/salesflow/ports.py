@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import contextvars
 import datetime as dt
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol
 
@@ -21,7 +22,7 @@ from salesflow.domain.activity import Activity
 from salesflow.domain.events import Event
 from salesflow.domain.opportunity import Opportunity, OpportunityAction
 from salesflow.domain.process import Process
-from salesflow.domain.values import ActivityStatus
+from salesflow.domain.values import ActionKind, ActivityStatus
 from salesflow.errors import MissingExchangeRate, ValidationError
 from salesflow.queries import Basis, Page, PipelineTotals, SearchQuery
 
@@ -33,12 +34,14 @@ __all__ = [
     "ExchangeRates",
     "FixedClock",
     "Invitations",
+    "PendingCall",
     "Policy",
     "RecordingCorrespondence",
     "RecordingInvitations",
     "Repository",
     "StaticRates",
     "SystemClock",
+    "current_call",
 ]
 
 
@@ -182,6 +185,69 @@ class AllowAll:
         return True
 
 
+_COUNT = checks.validator(lambda value, where: checks.integer(value, where, 0, 2**63 - 1))
+
+
+@attrs.frozen
+class PendingCall:
+    """A LETTER or EVENT call a committed command asked for, kept in the outbox until
+    it has been made.
+
+    ``id`` is stable: it is the id of the ``ACTION_PERFORMED`` event that asked for the
+    call, the same on every attempt, so a port can use it as an idempotency key (see
+    :func:`current_call`). ``opportunity`` is the opportunity as that command left it
+    and ``action_id`` names its action; ``queued_at`` is when the command ran (by the
+    app's clock), ``attempts`` how often the call has been started, this one included
+    (0 while it is only queued), and ``seq`` its place in the outbox's queue, given
+    by the repository (0 until stored).
+    """
+
+    id: str = attrs.field(validator=checks.validator(checks.name))
+    kind: ActionKind = attrs.field(
+        validator=checks.validator(checks.instance_of(ActionKind, "an ActionKind"))
+    )
+    opportunity: Opportunity = attrs.field(
+        validator=checks.validator(checks.instance_of(Opportunity, "an Opportunity"))
+    )
+    action_id: str = attrs.field(validator=checks.validator(checks.name))
+    queued_at: dt.datetime = attrs.field(validator=checks.validator(checks.aware))
+    attempts: int = attrs.field(default=0, kw_only=True, validator=_COUNT)
+    seq: int = attrs.field(default=0, kw_only=True, validator=_COUNT)
+
+    @property
+    def action(self) -> OpportunityAction:
+        """The action to carry out (``NotFound`` if the opportunity has no such action)."""
+        return self.opportunity.require_action(self.action_id)
+
+
+_CURRENT_CALL: contextvars.ContextVar[PendingCall | None] = contextvars.ContextVar(
+    "salesflow_current_call", default=None
+)
+
+
+def current_call() -> PendingCall | None:
+    """The outbound call being made, while ``SalesFlow`` is inside a port's ``send`` or
+    ``invite``; None anywhere else.
+
+    Delivery is at least once: a process that dies after a port returned but before
+    the call was marked made sends it again later. A port that must not act twice
+    keeps ``current_call().id`` (the same on every attempt) with what it did -- as the
+    idempotency key of a mail or calendar API, or in a table of ids already handled --
+    and skips an id it has seen.
+    """
+    return _CURRENT_CALL.get()
+
+
+@contextlib.contextmanager
+def making(call: PendingCall) -> Iterator[None]:
+    """Within the block, :func:`current_call` answers ``call``."""
+    token = _CURRENT_CALL.set(call)
+    try:
+        yield
+    finally:
+        _CURRENT_CALL.reset(token)
+
+
 # -- storage -----------------------------------------------------------------------
 
 
@@ -198,8 +264,14 @@ class ChangeSet:
     ``deleted_activities`` hold the version read: delete only if it is still stored.
     An activity naming an opportunity that is neither stored nor in the same change
     set is refused with ``StorageError``. The records are written in this order --
-    processes, opportunities, activities, deletions, events -- so a change set may
-    create an opportunity and its activities together.
+    processes, opportunities, activities, deletions, outbox, events -- so a change set
+    may create an opportunity and its activities together.
+
+    ``events`` get their positions (see ``Event.position``) when committed: the next
+    ones of the workspace, in the change set's order; the positions they carry here
+    are ignored. ``outbox`` holds the outbound calls the command asked for, queued in
+    the same transaction (their ``seq`` and ``attempts`` are given by the repository);
+    a call whose id is already queued is refused with ``ValidationError``.
     """
 
     opportunities: tuple[Opportunity, ...] = ()
@@ -207,6 +279,7 @@ class ChangeSet:
     deleted_activities: tuple[Activity, ...] = ()
     events: tuple[Event, ...] = ()
     processes: tuple[Process, ...] = ()
+    outbox: tuple[PendingCall, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(
@@ -215,6 +288,7 @@ class ChangeSet:
             or self.deleted_activities
             or self.events
             or self.processes
+            or self.outbox
         )
 
 
@@ -222,9 +296,11 @@ class Repository(abc.ABC):
     """Stores processes, opportunities, activities and history of one workspace.
 
     Reads return what was last committed. ``commit`` writes a :class:`ChangeSet`
-    atomically and raises ``ConcurrencyError`` on a version conflict, ``ValidationError``
-    for a new record whose id is taken and ``StorageError`` for an activity of an
-    opportunity that is not stored, changing nothing in each case.
+    atomically, numbering its events (the change feed, see :meth:`changes`) and
+    queueing its outbound calls (the outbox, see :meth:`claim_calls`), and raises
+    ``ConcurrencyError`` on a version conflict, ``ValidationError`` for a new record
+    whose id is taken and ``StorageError`` for an activity of an opportunity that is
+    not stored, changing nothing in each case.
     ``salesflow.testing`` holds the contract suite every implementation must pass.
     """
 
@@ -279,6 +355,44 @@ class Repository(abc.ABC):
         """The events of one opportunity, oldest first (in commit order)."""
 
     @abc.abstractmethod
+    def changes(self, after: int, limit: int) -> list[Event]:
+        """The change feed: the workspace's committed events with ``position > after``,
+        at most ``limit`` of them, in position order (read through an index on
+        (workspace, position), whatever the size of the store).
+
+        Positions are unique within the workspace and increase in commit order: an
+        event committed after another has a higher position, and once an event with
+        position ``p`` can be read, no event with a lower position will ever be
+        committed. So a reader that asks again with the last position it received
+        gets every event once, without skipping one, while other processes commit."""
+
+    @abc.abstractmethod
+    def claim_calls(
+        self,
+        *,
+        now: dt.datetime,
+        until: dt.datetime,
+        limit: int,
+        after: int = 0,
+        ids: Collection[str] | None = None,
+    ) -> list[PendingCall]:
+        """Lease up to ``limit`` pending outbound calls to the caller, in queue order:
+        those with ``seq > after`` (of ``ids`` only, when given) that no one holds --
+        never leased, released, or leased until ``now`` or earlier. Each comes back with
+        ``attempts`` one up, leased ``until`` then; while the lease lasts no other
+        ``claim_calls`` returns it, in this process or another. The claim is one short
+        transaction of its own: no lock is held once it returns."""
+
+    @abc.abstractmethod
+    def finish_call(self, call_id: str) -> None:
+        """The call has been made: remove it from the outbox (nothing if it is gone)."""
+
+    @abc.abstractmethod
+    def release_call(self, call_id: str, error: str) -> None:
+        """The call failed: it stays pending, free to be claimed again at once, with
+        ``error`` kept as its last error (nothing if it is gone)."""
+
+    @abc.abstractmethod
     def search(self, query: SearchQuery) -> Page:
         """The page of opportunities ``query`` asks for and the number of matches in all,
         as :meth:`SearchQuery.page <salesflow.queries.SearchQuery.page>` defines them:
@@ -293,7 +407,10 @@ class Repository(abc.ABC):
         computed in the database."""
 
     @abc.abstractmethod
-    def commit(self, changes: ChangeSet) -> None: ...
+    def commit(self, changes: ChangeSet) -> tuple[Event, ...]:
+        """Write ``changes`` whole or not at all; return its events as stored, each
+        with its position (in the change set's order). An empty change set writes
+        nothing and returns ``()``."""
 
     def command(self, opportunity_id: str | None) -> contextlib.AbstractContextManager[None]:
         """A block for one command: the reads and the :meth:`commit` this thread makes

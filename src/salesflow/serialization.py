@@ -71,6 +71,7 @@ __all__ = [
     "encode_detail",
     "encode_row",
     "from_json",
+    "load_event",
     "load_record",
     "load_versioned",
     "record_name",
@@ -481,9 +482,14 @@ def record_name(kind: str, key: str, workspace: str) -> str:
 
 def dump_record(value: Opportunity | Activity | Event | Process, record: str) -> str:
     """``value`` as compact JSON text for storage; ``StorageError`` naming ``record``
-    when it holds something the converter cannot store."""
+    when it holds something the converter cannot store. An event's JSON leaves its
+    position out: the repository keeps that in a column of its own (see
+    :func:`load_event`)."""
     try:
-        return json.dumps(converter.unstructure(value), ensure_ascii=False, separators=(",", ":"))
+        data = converter.unstructure(value)
+        if isinstance(value, Event):
+            del data["position"]
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError, ArithmeticError) as error:
         raise StorageError(f"{record} cannot be stored: {error}") from error
 
@@ -495,6 +501,20 @@ def load_record(data: str | bytes, type_: type[T], record: str) -> T:
         return converter.structure(json.loads(data), type_)
     except DECODE_ERRORS as error:
         raise StorageError(f"Stored {record} cannot be read: {describe_error(error)}") from error
+
+
+def load_event(data: str | bytes, position: int, record: str) -> Event:
+    """Rebuild a stored event from its JSON and the position its row holds (which
+    wins over any position in the JSON)."""
+    try:
+        fields = json.loads(data)
+        if not isinstance(fields, dict):
+            raise TypeError(f"expected a JSON object, got {type(fields).__name__}")
+        fields["position"] = position
+        event: Event = converter.structure(fields, Event)
+    except DECODE_ERRORS as error:
+        raise StorageError(f"Stored {record} cannot be read: {describe_error(error)}") from error
+    return event
 
 
 def load_versioned(rows: Iterable[Sequence[Any]], type_: type[V], workspace: str) -> list[V]:

@@ -251,8 +251,41 @@ def _upgrade_to_v4(connection: sqlite3.Connection) -> None:
     _run(_V4_INDEXES)(connection)
 
 
+#: Version 5: the change feed and the outbox. Each event gets its position in its
+#: workspace's commit order -- the stored events numbered 1, 2, ... in the order they
+#: were stored, as history reads them -- with a unique index that serves
+#: ``changes(after=...)``; the outbox holds the outbound calls not yet made.
+_V5 = (
+    "ALTER TABLE events ADD COLUMN position INTEGER",
+    "UPDATE events SET position = numbered.position FROM ("
+    "SELECT seq, row_number() OVER (PARTITION BY workspace ORDER BY seq) AS position "
+    "FROM events) AS numbered WHERE numbered.seq = events.seq",
+    "CREATE UNIQUE INDEX events_by_position ON events (workspace, position)",
+    """CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        workspace TEXT NOT NULL,
+        id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        opportunity_id TEXT NOT NULL,
+        action_id TEXT NOT NULL,
+        queued_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        lease_until TEXT,
+        last_error TEXT,
+        data TEXT NOT NULL,
+        UNIQUE (workspace, id)
+    )""",
+    "CREATE INDEX outbox_by_seq ON outbox (workspace, seq)",
+)
+
 #: The migrations in order: ``MIGRATIONS[n]`` upgrades a file from version n to n + 1.
-MIGRATIONS: tuple[Migration, ...] = (_run(_V1), _upgrade_to_v2, _run(_V3), _upgrade_to_v4)
+MIGRATIONS: tuple[Migration, ...] = (
+    _run(_V1),
+    _upgrade_to_v2,
+    _run(_V3),
+    _upgrade_to_v4,
+    _run(_V5),
+)
 #: The schema version this release writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -545,6 +578,20 @@ class SQLiteRepository(SQLRepository):
 
     def _text_filter(self, needle: str) -> tuple[str, list[object]]:
         return "instr(search_text, ?) > 0", [needle]
+
+    def _next_positions(self, cursor: Cursor, count: int) -> int:
+        # Every write transaction holds the file's write lock from its start (BEGIN
+        # IMMEDIATE): commits take turns, so the next number after the highest stored
+        # one is in commit order. One step down the index (workspace, position).
+        cursor.execute(
+            "SELECT coalesce(max(position), 0) FROM events WHERE workspace = ?",
+            (self.workspace,),
+        )
+        return int(cursor.fetchone()[0]) + 1
+
+    def _claimable(self) -> str:
+        # The claim's transaction holds the write lock: no other claimer is at work.
+        return ""
 
     def _searched(self, query: SearchQuery) -> str:
         # A text search scans the index of the search text, a small part of the table's

@@ -53,7 +53,7 @@ from salesflow.domain.values import (
     Status,
 )
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
-from salesflow.ports import ChangeSet, Repository
+from salesflow.ports import ChangeSet, PendingCall, Repository
 from salesflow.queries import (
     ORDERINGS,
     Basis,
@@ -69,6 +69,7 @@ __all__ = [
     "DurableRepositoryContract",
     "RepositoryContract",
     "make_activity",
+    "make_call",
     "make_event",
     "make_opportunity",
     "make_process",
@@ -159,6 +160,21 @@ def make_activity(
 def make_event(id: str, opportunity_id: str | None, **details: Any) -> Event:
     """A sample ``UPDATED`` event of ``opportunity_id`` with ``details``."""
     return Event(id, EventKind.UPDATED, opportunity_id, T0, "ann", details)
+
+
+def make_call(id: str, opportunity: Opportunity, **fields: Any) -> PendingCall:
+    """A sample LETTER call queued at ``T0`` for ``opportunity``'s first action (or an
+    action named ``letter``); ``fields`` override."""
+    action_id = opportunity.actions[0].id if opportunity.actions else "letter"
+    values: dict[str, Any] = {
+        "id": id,
+        "kind": ActionKind.LETTER,
+        "opportunity": opportunity,
+        "action_id": action_id,
+        "queued_at": T0,
+    }
+    values.update(fields)
+    return PendingCall(**values)
 
 
 def make_process(key: str, name: str = "Sample process") -> Process:
@@ -700,6 +716,251 @@ class RepositoryContract:
         assert repository.history("o-2")[0] == make_event("e-2", "o-2", n=1)
         assert len(repository.history("o-2")) == 6
         assert repository.history("o-3") == []
+
+    # -- the change feed -------------------------------------------------------
+
+    def test_commit_numbers_the_events_in_commit_order(self) -> None:
+        repository = self.repository()
+        first = repository.commit(
+            ChangeSet(
+                opportunities=(make_opportunity("o-1"),),
+                events=(make_event("e-1", "o-1"), make_event("e-2", None)),
+            )
+        )
+        assert [(e.id, e.position) for e in first] == [("e-1", 1), ("e-2", 2)]
+        assert first[0] == make_event("e-1", "o-1")  # the same event, now numbered
+        assert repository.commit(ChangeSet(opportunities=(make_opportunity("o-2"),))) == ()
+        later = repository.commit(ChangeSet(events=(make_event("e-3", "o-2", n=3),)))
+        assert [(e.id, e.position) for e in later] == [("e-3", 3)]
+        feed = repository.changes(0, 100)
+        assert [(e.id, e.position) for e in feed] == [("e-1", 1), ("e-2", 2), ("e-3", 3)]
+        assert feed == [*first, *later]
+        assert feed[2].details == {"n": 3}
+        assert [e.position for e in repository.history("o-1")] == [1]
+
+    def test_changes_pages_from_a_position(self) -> None:
+        repository = self.repository()
+        for n in range(1, 8):
+            repository.commit(ChangeSet(events=(make_event(f"e-{n}", None, n=n),)))
+        assert [e.position for e in repository.changes(2, 3)] == [3, 4, 5]
+        assert [e.id for e in repository.changes(5, 100)] == ["e-6", "e-7"]
+        assert repository.changes(7, 100) == []
+        assert repository.changes(1000, 1) == []
+        seen: list[int] = []
+        cursor = 0
+        while page := repository.changes(cursor, 2):
+            seen.extend(e.position for e in page)
+            cursor = page[-1].position
+        assert seen == list(range(1, 8))
+
+    def test_each_workspace_numbers_its_own_feed(self) -> None:
+        a, b = self.repository("a"), self.repository("b")
+        a.commit(ChangeSet(events=(make_event("a-1", None), make_event("a-2", None))))
+        b.commit(ChangeSet(events=(make_event("b-1", None),)))
+        a.commit(ChangeSet(events=(make_event("a-3", None),)))
+        assert [(e.id, e.position) for e in a.changes(0, 10)] == [
+            ("a-1", 1),
+            ("a-2", 2),
+            ("a-3", 3),
+        ]
+        assert [(e.id, e.position) for e in b.changes(0, 10)] == [("b-1", 1)]
+
+    def test_a_refused_or_undone_commit_leaves_no_gap_in_the_feed(self) -> None:
+        repository = self.repository()
+        opportunity = make_opportunity("o-1")
+        repository.commit(
+            ChangeSet(opportunities=(opportunity,), events=(make_event("e-1", "o-1"),))
+        )
+        with _raises(ConcurrencyError):
+            repository.commit(
+                ChangeSet(
+                    opportunities=(attrs.evolve(opportunity, version=3),),
+                    events=(make_event("stale", "o-1"),),
+                )
+            )
+        with contextlib.suppress(RuntimeError), repository.command("o-1"):
+            repository.commit(ChangeSet(events=(make_event("undone", "o-1"),)))
+            raise RuntimeError("the command fails after its commit")
+        (event,) = repository.commit(ChangeSet(events=(make_event("e-2", "o-1"),)))
+        assert event.position == 2
+        assert [(e.id, e.position) for e in repository.changes(0, 10)] == [("e-1", 1), ("e-2", 2)]
+
+    def test_a_reader_polling_while_threads_commit_sees_every_event_once(self) -> None:
+        repository = self.repository()
+        threads, rounds = 4, 10
+        done = threading.Event()
+        errors: list[BaseException] = []
+        seen: list[int] = []
+
+        def write(worker: int) -> None:
+            try:
+                for n in range(rounds):
+                    repository.commit(
+                        ChangeSet(
+                            events=(
+                                make_event(f"w{worker}-{n}", None),
+                                make_event(f"w{worker}-{n}b", None),
+                            )
+                        )
+                    )
+            except BaseException as error:  # reported by the main thread
+                errors.append(error)
+
+        def read() -> None:
+            try:
+                cursor = 0
+                while True:
+                    finished = done.is_set()
+                    page = repository.changes(cursor, 7)
+                    seen.extend(e.position for e in page)
+                    if page:
+                        cursor = page[-1].position
+                    elif finished:
+                        return
+            except BaseException as error:  # reported by the main thread
+                errors.append(error)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        writers = [threading.Thread(target=write, args=(w,)) for w in range(threads)]
+        for thread in writers:
+            thread.start()
+        for thread in writers:
+            thread.join()
+        done.set()
+        reader.join()
+        assert errors == []
+        everything = repository.changes(0, 1000)
+        assert seen == [e.position for e in everything] == list(range(1, 2 * threads * rounds + 1))
+        # The two events of one commit sit side by side.
+        for first, second in zip(everything[::2], everything[1::2], strict=True):
+            assert second.id == first.id + "b"
+
+    # -- the outbox ------------------------------------------------------------
+
+    def test_a_queued_call_comes_back_whole_when_claimed(self) -> None:
+        repository = self.repository()
+        opportunity = make_rich_opportunity("o-1")
+        call = make_call("c-1", opportunity, action_id="act-2")
+        repository.commit(ChangeSet(opportunities=(opportunity,), outbox=(call,)))
+        (claimed,) = repository.claim_calls(now=T0, until=T0 + dt.timedelta(minutes=5), limit=10)
+        assert claimed.attempts == 1
+        assert claimed.seq > 0
+        assert attrs.evolve(claimed, attempts=0, seq=0) == call
+        assert claimed.opportunity == opportunity
+        assert claimed.action.key == "nda"
+
+    def test_a_claimed_call_is_leased_until_it_is_made(self) -> None:
+        repository = self.repository()
+        opportunity = make_opportunity("o-1")
+        repository.commit(
+            ChangeSet(opportunities=(opportunity,), outbox=(make_call("c-1", opportunity),))
+        )
+        until = T0 + dt.timedelta(minutes=5)
+        assert [c.id for c in repository.claim_calls(now=T0, until=until, limit=10)] == ["c-1"]
+        # Leased: no one else gets it until the lease has run out.
+        assert repository.claim_calls(now=T0, until=until, limit=10) == []
+        assert (
+            repository.claim_calls(now=until - dt.timedelta(seconds=1), until=until, limit=10) == []
+        )
+        (again,) = repository.claim_calls(
+            now=until, until=until + dt.timedelta(minutes=5), limit=10
+        )
+        assert again.attempts == 2
+        repository.finish_call("c-1")
+        assert repository.claim_calls(now=until + dt.timedelta(days=1), until=until, limit=10) == []
+        repository.finish_call("c-1")  # already gone: nothing happens
+
+    def test_a_released_call_is_free_at_once(self) -> None:
+        repository = self.repository()
+        opportunity = make_opportunity("o-1")
+        repository.commit(
+            ChangeSet(opportunities=(opportunity,), outbox=(make_call("c-1", opportunity),))
+        )
+        until = T0 + dt.timedelta(minutes=5)
+        repository.claim_calls(now=T0, until=until, limit=1)
+        repository.release_call("c-1", "RuntimeError: mail server down")
+        (again,) = repository.claim_calls(now=T0, until=until, limit=1)
+        assert (again.id, again.attempts) == ("c-1", 2)
+        repository.release_call("c-missing", "nothing")  # gone: nothing happens
+
+    def test_calls_are_claimed_in_queue_order_after_a_cursor_or_by_id(self) -> None:
+        repository = self.repository()
+        opportunity = make_opportunity("o-1")
+        repository.commit(
+            ChangeSet(
+                opportunities=(opportunity,),
+                outbox=(make_call("c-b", opportunity), make_call("c-a", opportunity)),
+            )
+        )
+        repository.commit(ChangeSet(outbox=(make_call("c-c", opportunity),)))
+        until = T0 + dt.timedelta(minutes=5)
+        first = repository.claim_calls(now=T0, until=until, limit=1)
+        assert [c.id for c in first] == ["c-b"]
+        repository.release_call("c-b", "failed")
+        rest = repository.claim_calls(now=T0, until=until, limit=10, after=first[0].seq)
+        assert [c.id for c in rest] == ["c-a", "c-c"]
+        assert rest[0].seq < rest[1].seq
+        repository.release_call("c-c", "failed")
+        assert [
+            c.id for c in repository.claim_calls(now=T0, until=until, limit=10, ids=["c-c", "c-x"])
+        ] == ["c-c"]
+        assert repository.claim_calls(now=T0, until=until, limit=10, ids=[]) == []
+        assert repository.claim_calls(now=T0, until=until, limit=0) == []
+
+    def test_the_outbox_commits_and_undoes_with_its_change_set(self) -> None:
+        repository = self.repository()
+        opportunity = make_opportunity("o-1")
+        with _raises(StorageError, "o-missing"):
+            repository.commit(
+                ChangeSet(
+                    activities=(make_activity("a-1", opportunity_id="o-missing"),),
+                    outbox=(make_call("c-1", opportunity),),
+                )
+            )
+        repository.commit(ChangeSet(opportunities=(opportunity,)))
+        with contextlib.suppress(RuntimeError), repository.command("o-1"):
+            repository.commit(ChangeSet(outbox=(make_call("c-2", opportunity),)))
+            raise RuntimeError("the command fails after its commit")
+        until = T0 + dt.timedelta(minutes=5)
+        assert repository.claim_calls(now=T0, until=until, limit=10) == []
+        repository.commit(ChangeSet(outbox=(make_call("c-3", opportunity),)))
+        with _raises(ValidationError, "c-3"):
+            repository.commit(ChangeSet(outbox=(make_call("c-3", opportunity),)))
+        assert [c.id for c in repository.claim_calls(now=T0, until=until, limit=10)] == ["c-3"]
+
+    def test_a_workspace_claims_only_its_own_calls(self) -> None:
+        a, b = self.repository("a"), self.repository("b")
+        opportunity = make_opportunity("o-1")
+        a.commit(ChangeSet(opportunities=(opportunity,), outbox=(make_call("c-1", opportunity),)))
+        until = T0 + dt.timedelta(minutes=5)
+        assert b.claim_calls(now=T0, until=until, limit=10) == []
+        b.finish_call("c-1")
+        assert [c.id for c in a.claim_calls(now=T0, until=until, limit=10)] == ["c-1"]
+
+    def test_threads_claiming_at_once_each_get_a_call_once(self) -> None:
+        repository = self.repository()
+        opportunity = make_opportunity("o-1")
+        calls = tuple(make_call(f"c-{n:02}", opportunity) for n in range(30))
+        repository.commit(ChangeSet(opportunities=(opportunity,), outbox=calls))
+        until = T0 + dt.timedelta(minutes=5)
+        taken: list[str] = []
+        errors: list[BaseException] = []
+
+        def claim() -> None:
+            try:
+                while batch := repository.claim_calls(now=T0, until=until, limit=3):
+                    taken.extend(c.id for c in batch)
+            except BaseException as error:  # reported by the main thread
+                errors.append(error)
+
+        threads = [threading.Thread(target=claim) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert sorted(taken) == [c.id for c in calls]
 
     def test_opportunities_filter_by_process_in_creation_order(self) -> None:
         repository = self.repository()
@@ -1303,6 +1564,29 @@ class DurableRepositoryContract(RepositoryContract):
         assert again.get_activity("a-1") == activity
         assert again.history("o-1") == [event]
         assert again.processes() == [process]
+
+    def test_the_feed_and_pending_calls_survive_reopening(self) -> None:
+        first = self.repository("kept-feed")
+        workspace = first.workspace
+        opportunity = make_rich_opportunity("o-1")
+        first.commit(
+            ChangeSet(
+                opportunities=(opportunity,),
+                events=(make_event("e-1", "o-1"),),
+                outbox=(make_call("c-1", opportunity),),
+            )
+        )
+        first.claim_calls(now=T0, until=T0 + dt.timedelta(minutes=5), limit=10)
+        first.close()
+        again = self.make_repository(workspace)
+        self._opened.append(again)
+        (event,) = again.commit(ChangeSet(events=(make_event("e-2", "o-1"),)))
+        assert event.position == 2
+        assert [e.position for e in again.changes(0, 10)] == [1, 2]
+        # Still leased by the process that closed; free once the lease has run out.
+        assert again.claim_calls(now=T0, until=T0, limit=10) == []
+        (call,) = again.claim_calls(now=T0 + dt.timedelta(minutes=5), until=T0, limit=10)
+        assert (call.id, call.attempts, call.opportunity) == ("c-1", 2, opportunity)
 
     def test_bad_stored_data_is_a_storage_error_naming_the_record(self) -> None:
         repository = self.repository()

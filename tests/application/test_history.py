@@ -9,6 +9,7 @@ import attrs
 import pytest
 
 from salesflow import (
+    Event,
     EventKind,
     FixedClock,
     Individual,
@@ -117,11 +118,11 @@ class FlakyRepository(InMemoryRepository):
         self.conflicts = conflicts
         self.attempts = 0
 
-    def commit(self, changes: ChangeSet) -> None:
+    def commit(self, changes: ChangeSet) -> tuple[Event, ...]:
         self.attempts += 1
         if self.attempts <= self.conflicts:
             raise ConcurrencyError("someone else wrote first")
-        super().commit(changes)
+        return super().commit(changes)
 
 
 def test_a_conflict_re_runs_the_command(clock: FixedClock) -> None:

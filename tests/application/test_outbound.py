@@ -6,7 +6,14 @@ import logging
 
 import pytest
 
-from salesflow import ChangeSet, InMemoryRepository, Opportunity, OpportunityAction, SalesFlow
+from salesflow import (
+    ChangeSet,
+    Event,
+    InMemoryRepository,
+    Opportunity,
+    OpportunityAction,
+    SalesFlow,
+)
 from salesflow.errors import ConcurrencyError, StorageError
 from tests.application.conftest import MakeApp
 from tests.unit.support import action, new_deal, seed003_process
@@ -42,13 +49,13 @@ class Conflicts(InMemoryRepository):
         self.then_fail = then_fail
         self.armed = False
 
-    def commit(self, changes: ChangeSet) -> None:
+    def commit(self, changes: ChangeSet) -> tuple[Event, ...]:
         if self.armed and self.conflicts:
             self.conflicts -= 1
             raise ConcurrencyError("someone else wrote first")
         if self.armed and self.then_fail:
             raise StorageError("the disk is full")
-        super().commit(changes)
+        return super().commit(changes)
 
 
 def _app_with(repository: InMemoryRepository, post: Post) -> tuple[SalesFlow, str]:
@@ -106,7 +113,8 @@ def test_a_failing_port_does_not_undo_its_command(
     assert action(app, deal.id, "brochure").completed
     assert result.notices == (
         "Completed 'Send the brochure'.",
-        "'Send the brochure' could not be sent: mail server down",
+        "'Send the brochure' could not be sent: mail server down. "
+        "It is pending and will be sent by deliver_pending().",
     )
     assert "mail server down" in caplog.text
 

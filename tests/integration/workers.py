@@ -83,10 +83,10 @@ def mixed(target: Target, opportunity_id: str, worker: int, out: str, together: 
     conflicts = 0
     commit = repository.commit
 
-    def counted(changes: ChangeSet) -> None:
+    def counted(changes: ChangeSet) -> tuple[Event, ...]:
         nonlocal conflicts
         try:
-            commit(changes)
+            return commit(changes)
         except ConcurrencyError:
             conflicts += 1
             raise

@@ -98,12 +98,12 @@ class ConflictingRepository(InMemoryRepository):
         super().__init__()
         self.refuse_next = True
 
-    def commit(self, changes: ChangeSet) -> None:
+    def commit(self, changes: ChangeSet) -> tuple[Event, ...]:
         if self.refuse_next:
             self.refuse_next = False
             raise ConcurrencyError("a conflict injected by the test")
         self.refuse_next = True
-        super().commit(changes)
+        return super().commit(changes)
 
 
 class CountingPorts:

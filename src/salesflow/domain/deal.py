@@ -64,12 +64,15 @@ def _activities(n: int) -> str:
 class OutboundCall:
     """A call to the outside world that a performed LETTER or EVENT action asks for.
 
-    A command only collects these; they are made after it has committed, once.
+    A command only collects these; they are queued in its commit and made after it.
+    ``event_id`` is the ``ACTION_PERFORMED`` event that asked for the call: its id is
+    the call's id too, the same on every attempt to make it.
     """
 
     kind: ActionKind
     opportunity_id: str
     action_id: str
+    event_id: str
 
 
 class Deal:
@@ -371,7 +374,8 @@ class Deal:
             self._book(action, due)
             return
         if action.kind in (ActionKind.LETTER, ActionKind.EVENT):
-            self.outbox.append(OutboundCall(action.kind, self.opp.id, action.id))
+            performed = self.events[-1]
+            self.outbox.append(OutboundCall(action.kind, self.opp.id, action.id, performed.id))
         self._complete_action(action)
         self.notice(f"Completed {quoted(action.title)}.")
         self.auto_advance()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import enum
 import types
@@ -15,7 +16,7 @@ from moneyed import Money
 from salesflow.domain import checks
 from salesflow.errors import ValidationError
 
-__all__ = ["Event", "EventKind", "contributors"]
+__all__ = ["POSITION_MAX", "Event", "EventKind", "contributors"]
 
 
 class EventKind(enum.Enum):
@@ -69,6 +70,14 @@ def _details(value: object) -> Mapping[str, Any]:
     return frozen
 
 
+#: The largest position an event can have (what a signed 64-bit column holds).
+POSITION_MAX = 2**63 - 1
+
+
+def _position(value: object, where: str) -> int:
+    return checks.integer(value, where, 0, POSITION_MAX)
+
+
 @attrs.frozen
 class Event:
     """One entry of an opportunity's history.
@@ -79,6 +88,9 @@ class Event:
     that folding the changes of the events up to a moment rebuilds the opportunity as
     it stood then. ``STAGE_CHANGED`` also has ``"from"`` and ``"to"`` (stage keys);
     activity and action events have ``"activity_id"`` / ``"action_id"``.
+
+    ``position`` is the event's place in the workspace's change feed (see
+    ``SalesFlow.changes``).
     """
 
     id: str = attrs.field(validator=checks.validator(checks.name))
@@ -89,6 +101,25 @@ class Event:
     at: dt.datetime = attrs.field(validator=checks.validator(checks.aware))
     actor: str | None = attrs.field(validator=checks.validator(checks.optional_name))
     details: Mapping[str, Any] = attrs.field(factory=dict, converter=_details)
+    #: Its place in the workspace's commit order, given by the repository when the
+    #: event is committed: 1 for the first event of a workspace, then increasing in the
+    #: order the commands committed (0 until then). Equality leaves it out: an event is
+    #: what happened, its position where the feed holds it.
+    position: int = attrs.field(
+        default=0,
+        kw_only=True,
+        eq=False,
+        validator=checks.validator(_position),
+    )
+
+    def numbered(self, position: int) -> Event:
+        """This event at ``position`` in the feed: what a repository hands out once it
+        has committed it. A copy sharing the (read-only) details, so numbering costs
+        no re-validation."""
+        _position(position, "Event.position")
+        numbered = copy.copy(self)
+        object.__setattr__(numbered, "position", position)
+        return numbered
 
     @property
     def changes(self) -> Mapping[str, tuple[Any, Any]]:
