@@ -26,6 +26,7 @@ from salesflow import (
     Clock,
     FixedClock,
     InMemoryRepository,
+    Opportunity,
     Repository,
     SalesFlow,
     SystemClock,
@@ -33,7 +34,7 @@ from salesflow import (
 )
 from salesflow.cli import _demo, _transfer, _views
 from salesflow.cli._text import Texts, UsageError, environment_locale, parse_locale
-from salesflow.errors import SalesflowError
+from salesflow.errors import NotFound, SalesflowError, ValidationError
 
 __all__ = ["main"]
 
@@ -167,13 +168,15 @@ def _history(ctx: _Context) -> int:
     return 0
 
 
-def _find(app: SalesFlow, given: str, texts: Texts) -> Any:
+def _find(app: SalesFlow, given: str, texts: Texts) -> Opportunity:
     """The opportunity with this id, or the only one whose title, description or
     customer contains this text."""
     if not given.strip():
         raise UsageError("history: give an opportunity's id or part of its title")
-    if app.repository.get_opportunity(given) is not None:
+    try:
         return app.get(given)
+    except (NotFound, ValidationError):
+        pass
     page = app.search(text=given, limit=10, order_by="title")
     if page.total == 1:
         return page.items[0]
