@@ -8,7 +8,6 @@ import datetime as dt
 import os
 import re
 import unicodedata
-from decimal import Decimal
 
 from moneyed import Money
 
@@ -110,13 +109,6 @@ class Texts:
             return format_money(value, locale=self.locale)
         digits = max(len(str(value.currency.sub_unit)) - 1, 0)
         return f"{value.amount:,.{digits}f} {value.currency.code}"
-
-    def number(self, value: Decimal | int) -> str:
-        if self.babel:
-            from babel.numbers import format_decimal
-
-            return format_decimal(value, locale=self.locale)
-        return f"{value:,}"
 
     def date(self, value: dt.date) -> str:
         """A day, as the locale writes it in short (``Mar 2, 2026``, ``2. mars 2026``)."""

@@ -18,7 +18,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
@@ -49,6 +49,7 @@ __all__ = [
     "TransferError",
     "export_file",
     "file_format",
+    "problem",
     "read_rows",
 ]
 
@@ -279,6 +280,8 @@ class _Cells:
         text = raw.rstrip("%").strip()
         try:
             number = Decimal(text)
+            if not number.is_finite():
+                raise InvalidOperation
         except InvalidOperation:
             raise ValueError(f"{field}: {raw!r} is not a percentage such as 40") from None
         if "." in text and not raw.endswith("%") and 0 <= number <= 1:
@@ -451,13 +454,9 @@ def problem(error: BaseException) -> str:
 def _csv_rows(path: Path, text: str, reader: _Reader, mapping: Mapping[str, str]) -> Rows:
     if not text.strip():
         raise TransferError(f"{path}: the file is empty")
-    try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
-            text[:4096], delimiters=",;\t"
-        )
-    except csv.Error:
-        dialect = csv.excel
-    lines = csv.reader(io.StringIO(text, newline=""), dialect, strict=True)
+    first = text.splitlines()[0]
+    delimiter = max(",;\t", key=first.count)  # the header's separator; "," on a tie
+    lines = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(lines)
     except csv.Error as error:
@@ -596,6 +595,3 @@ def export_file(app: SalesFlow, path: Path, form: Format, *, process: str | None
         Path(temporary).unlink(missing_ok=True)
         raise
     return count
-
-
-Progress = Callable[[int], None]
