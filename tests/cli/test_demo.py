@@ -111,3 +111,22 @@ def test_the_demo_refuses_a_missing_folder(run: Run, tmp_path: Path) -> None:
     assert done.code == 1
     assert "does not exist" in done.err
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_the_demo_fills_the_workspace_asked_for(run: Run) -> None:
+    assert run("demo", "--workspace", "training").code == 0
+    assert (
+        "Northwind"
+        in run(
+            "board",
+            "--db",
+            "salesflow-demo.db",
+            "--workspace",
+            "training",
+            "--process",
+            "consulting",
+        ).out
+    )
+    empty = run("board", "--db", "salesflow-demo.db", "--process", "consulting")
+    assert empty.code == 1  # the default workspace has no consulting process
+    assert "'consulting' is not defined" in empty.err

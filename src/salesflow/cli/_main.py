@@ -379,7 +379,7 @@ def _demo_run(ctx: _Context) -> int:
     if _is_postgres(o.db):
         raise UsageError("demo: --db must be a file: the demo writes a SQLite pipeline")
     target = Path(o.db)
-    if target.exists() and not _is_demo(target):
+    if target.exists() and not _is_demo(target, o.workspace):
         raise Failure(
             f"{target} exists and is not a salesflow demo pipeline; the demo does not "
             "overwrite it: delete it or pass another --db"
@@ -394,7 +394,7 @@ def _demo_run(ctx: _Context) -> int:
     texts = ctx.texts
     with tempfile.TemporaryDirectory(prefix=".salesflow-demo-", dir=directory) as scratch:
         built = Path(scratch) / target.name
-        repository = SQLiteRepository(built)
+        repository = SQLiteRepository(built, workspace=o.workspace)
         try:
             app = SalesFlow(repository, clock=clock, timezone=o.tz)
             _demo.run(app, clock, texts, ctx.print)
@@ -415,7 +415,7 @@ def _demo_run(ctx: _Context) -> int:
     return 0
 
 
-def _is_demo(path: Path) -> bool:
+def _is_demo(path: Path, workspace: str) -> bool:
     """Whether ``path`` holds a pipeline an earlier ``salesflow demo`` made: it is
     opened as a copy, so that a file that is something else is never changed."""
     if not path.is_file() or path.stat().st_size > _DEMO_MAX_BYTES:
@@ -429,7 +429,7 @@ def _is_demo(path: Path) -> bool:
         if wal.is_file():
             shutil.copyfile(wal, Path(f"{copy}-wal"))
         try:
-            repository = SQLiteRepository(copy, timeout=1)
+            repository = SQLiteRepository(copy, workspace=workspace, timeout=1)
         except SalesflowError:
             return False
         try:

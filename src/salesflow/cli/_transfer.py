@@ -519,7 +519,7 @@ def _json_rows(path: Path, text: str, reader: _Reader) -> Rows:
 # -- writing -----------------------------------------------------------------------
 
 
-def _all(app: SalesFlow, process: str | None, page: int = 500) -> Iterator[Opportunity]:
+def _all(app: SalesFlow, process: str | None, page: int = 1000) -> Iterator[Opportunity]:
     offset = 0
     while True:
         found = app.search(process=process, order_by="created_at", limit=page, offset=offset)
