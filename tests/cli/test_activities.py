@@ -130,3 +130,12 @@ def test_history_of_nothing(run: Run, pipeline: dict[str, str]) -> None:
     assert done.err == ("salesflow: error: no opportunity has the id 'zzz' or 'zzz' in its title\n")
     assert run("history").code == 2
     assert run("history", " ").code == 2
+
+
+def test_limit_shows_the_soonest(run: Run, pipeline: dict[str, str]) -> None:
+    done = run("activities", "--limit", "1")
+    assert len(titles(done.out)) == 1
+    assert "Chase the invoice" in done.out
+    assert done.lines[-1] == "... and 2 more"
+    assert len(titles(run("activities", "--limit", "0").out)) == 3
+    assert run("activities", "--limit", "x").code == 2

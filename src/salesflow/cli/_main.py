@@ -154,21 +154,24 @@ def _activities(ctx: _Context) -> int:
                 else ctx.texts._("No planned activities.")
             )
             return 0
-        for line in _views.activities(app, planned, ctx.texts, ctx.style):
+        shown = planned[: o.limit] if o.limit else planned
+        for line in _views.activities(app, shown, ctx.texts, ctx.style):
             ctx.print(line)
+        if len(shown) < len(planned):
+            ctx.print(ctx.texts._("... and {count} more").format(count=len(planned) - len(shown)))
     return 0
 
 
 def _history(ctx: _Context) -> int:
     o = ctx.options
     with _app(o, ctx.clock) as app:
-        opportunity = _find(app, o.opportunity, ctx.texts)
+        opportunity = _find(app, o.opportunity)
         for line in _views.history(app, opportunity, app.history(opportunity.id), ctx.texts):
             ctx.print(line)
     return 0
 
 
-def _find(app: SalesFlow, given: str, texts: Texts) -> Opportunity:
+def _find(app: SalesFlow, given: str) -> Opportunity:
     """The opportunity with this id, or the only one whose title, description or
     customer contains this text."""
     if not given.strip():
@@ -565,6 +568,9 @@ def parser() -> argparse.ArgumentParser:
     )
     activities.add_argument("--due", action="store_true", help="only those due today or overdue")
     activities.add_argument("--owner", help="only this owner's activities")
+    activities.add_argument(
+        "--limit", type=_count, default=50, help="show at most this many (default 50; 0: all)"
+    )
     activities.set_defaults(run=_activities)
 
     history = command(
