@@ -4,6 +4,7 @@ script in a real process, and a PostgreSQL pipeline."""
 from __future__ import annotations
 
 import builtins
+import io
 import os
 import subprocess
 import sys
@@ -13,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from salesflow.cli import _views
+from salesflow import FixedClock
+from salesflow.cli import _main, _views
 from tests.cli.conftest import Run
 
 COMMANDS = ("demo", "board", "activities", "history", "import", "export", "calendar")
@@ -175,3 +177,14 @@ def test_a_postgresql_pipeline(
     assert "Acme" in (tmp_path / "back.csv").read_text()
     demo = run(*where, "demo")
     assert demo.code == 2
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(demo: Path, clock: FixedClock) -> None:
+    class Closed(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    err = io.StringIO()
+    status = _main.main(["board", "--db", str(demo)], clock=clock, stdout=Closed(), stderr=err)
+    assert status == 141
+    assert err.getvalue() == ""

@@ -139,7 +139,7 @@ def run(app: SalesFlow, clock: FixedClock, texts: Texts, say: Callable[[str], No
     app.define_process(CONSULTING, actor="admin")
     say(
         _("Defined the process {name!r} with stage actions and auto-advance.").format(
-            name=CONSULTING.name
+            name=texts.process(CONSULTING.name)
         )
     )
     say(

@@ -687,6 +687,12 @@ def main(
     except (Failure, _transfer.TransferError, SalesflowError) as error:
         print(f"{PROGRAM}: error: {error}", file=err)
         return 1
+    except BrokenPipeError:
+        # The reader went away (salesflow board | head): stop quietly, as SIGPIPE would.
+        if out is sys.stdout:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         print(f"{PROGRAM}: error: {where}{error.strerror or error}", file=err)
