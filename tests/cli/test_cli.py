@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from salesflow import FixedClock
-from salesflow.cli import _main, _views
+from salesflow.cli import _main
 from tests.cli.conftest import Run
 
 COMMANDS = ("demo", "board", "activities", "history", "import", "export", "calendar")
@@ -67,7 +67,7 @@ def test_an_unexpected_error_is_one_line(
     def broken(*args: Any, **kwargs: Any) -> list[str]:
         raise RuntimeError("something broke")
 
-    monkeypatch.setattr(_views, "board", broken)
+    monkeypatch.setattr(_main, "render_board", broken)
     done = run("board")
     assert done.code == 1
     assert done.err == (

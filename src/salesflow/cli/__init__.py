@@ -7,13 +7,6 @@ export, a calendar of planned activities, and a demo -- in English or Norwegian.
 
 from __future__ import annotations
 
-from importlib import metadata
-
-from salesflow.cli._main import main
+from salesflow.cli._main import __version__, main
 
 __all__ = ["__version__", "main"]
-
-try:
-    __version__ = metadata.version("salesflow")
-except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-    __version__ = "unknown"

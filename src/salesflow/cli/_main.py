@@ -16,6 +16,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
@@ -32,11 +33,30 @@ from salesflow import (
     SystemClock,
     processes,
 )
-from salesflow.cli import _demo, _transfer, _views
+from salesflow.cli._demo import CONSULTING, DAYS
+from salesflow.cli._demo import run as run_demo
 from salesflow.cli._text import Texts, UsageError, environment_locale, parse_locale
+from salesflow.cli._transfer import (
+    FIELDS,
+    Format,
+    TransferError,
+    export_file,
+    file_format,
+    problem,
+    read_rows,
+)
+from salesflow.cli._views import Style
+from salesflow.cli._views import activities as render_activities
+from salesflow.cli._views import board as render_board
+from salesflow.cli._views import history as render_history
 from salesflow.errors import NotFound, SalesflowError, ValidationError
 
-__all__ = ["main"]
+__all__ = ["__version__", "main"]
+
+try:
+    __version__ = metadata.version("salesflow")
+except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+    __version__ = "unknown"
 
 PROGRAM = "salesflow"
 DEFAULT_DB = "salesflow.db"
@@ -111,7 +131,7 @@ class _Context:
         self.err = err
         self.texts: Texts = options.texts
         colour = not options.no_color and "NO_COLOR" not in os.environ and _isatty(out)
-        self.style = _views.Style(colour)
+        self.style = Style(colour)
 
     def print(self, line: str = "") -> None:
         print(line, file=self.out)
@@ -130,7 +150,7 @@ def _isatty(stream: IO[str]) -> bool:
 def _board(ctx: _Context) -> int:
     o = ctx.options
     with _app(o, ctx.clock) as app:
-        for line in _views.board(
+        for line in render_board(
             app, o.process, ctx.texts, ctx.style, owner=o.owner, currency=o.currency, cards=o.cards
         ):
             ctx.print(line)
@@ -155,7 +175,7 @@ def _activities(ctx: _Context) -> int:
             )
             return 0
         shown = planned[: o.limit] if o.limit else planned
-        for line in _views.activities(app, shown, ctx.texts, ctx.style):
+        for line in render_activities(app, shown, ctx.texts, ctx.style):
             ctx.print(line)
         if len(shown) < len(planned):
             ctx.print(ctx.texts._("... and {count} more").format(count=len(planned) - len(shown)))
@@ -166,7 +186,7 @@ def _history(ctx: _Context) -> int:
     o = ctx.options
     with _app(o, ctx.clock) as app:
         opportunity = _find(app, o.opportunity)
-        for line in _views.history(app, opportunity, app.history(opportunity.id), ctx.texts):
+        for line in render_history(app, opportunity, app.history(opportunity.id), ctx.texts):
             ctx.print(line)
     return 0
 
@@ -193,13 +213,13 @@ def _find(app: SalesFlow, given: str) -> Opportunity:
 def _import(ctx: _Context) -> int:
     o = ctx.options
     path = Path(o.file)
-    form = _transfer.file_format(path, o.format)
+    form = file_format(path, o.format)
     mapping = _pairs(o.map, "--map", "COLUMN=FIELD")
     for column, field in mapping.items():
-        if field not in _transfer.FIELDS:
+        if field not in FIELDS:
             raise UsageError(
                 f"--map {column}={field}: {field!r} is not a field; the fields are "
-                + ", ".join(_transfer.FIELDS)
+                + ", ".join(FIELDS)
             )
     stages = _pairs(o.map_stage, "--map-stage", "NAME=STAGE")
     if not path.is_file():
@@ -234,7 +254,7 @@ def _import_into(
     pipeline: contextlib.AbstractContextManager[SalesFlow],
     *,
     path: Path,
-    form: _transfer.Format,
+    form: Format,
     mapping: dict[str, str],
     stages: dict[str, str],
 ) -> tuple[int, int]:
@@ -243,7 +263,7 @@ def _import_into(
     with pipeline as app:
         if o.process is not None:
             app.process(o.process)  # NotFound before any row is read
-        rows = _transfer.read_rows(
+        rows = read_rows(
             path,
             form,
             app,
@@ -279,10 +299,10 @@ def _import_into(
         if show is not None:
             ctx.note("")
         for position, error in result.failed.items():
-            problems.append((good[position][0], _transfer.problem(error)))
+            problems.append((good[position][0], problem(error)))
     problems.sort(key=lambda p: _order(p[0]))
-    for where, problem in problems:
-        ctx.note(f"{path}: {where}: {problem}")
+    for where, why in problems:
+        ctx.note(f"{path}: {where}: {why}")
     imported = len(result.succeeded)
     count = len(rows.rows)
     if o.dry_run:
@@ -322,9 +342,9 @@ def _progress(ctx: _Context, total: int, batch: int) -> Callable[[int], None] | 
 def _export(ctx: _Context) -> int:
     o = ctx.options
     path = Path(o.file)
-    form = _transfer.file_format(path, o.format)
+    form = file_format(path, o.format)
     with _app(o, ctx.clock) as app:
-        count = _transfer.export_file(app, path, form, process=o.process)
+        count = export_file(app, path, form, process=o.process)
     ctx.print(
         ctx.texts.ngettext(
             "Exported {count} opportunity to {file}.",
@@ -393,17 +413,17 @@ def _demo_run(ctx: _Context) -> int:
     from salesflow.sqlite import SQLiteRepository
 
     real = ctx.clock or SystemClock()
-    clock = FixedClock(real.now() - dt.timedelta(days=_demo.DAYS))
+    clock = FixedClock(real.now() - dt.timedelta(days=DAYS))
     texts = ctx.texts
     with tempfile.TemporaryDirectory(prefix=".salesflow-demo-", dir=directory) as scratch:
         built = Path(scratch) / target.name
         repository = SQLiteRepository(built, workspace=o.workspace)
         try:
             app = SalesFlow(repository, clock=clock, timezone=o.tz)
-            _demo.run(app, clock, texts, ctx.print)
+            run_demo(app, clock, texts, ctx.print)
             ctx.print()
-            for process in (_demo.CONSULTING.key, processes.STANDARD.key):
-                for line in _views.board(app, process, texts, ctx.style, cards=o.cards):
+            for process in (CONSULTING.key, processes.STANDARD.key):
+                for line in render_board(app, process, texts, ctx.style, cards=o.cards):
                     ctx.print(line)
                 ctx.print()
         finally:
@@ -436,7 +456,7 @@ def _is_demo(path: Path, workspace: str) -> bool:
         except SalesflowError:
             return False
         try:
-            return any(p == _demo.CONSULTING for p in repository.processes())
+            return any(p == CONSULTING for p in repository.processes())
         except SalesflowError:
             return False
         finally:
@@ -523,8 +543,6 @@ def parser() -> argparse.ArgumentParser:
         epilog="Run 'salesflow COMMAND --help' for a command's options. "
         "Exit status: 0 done, 1 failed, 2 bad command line.",
     )
-    from salesflow.cli import __version__
-
     top.add_argument("--version", action="version", version=f"salesflow {__version__}")
     _common(top, top=True)
     commands = top.add_subparsers(
@@ -599,7 +617,7 @@ def parser() -> argparse.ArgumentParser:
         "--map",
         action="append",
         metavar="COLUMN=FIELD",
-        help="read COLUMN as FIELD (" + ", ".join(_transfer.FIELDS) + "); repeatable",
+        help="read COLUMN as FIELD (" + ", ".join(FIELDS) + "); repeatable",
     )
     imp.add_argument(
         "--map-stage",
@@ -684,7 +702,7 @@ def main(
     except UsageError as error:
         print(f"{PROGRAM}: {error}", file=err)
         return 2
-    except (Failure, _transfer.TransferError, SalesflowError) as error:
+    except (Failure, TransferError, SalesflowError) as error:
         print(f"{PROGRAM}: error: {error}", file=err)
         return 1
     except BrokenPipeError:
