@@ -43,6 +43,8 @@ def pipeline(tmp_path: Path, clock: FixedClock) -> dict[str, str]:
         done = app.schedule_activity(title="Old call", due=now - dt.timedelta(days=9), owner="ann")
         app.complete_activity(done.id)
         app.change_stage(acme, "proposal", cancel_pending=False, actor="ann")
+        app.update(acme, value=Money("250", "USD"), expected_close=dt.date(2026, 4, 30))
+        app.set_probability(acme, 65, actor="ann")
         app.mark_lost(beta, reason="timing", cancel_pending=False, actor="bob")
         return {"acme": acme, "beta": beta}
     finally:
@@ -98,6 +100,8 @@ def test_history_by_id(run: Run, pipeline: dict[str, str]) -> None:
     assert "Created             -        in Lead; $100.00" in text
     assert "Activity scheduled  -        'Chase the invoice'; due Feb 27, 2026" in text
     assert "Stage changed       ann      Lead -> Proposal" in text
+    assert "expected_close - -> Apr 30, 2026; value $100.00 -> $250.00" in text
+    assert "Probability set     ann      50% -> 65%" in text
     assert text.index("Created") < text.index("Stage changed")
     assert all(len(line) <= 80 for line in lines)
 

@@ -7,6 +7,7 @@ the other, each with its figures and its cards below it.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import textwrap
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -16,8 +17,10 @@ from salesflow import (
     Event,
     EventKind,
     Indicator,
+    Individual,
     Money,
     Opportunity,
+    Organization,
     Process,
     SalesFlow,
     Stage,
@@ -293,9 +296,34 @@ def _details(
     reason = details.get("reason") or changed.get("loss_reason", (None, None))[1]
     if reason:
         parts.append(texts._("reason '{reason}'").format(reason=reason))
-    if changed and event.kind is EventKind.UPDATED:
-        parts.append(texts._("changed {fields}").format(fields=", ".join(sorted(changed))))
+    if event.kind is EventKind.UPDATED:
+        parts.extend(
+            f"{field} {_shown(texts, old)} -> {_shown(texts, new)}"
+            for field, (old, new) in sorted(changed.items())
+        )
+    elif event.kind is EventKind.PROBABILITY_SET and "probability" in changed:
+        old, new = changed["probability"]
+        parts.append(f"{_percent(texts, old)} -> {_percent(texts, new)}")
     return "; ".join(parts)
+
+
+def _shown(texts: Texts, value: object) -> str:
+    """A field's value in a history line, short."""
+    if value is None or (isinstance(value, str | tuple) and not value):
+        return "-"
+    if isinstance(value, Money):
+        return texts.money(value)
+    if isinstance(value, dt.datetime):
+        return texts.moment(value, dt.UTC)
+    if isinstance(value, dt.date):
+        return texts.date(value)
+    if isinstance(value, enum.Enum):
+        return enum_label(value)
+    if isinstance(value, Individual | Organization):
+        return value.name
+    if isinstance(value, tuple):
+        return str(len(value))
+    return f"'{clip(str(value), 30)}'"
 
 
 def history(
