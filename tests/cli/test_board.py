@@ -195,6 +195,16 @@ def test_mixed_currencies_need_a_currency(run: Run, tmp_path: Path, clock: Fixed
     assert done.err.startswith("salesflow: error: ")
     assert done.err.count("\n") == 1
     assert "Traceback" not in done.err
+    assert run("board", "--currency", "USD").code == 1  # no rate for NOK
+    converted = run("board", "--currency", "USD", "--rate", "usd/nok=10")
+    assert converted.code == 0, converted.err
+    lead = next(line for line in converted.lines if line.startswith("Lead"))
+    assert "2 deals" in lead
+    assert "total $11.00" in lead  # 10 USD + 10 NOK at 10 NOK a dollar
+    for bad in ("usd=10", "usd/nok=0", "usd/nok=ten", "/nok=1"):
+        refused = run("board", "--currency", "USD", "--rate", bad)
+        assert refused.code == 2, bad
+        assert "expected BASE/QUOTE=RATE" in refused.err
 
 
 def test_a_missing_pipeline_is_not_created(run: Run, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
 from importlib import metadata
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -30,6 +31,7 @@ from salesflow import (
     Opportunity,
     Repository,
     SalesFlow,
+    StaticRates,
     SystemClock,
     processes,
 )
@@ -111,11 +113,30 @@ def _open(options: argparse.Namespace, *, create: bool) -> Repository:
 def _app(
     options: argparse.Namespace, clock: Clock | None, *, create: bool = False
 ) -> Iterator[SalesFlow]:
+    rates = _rates(getattr(options, "rate", None))
     repository = _open(options, create=create)
     try:
-        yield SalesFlow(repository, clock=clock or SystemClock(), timezone=options.tz)
+        yield SalesFlow(repository, clock=clock or SystemClock(), timezone=options.tz, rates=rates)
     finally:
         repository.close()
+
+
+def _rates(values: Sequence[str] | None) -> StaticRates | None:
+    """``--rate USD/EUR=0.92`` options as exchange rates (the inverse ones follow)."""
+    if not values:
+        return None
+    table: dict[tuple[str, str], Decimal] = {}
+    for value in values:
+        pair, _, number = value.partition("=")
+        base, _, quote = pair.partition("/")
+        try:
+            rate = Decimal(number.strip())
+        except InvalidOperation:
+            rate = Decimal(0)
+        if not (base.strip() and quote.strip()) or not rate.is_finite() or rate <= 0:
+            raise UsageError(f"--rate {value!r}: expected BASE/QUOTE=RATE such as USD/EUR=0.92")
+        table[(base.strip().upper(), quote.strip().upper())] = rate
+    return StaticRates(table)
 
 
 # -- commands ----------------------------------------------------------------------
@@ -575,7 +596,15 @@ def parser() -> argparse.ArgumentParser:
     )
     board.add_argument("--process", default="standard", help="process key (default standard)")
     board.add_argument("--owner", help="only this owner's deals")
-    board.add_argument("--currency", help="report in this currency (needs one currency)")
+    board.add_argument(
+        "--currency", help="report in this currency (needs --rate for any other currency)"
+    )
+    board.add_argument(
+        "--rate",
+        action="append",
+        metavar="BASE/QUOTE=RATE",
+        help="an exchange rate, e.g. USD/EUR=0.92 (its inverse follows); repeatable",
+    )
     board.add_argument("--cards", type=_count, default=10, help="cards shown per stage")
     board.set_defaults(run=_board)
 
