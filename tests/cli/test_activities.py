@@ -143,3 +143,19 @@ def test_limit_shows_the_soonest(run: Run, pipeline: dict[str, str]) -> None:
     assert done.lines[-1] == "... and 2 more"
     assert len(titles(run("activities", "--limit", "0").out)) == 3
     assert run("activities", "--limit", "x").code == 2
+
+
+def test_history_of_a_long_title_stays_in_80_columns(
+    run: Run, tmp_path: Path, clock: FixedClock
+) -> None:
+    app = open_app(tmp_path / "salesflow.db", clock)
+    try:
+        deal = app.create_opportunity(title="Migration " * 20, value=Money("1", "USD"))
+        app.update(deal.opportunity.id, description="A long description " * 10)
+    finally:
+        app.repository.close()
+    done = run("history", "migration")
+    assert done.code == 0
+    assert done.lines[0].startswith("History of Migration Migration")
+    assert all(len(line) <= 80 for line in done.lines)
+    assert "(now in Lead, Open)" in done.out.replace("\n  ", " ")

@@ -121,7 +121,9 @@ def board(
     title = texts.process(definition.name)
     if owner is not None:
         title = _("{process}, owner {owner}").format(process=title, owner=owner)
-    lines = _line(style.bold(title), _("as of {day}").format(day=texts.date(_today(app))))
+    lines = _line(
+        style.bold(clip(title, COLUMNS - 24)), _("as of {day}").format(day=texts.date(_today(app)))
+    )
     lines.append("=" * COLUMNS)
     statuses = (Status.OPEN, Status.WON, Status.LOST)
     counts = {
@@ -152,7 +154,12 @@ def board(
         stage = row.stage
         name = f"{texts.stage(stage.name)} ({_percent(texts, stage.probability)})"
         lines.append("")
-        lines.extend(_line(style.bold(name), figures(counts[stage.key], row.total, row.weighted)))
+        lines.extend(
+            _line(
+                style.bold(clip(name, COLUMNS)),
+                figures(counts[stage.key], row.total, row.weighted),
+            )
+        )
         lines.append("-" * COLUMNS)
         if cards <= 0:
             continue
@@ -338,14 +345,12 @@ def history(
     actions: dict[str, str] = {}
     for stage in process.stages if process is not None else ():
         actions.update((a.id, a.title) for a in app.actions(opportunity.id, stage.key))
-    lines = [
-        texts._("History of {title} (now in {stage}, {status})").format(
-            title=opportunity.display_title,
-            stage=_stage_name(texts, process, opportunity.stage),
-            status=texts.pgettext("status", enum_label(opportunity.status)),
-        ),
-        "",
-    ]
+    heading = texts._("History of {title} (now in {stage}, {status})").format(
+        title=opportunity.display_title,
+        stage=_stage_name(texts, process, opportunity.stage),
+        status=texts.pgettext("status", enum_label(opportunity.status)),
+    )
+    lines = [*textwrap.wrap(heading, COLUMNS, subsequent_indent="  "), ""]
     day: dt.date | None = None
     for event in events:
         local = event.at.astimezone(app.timezone)
