@@ -317,8 +317,8 @@ def _import_into(
             actor=o.actor,
             progress=show,
         )
-        if show is not None:
-            ctx.note("")
+        if show is not None and _isatty(ctx.err):
+            ctx.note("")  # end the progress line that kept being rewritten
         for position, error in result.failed.items():
             problems.append((good[position][0], problem(error)))
     problems.sort(key=lambda p: _order(p[0]))
