@@ -1,4 +1,6 @@
-"""Run every script in examples/ as a user would, and check what it prints."""
+"""Run every example as a user would: each script in examples/, checking what it
+prints, and each test module there (``test_*.py``) under pytest, as its docstring
+says to run it."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.py") if not p.name.startswith("test_"))
+#: Examples that are test modules: they show how to test one's own rules.
+TEST_EXAMPLES = sorted((ROOT / "examples").glob("test_*.py"))
 
 #: Lines (or parts of lines) a script's output must contain, in this order.
 EXPECTED: dict[str, list[str]] = {
@@ -90,6 +94,25 @@ def run(script: Path) -> subprocess.CompletedProcess[str]:
 
 def test_there_are_examples() -> None:
     assert ROOT / "examples" / "quickstart.py" in EXAMPLES
+    assert ROOT / "examples" / "test_my_rules.py" in TEST_EXAMPLES
+
+
+@pytest.mark.parametrize("module", TEST_EXAMPLES, ids=[p.name for p in TEST_EXAMPLES])
+def test_example_tests_pass(module: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(module)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+        check=False,
+    )
+    assert done.returncode == 0, f"{module.name} failed:\n{done.stdout}\n{done.stderr}"
+    summary = done.stdout.strip().splitlines()[-1]
+    assert " passed" in summary
+    assert "failed" not in summary
+    assert "skipped" not in summary
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=[p.name for p in EXAMPLES])

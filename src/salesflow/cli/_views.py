@@ -1,0 +1,373 @@
+"""The board, the activity list and an opportunity's history, as terminal text.
+
+Everything fits in :data:`COLUMNS` columns: the board stacks its stages one under
+the other, each with its figures and its cards below it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import textwrap
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from salesflow import (
+    Activity,
+    Event,
+    EventKind,
+    Indicator,
+    Individual,
+    Money,
+    Opportunity,
+    Organization,
+    Process,
+    SalesFlow,
+    Stage,
+    StageKind,
+    Status,
+)
+from salesflow.cli._catalog import enum_label
+from salesflow.cli._text import Texts, clip, pad, width
+from salesflow.errors import SalesflowError, UnknownStage
+
+__all__ = ["COLUMNS", "Style", "activities", "board", "history"]
+
+#: The width every view is made for.
+COLUMNS = 80
+
+#: Seed 000's coloured box as text: one symbol per indicator state.
+SYMBOLS: Mapping[Indicator, str] = {
+    Indicator.OVERDUE: "[!]",  # white box, red icon
+    Indicator.TODAY: "[*]",  # solid green
+    Indicator.UPCOMING: "[>]",  # white box, green icon
+    Indicator.NONE: "[-]",  # solid red
+}
+
+#: ANSI colours of the symbols on a terminal: solid boxes get a background.
+_COLOURS: Mapping[Indicator, str] = {
+    Indicator.OVERDUE: "\x1b[1;31m",
+    Indicator.TODAY: "\x1b[1;37;42m",
+    Indicator.UPCOMING: "\x1b[1;32m",
+    Indicator.NONE: "\x1b[1;37;41m",
+}
+_RESET = "\x1b[0m"
+
+
+class Style:
+    """Whether to colour the output (a terminal that has not asked for ``NO_COLOR``)."""
+
+    def __init__(self, colour: bool) -> None:
+        self.colour = colour
+
+    def symbol(self, state: Indicator) -> str:
+        text = SYMBOLS[state]
+        return f"{_COLOURS[state]}{text}{_RESET}" if self.colour else text
+
+    def bold(self, text: str) -> str:
+        return f"\x1b[1m{text}{_RESET}" if self.colour else text
+
+
+def _today(app: SalesFlow) -> dt.date:
+    return app.clock.now().astimezone(app.timezone).date()
+
+
+def _percent(texts: Texts, value: int) -> str:
+    if texts.babel:
+        from babel.numbers import format_percent
+
+        return format_percent(value / 100, locale=texts.locale)
+    return f"{value}%"
+
+
+def _indicator_names(texts: Texts) -> Mapping[Indicator, str]:
+    return {
+        Indicator.OVERDUE: texts._("overdue"),
+        Indicator.TODAY: texts._("due today"),
+        Indicator.UPCOMING: texts._("upcoming"),
+        Indicator.NONE: texts._("no activity planned"),
+    }
+
+
+def legend(texts: Texts, style: Style) -> str:
+    names = _indicator_names(texts)
+    return "  ".join(f"{style.symbol(state)} {names[state]}" for state in SYMBOLS)
+
+
+def _line(left: str, right: str) -> list[str]:
+    """``left`` and ``right`` on one line of :data:`COLUMNS`, or on two if they do not fit."""
+    gap = COLUMNS - width(left) - width(right)
+    if gap >= 2:
+        return [left + " " * gap + right]
+    return [clip(left, COLUMNS), pad(right, COLUMNS, right=True)]
+
+
+def board(
+    app: SalesFlow,
+    process: str,
+    texts: Texts,
+    style: Style,
+    *,
+    owner: str | None = None,
+    currency: str | None = None,
+    cards: int = 10,
+) -> list[str]:
+    """The board of ``process``: each stage with its count, total and weighted value,
+    then up to ``cards`` of its opportunities (largest value first) with their value,
+    owner and activity indicator."""
+    definition = app.process(process)
+    summary = app.pipeline(definition.key, owner=owner, currency=currency)
+    _ = texts._
+    title = texts.process(definition.name)
+    if owner is not None:
+        title = _("{process}, owner {owner}").format(process=title, owner=owner)
+    lines = _line(
+        style.bold(clip(title, COLUMNS - 24)), _("as of {day}").format(day=texts.date(_today(app)))
+    )
+    lines.append("=" * COLUMNS)
+    statuses = (Status.OPEN, Status.WON, Status.LOST)
+    counts = {
+        row.stage.key: texts.ngettext("{count} deal", "{count} deals", row.count).format(
+            count=row.count
+        )
+        for row in summary.stages
+    }
+    amounts = [texts.money(m) for row in summary.stages for m in (row.total, row.weighted)]
+    amounts += [texts.money(summary.total), texts.money(summary.weighted)]
+    count_columns = max(width(c) for c in counts.values())
+    money_columns = max(width(a) for a in amounts)
+
+    def figures(count: str, total: Money, weighted: Money) -> str:
+        return "  ".join(
+            (
+                pad(count, count_columns, right=True),
+                _("total {amount}").format(
+                    amount=pad(texts.money(total), money_columns, right=True)
+                ),
+                _("weighted {amount}").format(
+                    amount=pad(texts.money(weighted), money_columns, right=True)
+                ),
+            )
+        )
+
+    for row in summary.stages:
+        stage = row.stage
+        name = f"{texts.stage(stage.name)} ({_percent(texts, stage.probability)})"
+        lines.append("")
+        lines.extend(
+            _line(
+                style.bold(clip(name, COLUMNS)),
+                figures(counts[stage.key], row.total, row.weighted),
+            )
+        )
+        lines.append("-" * COLUMNS)
+        if cards <= 0:
+            continue
+        page = app.search(
+            process=definition.key,
+            stages=stage.key,
+            statuses=statuses,
+            owner=owner,
+            order_by="-value",
+            limit=cards,
+        )
+        for opportunity in page.items:
+            lines.append(_card(app, opportunity, stage, texts, style))
+        if page.total > len(page.items):
+            more = page.total - len(page.items)
+            lines.append("      " + _("... and {count} more").format(count=more))
+    lines.append("")
+    lines.append("=" * COLUMNS)
+    lines.extend(_line(_("Open stages"), figures("", summary.total, summary.weighted)))
+    if summary.paused:
+        lines.append(
+            texts.ngettext(
+                "{count} paused deal is left out of the figures.",
+                "{count} paused deals are left out of the figures.",
+                summary.paused,
+            ).format(count=summary.paused)
+        )
+    lines.append(legend(texts, style))
+    return lines
+
+
+def _card(
+    app: SalesFlow, opportunity: Opportunity, stage: Stage, texts: Texts, style: Style
+) -> str:
+    """One card: activity indicator (open deals only), title, value, owner."""
+    if stage.kind is StageKind.OPEN:
+        mark = style.symbol(app.indicator(opportunity.id).state)
+    else:
+        mark = "   "
+    value = texts.money(opportunity.value)
+    owner = opportunity.owner or texts._("(unassigned)")
+    owner_columns = 14
+    value_columns = max(16, width(value))
+    title_columns = COLUMNS - 6 - value_columns - 2 - owner_columns - 1
+    return (
+        f"  {mark} {pad(opportunity.display_title, title_columns)} "
+        f"{pad(value, value_columns, right=True)}  {clip(owner, owner_columns)}"
+    ).rstrip()
+
+
+# -- activities --------------------------------------------------------------------
+
+
+def activities(
+    app: SalesFlow, planned: Iterable[Activity], texts: Texts, style: Style
+) -> list[str]:
+    """Planned activities, one a line: when, state, kind, title, opportunity, owner."""
+    today = _today(app)
+    titles: dict[str, str] = {}
+    lines: list[str] = []
+    shown: dt.date | None = None
+    for activity in planned:
+        local = activity.due.astimezone(app.timezone)
+        day = local.date()
+        if day != shown:
+            shown = day
+            lines.append(texts.date(day))
+        state = (
+            Indicator.OVERDUE
+            if day < today
+            else Indicator.TODAY
+            if day == today
+            else Indicator.UPCOMING
+        )
+        what = f"{_kind(texts, activity)}: {activity.title}"
+        if activity.opportunity_id is not None:
+            if activity.opportunity_id not in titles:
+                titles[activity.opportunity_id] = app.get(activity.opportunity_id).display_title
+            what += f" - {titles[activity.opportunity_id]}"
+        owner = activity.owner or texts._("(unassigned)")
+        when = texts.time(local)
+        head = f"  {pad(when, max(8, width(when)))} {style.symbol(state)} "
+        what_columns = COLUMNS - width(head) - 2 - 10
+        lines.append(f"{head}{pad(what, what_columns)}  {clip(owner, 10)}".rstrip())
+    return lines
+
+
+def _kind(texts: Texts, activity: Activity) -> str:
+    return texts.pgettext("activity kind", enum_label(activity.kind))
+
+
+# -- history -----------------------------------------------------------------------
+
+
+def _event_name(texts: Texts, kind: EventKind) -> str:
+    return texts.pgettext("event", enum_label(kind))
+
+
+def _stage_name(texts: Texts, process: Process | None, key: object) -> str:
+    if process is None or not isinstance(key, str):
+        return str(key)
+    try:
+        return texts.stage(process.stage(key).name)
+    except UnknownStage:
+        return key
+
+
+def _details(
+    texts: Texts,
+    process: Process | None,
+    event: Event,
+    actions: Mapping[str, str],
+) -> str:
+    """A short text for an event's details: the stage, the move, the activity or
+    action, the outcome or reason, the fields changed."""
+    details = event.details
+    parts: list[str] = []
+    changes = details.get("changes")
+    changed: Mapping[str, Any] = changes if isinstance(changes, Mapping) else {}
+    if event.kind is EventKind.CREATED:
+        parts.append(
+            texts._("in {stage}").format(stage=_stage_name(texts, process, details.get("stage")))
+        )
+        value = changed.get("value", (None, None))[1]
+        if isinstance(value, Money):
+            parts.append(texts.money(value))
+    elif "from" in details and "to" in details:
+        parts.append(
+            f"{_stage_name(texts, process, details['from'])} -> "
+            f"{_stage_name(texts, process, details['to'])}"
+        )
+    if "title" in details:
+        parts.append(f"'{details['title']}'")
+    elif "key" in details:
+        parts.append(f"'{actions.get(str(details.get('action_id')), details['key'])}'")
+    due = details.get("due")
+    if event.kind is EventKind.ACTIVITY_SCHEDULED and isinstance(due, dt.datetime):
+        parts.append(texts._("due {day}").format(day=texts.date(due.date())))
+    if details.get("outcome"):
+        parts.append(texts._("outcome '{outcome}'").format(outcome=details["outcome"]))
+    reason = details.get("reason") or changed.get("loss_reason", (None, None))[1]
+    if reason:
+        parts.append(texts._("reason '{reason}'").format(reason=reason))
+    if event.kind is EventKind.UPDATED:
+        parts.extend(
+            f"{field} {_shown(texts, old)} -> {_shown(texts, new)}"
+            for field, (old, new) in sorted(changed.items())
+        )
+    elif event.kind is EventKind.PROBABILITY_SET and "probability" in changed:
+        old, new = changed["probability"]
+        parts.append(f"{_percent(texts, old)} -> {_percent(texts, new)}")
+    return "; ".join(parts)
+
+
+def _shown(texts: Texts, value: object) -> str:
+    """A field's value in a history line, short."""
+    if value is None or (isinstance(value, str | tuple) and not value):
+        return "-"
+    if isinstance(value, Money):
+        return texts.money(value)
+    if isinstance(value, dt.datetime):
+        return texts.moment(value, dt.UTC)
+    if isinstance(value, dt.date):
+        return texts.date(value)
+    if isinstance(value, enum.Enum):
+        return enum_label(value)
+    if isinstance(value, Individual | Organization):
+        return value.name
+    if isinstance(value, tuple):
+        return str(len(value))
+    return f"'{clip(str(value), 30)}'"
+
+
+def history(
+    app: SalesFlow, opportunity: Opportunity, events: Iterable[Event], texts: Texts
+) -> list[str]:
+    """The opportunity's history, oldest first: when, what, who, and the details
+    (on a line of their own when they do not fit beside)."""
+    try:
+        process: Process | None = app.process(opportunity.process)
+    except SalesflowError:
+        process = None
+    actions: dict[str, str] = {}
+    for stage in process.stages if process is not None else ():
+        actions.update((a.id, a.title) for a in app.actions(opportunity.id, stage.key))
+    heading = texts._("History of {title} (now in {stage}, {status})").format(
+        title=opportunity.display_title,
+        stage=_stage_name(texts, process, opportunity.stage),
+        status=texts.pgettext("status", enum_label(opportunity.status)),
+    )
+    lines = [*textwrap.wrap(heading, COLUMNS, subsequent_indent="  "), ""]
+    day: dt.date | None = None
+    for event in events:
+        local = event.at.astimezone(app.timezone)
+        if local.date() != day:
+            day = local.date()
+            lines.append(texts.date(day))
+        when = texts.time(local)
+        head = (
+            f"  {pad(when, max(8, width(when)))} {pad(_event_name(texts, event.kind), 19)} "
+            f"{pad(event.actor or '-', 8)}"
+        )
+        text = _details(texts, process, event, actions)
+        if width(head) + 1 + width(text) <= COLUMNS:
+            lines.append(f"{head} {text}".rstrip())
+            continue
+        lines.append(head.rstrip())
+        lines.extend(
+            textwrap.wrap(text, COLUMNS, initial_indent=" " * 11, subsequent_indent=" " * 11)
+        )
+    return lines
