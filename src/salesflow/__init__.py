@@ -42,7 +42,7 @@ from salesflow.ports import (
     SystemClock,
 )
 from salesflow.queries import Page
-from salesflow.reporting import Pipeline, StageSummary
+from salesflow.reporting import Analytics, Forecast, ForecastGroup, Pipeline, StageSummary
 
 __all__ = [
     "ActionKind",
@@ -50,6 +50,7 @@ __all__ = [
     "ActivityIndicator",
     "ActivityKind",
     "ActivityStatus",
+    "Analytics",
     "BulkResult",
     "CancelPolicy",
     "ChangeSet",
@@ -59,6 +60,8 @@ __all__ = [
     "EventKind",
     "ExchangeRates",
     "FixedClock",
+    "Forecast",
+    "ForecastGroup",
     "InMemoryRepository",
     "Indicator",
     "Individual",

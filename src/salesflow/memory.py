@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Final, TypeVar
 
+from salesflow import queries
 from salesflow.domain.activity import Activity
 from salesflow.domain.events import Event
 from salesflow.domain.opportunity import Opportunity
@@ -16,7 +17,17 @@ from salesflow.domain.process import Process
 from salesflow.domain.values import ActivityStatus
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
 from salesflow.ports import ChangeSet, Repository, sort_activities
-from salesflow.queries import Basis, Page, PipelineTotals, SearchQuery, pipeline_totals
+from salesflow.queries import (
+    Basis,
+    ClosedDeal,
+    DealState,
+    ForecastQuery,
+    ForecastTotals,
+    Page,
+    PipelineTotals,
+    SearchQuery,
+    pipeline_totals,
+)
 
 __all__ = ["InMemoryRepository"]
 
@@ -147,6 +158,37 @@ class InMemoryRepository(Repository):
         with self._lock:
             members = [o for o in self._opportunities.values() if o.process == process]
         return pipeline_totals(members, basis=basis, owner=owner)
+
+    def states_as_of(self, process: str | None, at: dt.datetime) -> list[DealState]:
+        with self._lock:
+            members = [
+                (o.process, tuple(self._history.get(o.id, ())))
+                for o in self._opportunities.values()
+                if process is None or o.process == process
+            ]
+        found = (queries.fold(key, events, at) for key, events in members)
+        return [state for state in found if state is not None]
+
+    def forecast_totals(self, query: ForecastQuery) -> ForecastTotals:
+        with self._lock:
+            members = list(self._opportunities.values())
+        return queries.forecast_totals(members, query)
+
+    def closed_deals(
+        self, process: str, *, start: dt.date | None, end: dt.date | None
+    ) -> list[ClosedDeal]:
+        with self._lock:
+            return queries.closed_deals(
+                self._opportunities.values(),
+                lambda id_: self._history.get(id_, ()),
+                process=process,
+                start=start,
+                end=end,
+            )
+
+    def stuck(self, process: str, cutoffs: Mapping[str, dt.datetime]) -> list[Opportunity]:
+        with self._lock:
+            return queries.stuck(self._opportunities.values(), process=process, cutoffs=cutoffs)
 
     def commit(self, changes: ChangeSet) -> None:
         """Check every write in the order the SQL repositories make them -- processes,

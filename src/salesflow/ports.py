@@ -23,7 +23,16 @@ from salesflow.domain.opportunity import Opportunity, OpportunityAction
 from salesflow.domain.process import Process
 from salesflow.domain.values import ActivityStatus
 from salesflow.errors import MissingExchangeRate, ValidationError
-from salesflow.queries import Basis, Page, PipelineTotals, SearchQuery
+from salesflow.queries import (
+    Basis,
+    ClosedDeal,
+    DealState,
+    ForecastQuery,
+    ForecastTotals,
+    Page,
+    PipelineTotals,
+    SearchQuery,
+)
 
 __all__ = [
     "AllowAll",
@@ -291,6 +300,33 @@ class Repository(abc.ABC):
         """Per stage and currency, the count and exact sums of the process' opportunities
         (of ``owner``), as :func:`salesflow.queries.pipeline_totals` defines them:
         computed in the database."""
+
+    @abc.abstractmethod
+    def states_as_of(self, process: str | None, at: dt.datetime) -> list[DealState]:
+        """The state of each opportunity (of ``process``; of every process when None)
+        created by ``at``, as it stood at ``at`` (inclusive), in any order:
+        :func:`salesflow.queries.fold` of its history up to ``at``. A SQL repository
+        starts from the stored columns and unwinds (:func:`salesflow.queries.unwind`)
+        only the changes recorded after ``at``, decoding nothing else."""
+
+    @abc.abstractmethod
+    def forecast_totals(self, query: ForecastQuery) -> ForecastTotals:
+        """The forecast's figures as they stand, as
+        :func:`salesflow.queries.forecast_totals` defines them: computed in the
+        database."""
+
+    @abc.abstractmethod
+    def closed_deals(
+        self, process: str, *, start: dt.date | None, end: dt.date | None
+    ) -> list[ClosedDeal]:
+        """The closed deals analytics read, as :func:`salesflow.queries.closed_deals`
+        defines them, without decoding an opportunity."""
+
+    @abc.abstractmethod
+    def stuck(self, process: str, cutoffs: Mapping[str, dt.datetime]) -> list[Opportunity]:
+        """The open opportunities of ``process`` in a stage of ``cutoffs`` entered
+        before its cutoff, as :func:`salesflow.queries.stuck` defines them: found in the
+        database, decoding only those returned."""
 
     @abc.abstractmethod
     def commit(self, changes: ChangeSet) -> None: ...

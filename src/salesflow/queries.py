@@ -9,29 +9,47 @@ in one pass with the functions here, which define what every answer must be:
   opportunities a search finds and in which order;
 - :func:`pipeline_totals` says what the pipeline's per-stage figures are: for each
   stage and currency, the number of opportunities that are not paused, the exact sum
-  of their amounts, and the exact sum of amount x probability / 100.
+  of their amounts, and the exact sum of amount x probability / 100;
+- :class:`DealState` is what the reports read of one opportunity at one moment, and
+  :func:`fold` / :func:`unwind` say how history rebuilds it for a past moment;
+- :func:`forecast_totals`, :func:`closed_deals` and :func:`stuck` say what the
+  forecast, the analytics and the list of stuck deals are computed from.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Literal
 
 import attrs
+from moneyed import Money
 
+from salesflow.domain.events import Event, EventKind
 from salesflow.domain.opportunity import Opportunity
 from salesflow.domain.values import Status
 
 __all__ = [
+    "GROUPINGS",
     "ORDERINGS",
     "Basis",
+    "ClosedDeal",
+    "DealState",
+    "ForecastQuery",
+    "ForecastRow",
+    "ForecastTotals",
     "Page",
     "PipelineTotals",
     "SearchQuery",
     "StageTotal",
+    "closed_deals",
+    "fold",
+    "forecast_totals",
     "pipeline_totals",
+    "state_of",
+    "stuck",
+    "unwind",
 ]
 
 #: What ``search`` can order by; a leading ``-`` reverses the order.
@@ -152,24 +170,27 @@ class PipelineTotals:
 
 
 def pipeline_totals(
-    opportunities: Iterable[Opportunity], *, basis: Basis, owner: str | None = None
+    states: Iterable[DealState | Opportunity], *, basis: Basis, owner: str | None = None
 ) -> PipelineTotals:
-    """The totals of ``opportunities`` (of one process), in one pass. With
+    """The totals of ``states`` (of one process), in one pass. With
     ``basis="annual_value"`` the amount is the annual value, or the value where none is
-    set. Rows come ordered by stage key, then currency."""
+    set (or it is zero). Rows come ordered by stage key, then currency."""
     sums: dict[tuple[str, str], list[Any]] = {}
     paused = 0
-    for o in opportunities:
-        if owner is not None and o.owner != owner:
+    for found in states:
+        s = found if isinstance(found, DealState) else state_of(found)
+        if owner is not None and s.owner != owner:
             continue
-        if o.status is Status.PAUSED:
+        if s.status is Status.PAUSED:
             paused += 1
             continue
-        money = o.annual_value if basis == "annual_value" and o.annual_value else o.value
-        row = sums.setdefault((o.stage, str(money.currency.code)), [0, Decimal(0), Decimal(0)])
+        amount, code = s.value, s.currency
+        if basis == "annual_value" and s.annual_value and s.annual_currency is not None:
+            amount, code = s.annual_value, s.annual_currency
+        row = sums.setdefault((s.stage, code), [0, Decimal(0), Decimal(0)])
         row[0] += 1
-        row[1] += money.amount
-        row[2] += money.amount * o.probability
+        row[1] += amount
+        row[2] += amount * s.probability
     return PipelineTotals(
         rows=tuple(
             StageTotal(stage, currency, count, amount, weighted / 100)
@@ -177,3 +198,321 @@ def pipeline_totals(
         ),
         paused=paused,
     )
+
+
+# -- the state of a deal at a moment -------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class DealState:
+    """What the reports read of one opportunity, as it stood at one moment.
+
+    ``value`` is an amount in ``currency``, ``annual_value`` one in
+    ``annual_currency`` (both None when no annual value is set); ``probability`` is the
+    probability in effect.
+    """
+
+    id: str
+    process: str
+    stage: str
+    status: Status
+    owner: str | None
+    currency: str
+    value: Decimal
+    annual_value: Decimal | None
+    annual_currency: str | None
+    probability: int
+    expected_close: dt.date | None
+    closed_on: dt.date | None
+    created_at: dt.datetime
+
+
+#: The fields of :class:`DealState` that history records in ``details["changes"]``.
+STATE_FIELDS = (
+    "stage",
+    "status",
+    "owner",
+    "value",
+    "annual_value",
+    "probability",
+    "expected_close",
+    "closed_on",
+)
+
+
+def state_of(o: Opportunity) -> DealState:
+    """The state of an opportunity as it stands."""
+    annual = o.annual_value
+    return DealState(
+        id=o.id,
+        process=o.process,
+        stage=o.stage,
+        status=o.status,
+        owner=o.owner,
+        currency=str(o.value.currency.code),
+        value=o.value.amount,
+        annual_value=None if annual is None else annual.amount,
+        annual_currency=None if annual is None else str(annual.currency.code),
+        probability=o.probability,
+        expected_close=o.expected_close,
+        closed_on=o.closed_on,
+        created_at=o.created_at,
+    )
+
+
+def _fields(state: DealState) -> dict[str, Any]:
+    return {
+        "stage": state.stage,
+        "status": state.status,
+        "owner": state.owner,
+        "value": Money(state.value, state.currency),
+        "annual_value": None
+        if state.annual_value is None or state.annual_currency is None
+        else Money(state.annual_value, state.annual_currency),
+        "probability": state.probability,
+        "expected_close": state.expected_close,
+        "closed_on": state.closed_on,
+    }
+
+
+def _state(id_: str, process: str, created_at: dt.datetime, fields: Mapping[str, Any]) -> DealState:
+    value: Money = fields["value"]
+    annual: Money | None = fields["annual_value"]
+    return DealState(
+        id=id_,
+        process=process,
+        stage=fields["stage"],
+        status=fields["status"],
+        owner=fields["owner"],
+        currency=str(value.currency.code),
+        value=value.amount,
+        annual_value=None if annual is None else annual.amount,
+        annual_currency=None if annual is None else str(annual.currency.code),
+        probability=fields["probability"],
+        expected_close=fields["expected_close"],
+        closed_on=fields["closed_on"],
+        created_at=created_at,
+    )
+
+
+def fold(process: str, events: Iterable[Event], at: dt.datetime) -> DealState | None:
+    """The state of one opportunity of ``process`` at ``at`` (inclusive): the new
+    values of its events' changes up to ``at``, in history order, from its
+    ``CREATED`` event on (None if it was not created by then)."""
+    fields: dict[str, Any] | None = None
+    created: Event | None = None
+    for event in events:
+        if event.at > at:
+            continue
+        if event.kind is EventKind.CREATED:
+            created, fields = event, {}
+        if fields is None:
+            continue
+        for name, (_, new) in event.changes.items():
+            if name in STATE_FIELDS:
+                fields[name] = new
+    if created is None or fields is None or created.opportunity_id is None:
+        return None
+    return _state(created.opportunity_id, process, created.at, fields)
+
+
+def unwind(state: DealState, later: Iterable[Mapping[str, tuple[Any, Any]]]) -> DealState:
+    """The state before the changes of ``later`` events (newest first): each field
+    they changed takes the old value of the earliest change of it. The same answer as
+    :func:`fold` up to the moment before those events, from the state as it stands."""
+    fields = _fields(state)
+    touched = False
+    for changes in later:
+        for name, (old, _) in changes.items():
+            if name in STATE_FIELDS:
+                fields[name] = old
+                touched = True
+    if not touched:
+        return state
+    return _state(state.id, state.process, state.created_at, fields)
+
+
+# -- forecast ------------------------------------------------------------------------
+
+#: What ``forecast`` can group its rows by.
+GROUPINGS = ("owner", "stage", "month")
+
+
+@attrs.frozen(kw_only=True)
+class ForecastQuery:
+    """The period (inclusive), filters and grouping of a forecast, already checked.
+
+    An opportunity counts as open in the period when its status is OPEN (a paused one
+    does not) and its ``expected_close`` is within [start, end]; as won when its status
+    is WON and its ``closed_on`` is within the period. ``group_by="month"`` groups by
+    the month of that date (``"YYYY-MM"``). With ``deals``, the answer lists each open
+    deal of the period too (for a simulation).
+    """
+
+    start: dt.date
+    end: dt.date
+    process: str | None = None
+    owner: str | None = None
+    group_by: str | None = None
+    deals: bool = False
+
+    def group(self, state: DealState, day: dt.date) -> str | None:
+        if self.group_by == "owner":
+            return state.owner
+        if self.group_by == "stage":
+            return state.stage
+        if self.group_by == "month":
+            return f"{day.year:04d}-{day.month:02d}"
+        return None
+
+    def selects(self, state: DealState) -> bool:
+        return (self.process is None or state.process == self.process) and (
+            self.owner is None or state.owner == self.owner
+        )
+
+
+@attrs.frozen
+class ForecastRow:
+    """The figures of one group and currency: open deals (count, exact sum of values,
+    exact sum of value x probability / 100) and won deals (count, exact sum)."""
+
+    group: str | None
+    currency: str
+    count: int
+    amount: Decimal
+    weighted: Decimal
+    won_count: int
+    won: Decimal
+
+
+@attrs.frozen
+class ForecastTotals:
+    """A forecast's rows, ordered by group (None first), then currency; with
+    ``ForecastQuery.deals``, each open deal as (currency, value, probability)."""
+
+    rows: tuple[ForecastRow, ...]
+    deals: tuple[tuple[str, Decimal, int], ...] = ()
+
+
+def forecast_totals(
+    states: Iterable[DealState | Opportunity], query: ForecastQuery
+) -> ForecastTotals:
+    """The forecast's figures of ``states``, in one pass."""
+    sums: dict[tuple[str | None, str], list[Any]] = {}
+    deals: list[tuple[str, Decimal, int]] = []
+    for found in states:
+        s = found if isinstance(found, DealState) else state_of(found)
+        if not query.selects(s):
+            continue
+        if s.status is Status.OPEN:
+            day = s.expected_close
+            if day is None or not query.start <= day <= query.end:
+                continue
+            row = sums.setdefault((query.group(s, day), s.currency), _empty_row())
+            row[0] += 1
+            row[1] += s.value
+            row[2] += s.value * s.probability
+            if query.deals:
+                deals.append((s.currency, s.value, s.probability))
+        elif s.status is Status.WON:
+            day = s.closed_on
+            if day is None or not query.start <= day <= query.end:
+                continue
+            row = sums.setdefault((query.group(s, day), s.currency), _empty_row())
+            row[3] += 1
+            row[4] += s.value
+    return ForecastTotals(
+        rows=tuple(
+            ForecastRow(group, currency, n, amount, weighted / 100, won_n, won)
+            for (group, currency), (n, amount, weighted, won_n, won) in sorted(
+                sums.items(), key=lambda item: (item[0][0] is not None, item[0])
+            )
+        ),
+        deals=tuple(sorted(deals)),
+    )
+
+
+def _empty_row() -> list[Any]:
+    return [0, Decimal(0), Decimal(0), 0, Decimal(0)]
+
+
+# -- analytics -----------------------------------------------------------------------
+
+
+@attrs.frozen
+class ClosedDeal:
+    """What analytics read of one closed opportunity: whether it was won, its value,
+    when it was created and closed, its loss reason, and ``path``: each stage it
+    entered, with when, oldest first (its first stage at its creation)."""
+
+    id: str
+    won: bool
+    currency: str
+    value: Decimal
+    created_at: dt.datetime
+    closed_on: dt.date
+    loss_reason: str | None
+    path: tuple[tuple[dt.datetime, str], ...]
+
+
+def stage_path(events: Iterable[Event]) -> tuple[tuple[dt.datetime, str], ...]:
+    """The stages one opportunity entered, with when: its ``CREATED`` stage and the
+    ``to`` of each ``STAGE_CHANGED``, in history order."""
+    path: list[tuple[dt.datetime, str]] = []
+    for event in events:
+        if event.kind is EventKind.CREATED:
+            path.append((event.at, event.details["stage"]))
+        elif event.kind is EventKind.STAGE_CHANGED:
+            path.append((event.at, event.details["to"]))
+    return tuple(path)
+
+
+def closed_deals(
+    opportunities: Iterable[Opportunity],
+    history: Callable[[str], Iterable[Event]],
+    *,
+    process: str,
+    start: dt.date | None,
+    end: dt.date | None,
+) -> list[ClosedDeal]:
+    """The won and lost opportunities of ``process`` whose ``closed_on`` is within
+    [start, end] (either bound may be open), ordered by id."""
+    found = []
+    for o in opportunities:
+        if o.process != process or o.status not in (Status.WON, Status.LOST):
+            continue
+        day = o.closed_on
+        if day is None or (start is not None and day < start) or (end is not None and day > end):
+            continue
+        found.append(
+            ClosedDeal(
+                id=o.id,
+                won=o.status is Status.WON,
+                currency=str(o.value.currency.code),
+                value=o.value.amount,
+                created_at=o.created_at,
+                closed_on=day,
+                loss_reason=o.loss_reason if o.status is Status.LOST else None,
+                path=stage_path(history(o.id)),
+            )
+        )
+    return sorted(found, key=lambda d: d.id)
+
+
+# -- stuck ---------------------------------------------------------------------------
+
+
+def stuck(
+    opportunities: Iterable[Opportunity], *, process: str, cutoffs: Mapping[str, dt.datetime]
+) -> list[Opportunity]:
+    """The open opportunities of ``process`` in a stage of ``cutoffs`` that they
+    entered before that stage's cutoff, oldest entry first (then by id)."""
+    found = [
+        o
+        for o in opportunities
+        if o.process == process
+        and o.status is Status.OPEN
+        and o.stage in cutoffs
+        and o.stage_entered_at < cutoffs[o.stage]
+    ]
+    return sorted(found, key=lambda o: (o.stage_entered_at, o.id))
