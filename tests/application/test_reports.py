@@ -280,10 +280,11 @@ def test_forecast_groups_by_owner_stage_and_month(app: SalesFlow) -> None:
 
 
 def exact_percentiles(
-    base: int, deals: list[tuple[int, int]], tenths: tuple[int, ...]
+    base: int, deals: list[tuple[int, int]], levels: tuple[int, ...], *, out_of: int = 10
 ) -> list[Decimal]:
-    """The nearest-rank percentiles of the exact distribution of base + each deal's
-    amount won with its probability (a percentage), by enumerating every outcome."""
+    """The nearest-rank quantiles (at each of ``levels`` / ``out_of``) of the exact
+    distribution of base + each deal's amount won with its probability (a
+    percentage), by enumerating every outcome."""
     outcomes: dict[Decimal, Decimal] = {}
     for mask in range(2 ** len(deals)):
         chance, total = Decimal(1), Decimal(base)
@@ -295,11 +296,11 @@ def exact_percentiles(
                 chance *= 1 - Decimal(probability) / 100
         outcomes[total] = outcomes.get(total, Decimal(0)) + chance
     found = []
-    for tenth in tenths:
+    for level in levels:
         running = Decimal(0)
         for total in sorted(outcomes):
             running += outcomes[total]
-            if running >= Decimal(tenth) / 10:
+            if running >= Decimal(level) / out_of:
                 found.append(total)
                 break
     return found
