@@ -20,6 +20,8 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from moneyed import Money
+
 from salesflow import queries
 from salesflow.domain import checks
 from salesflow.domain.activity import Activity
@@ -716,8 +718,8 @@ class SQLRepository(Repository):
 
     def states_as_of(self, process: str | None, at: dt.datetime) -> list[DealState]:
         """Two reads in one snapshot: the report columns of the opportunities created
-        by ``at``, and the changes their events recorded after ``at`` (newest first),
-        of which only the fields a report reads are decoded."""
+        by ``at``, and the changes their events recorded after ``at``, of which only
+        the old value of the first change of each field a report reads is decoded."""
         mark, table = self._mark, self._table("opportunities")
         moment = self._column(checks.aware(at, "states_as_of(at)"))
         where = f"o.workspace = {mark} AND o.created_at <= {mark}"
@@ -739,20 +741,19 @@ class SQLRepository(Repository):
                 f"FROM {self._table('events')} e JOIN {table} o "
                 "ON o.workspace = e.workspace AND o.id = e.opportunity_id "
                 f"WHERE {where} AND e.workspace = {mark} AND e.at > {mark} "
-                "AND e.kind <> 'created' ORDER BY e.seq DESC",
+                "AND e.kind <> 'created' ORDER BY e.seq",
                 [*parameters, self.workspace, moment],
             )
             later = cursor.fetchall()
-        changes: dict[str, list[dict[str, Any]]] = {}
+        earlier: dict[str, dict[str, Any]] = {}
         for opportunity_id, raw in later:
             if raw is None:
                 continue
             found = json.loads(raw) if isinstance(raw, str | bytes) else raw
-            picked = {
-                name: decode_detail(found[name]) for name in queries.STATE_FIELDS if name in found
-            }
-            if picked:
-                changes.setdefault(opportunity_id, []).append(picked)
+            first = earlier.setdefault(opportunity_id, {})
+            for name in queries.STATE_FIELDS:
+                if name in found and name not in first:
+                    first[name] = _old_value(found[name])
         states = []
         for (
             id_,
@@ -784,7 +785,7 @@ class SQLRepository(Repository):
                 closed_on=_day(closed),
                 created_at=_moment(created),
             )
-            states.append(queries.unwind(state, changes.get(id_, ())))
+            states.append(queries.unwind(state, earlier.get(id_, {})))
         return states
 
     def forecast_totals(self, query: ForecastQuery) -> ForecastTotals:
@@ -1187,6 +1188,28 @@ class SQLRepository(Repository):
 
     def _placeholder(self, column: str) -> str:
         return self._json_mark if column == "data" else self._mark
+
+
+def _old_value(pair: Any) -> Any:
+    """The old value of one tagged ``(old, new)`` pair of an event's changes, decoded
+    straight for the shapes the report fields take (strings, integers, None, Status,
+    Money, dates) and by :func:`decode_detail` otherwise."""
+    if isinstance(pair, dict) and pair.get("type") == "tuple":
+        items = pair.get("value")
+        if isinstance(items, list) and len(items) == 2:
+            old = items[0]
+            if old is None or isinstance(old, str | int):
+                return old
+            if isinstance(old, dict):
+                tag, payload = old.get("type"), old.get("value")
+                if tag == "Status" and isinstance(payload, str):
+                    return Status(payload)
+                if tag == "date" and isinstance(payload, str):
+                    return dt.date.fromisoformat(payload)
+                if tag == "Money" and isinstance(payload, dict):
+                    return Money(Decimal(payload["amount"]), payload["currency"])
+    old, _ = decode_detail(pair)
+    return old
 
 
 def _decimal(value: object) -> Decimal:

@@ -260,21 +260,6 @@ def state_of(o: Opportunity) -> DealState:
     )
 
 
-def _fields(state: DealState) -> dict[str, Any]:
-    return {
-        "stage": state.stage,
-        "status": state.status,
-        "owner": state.owner,
-        "value": Money(state.value, state.currency),
-        "annual_value": None
-        if state.annual_value is None or state.annual_currency is None
-        else Money(state.annual_value, state.annual_currency),
-        "probability": state.probability,
-        "expected_close": state.expected_close,
-        "closed_on": state.closed_on,
-    }
-
-
 def _state(id_: str, process: str, created_at: dt.datetime, fields: Mapping[str, Any]) -> DealState:
     value: Money = fields["value"]
     annual: Money | None = fields["annual_value"]
@@ -316,20 +301,21 @@ def fold(process: str, events: Iterable[Event], at: dt.datetime) -> DealState | 
     return _state(created.opportunity_id, process, created.at, fields)
 
 
-def unwind(state: DealState, later: Iterable[Mapping[str, tuple[Any, Any]]]) -> DealState:
-    """The state before the changes of ``later`` events (newest first): each field
-    they changed takes the old value of the earliest change of it. The same answer as
+def unwind(state: DealState, earlier: Mapping[str, Any]) -> DealState:
+    """The state before later events changed it: ``earlier`` holds, for each field
+    they changed, the old value of the first of them to change it. The same answer as
     :func:`fold` up to the moment before those events, from the state as it stands."""
-    fields = _fields(state)
-    touched = False
-    for changes in later:
-        for name, (old, _) in changes.items():
-            if name in STATE_FIELDS:
-                fields[name] = old
-                touched = True
-    if not touched:
-        return state
-    return _state(state.id, state.process, state.created_at, fields)
+    changed: dict[str, Any] = {}
+    for name, old in earlier.items():
+        if name == "value":
+            changed["value"] = old.amount
+            changed["currency"] = str(old.currency.code)
+        elif name == "annual_value":
+            changed["annual_value"] = None if old is None else old.amount
+            changed["annual_currency"] = None if old is None else str(old.currency.code)
+        elif name in STATE_FIELDS:
+            changed[name] = old
+    return attrs.evolve(state, **changed) if changed else state
 
 
 # -- forecast ------------------------------------------------------------------------
