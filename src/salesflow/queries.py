@@ -177,16 +177,20 @@ def pipeline_totals(
     set (or it is zero). Rows come ordered by stage key, then currency."""
     sums: dict[tuple[str, str], list[Any]] = {}
     paused = 0
-    for found in states:
-        s = found if isinstance(found, DealState) else state_of(found)
+    for s in states:
         if owner is not None and s.owner != owner:
             continue
         if s.status is Status.PAUSED:
             paused += 1
             continue
-        amount, code = s.value, s.currency
-        if basis == "annual_value" and s.annual_value and s.annual_currency is not None:
-            amount, code = s.annual_value, s.annual_currency
+        # Read straight off an Opportunity too: no DealState is built for the live board.
+        if isinstance(s, DealState):
+            amount, code = s.value, s.currency
+            if basis == "annual_value" and s.annual_value and s.annual_currency is not None:
+                amount, code = s.annual_value, s.annual_currency
+        else:
+            money = s.annual_value if basis == "annual_value" and s.annual_value else s.value
+            amount, code = money.amount, str(money.currency.code)
         row = sums.setdefault((s.stage, code), [0, Decimal(0), Decimal(0)])
         row[0] += 1
         row[1] += amount
@@ -342,7 +346,7 @@ class ForecastQuery:
     group_by: str | None = None
     deals: bool = False
 
-    def group(self, state: DealState, day: dt.date) -> str | None:
+    def group(self, state: DealState | Opportunity, day: dt.date) -> str | None:
         if self.group_by == "owner":
             return state.owner
         if self.group_by == "stage":
@@ -351,7 +355,7 @@ class ForecastQuery:
             return f"{day.year:04d}-{day.month:02d}"
         return None
 
-    def selects(self, state: DealState) -> bool:
+    def selects(self, state: DealState | Opportunity) -> bool:
         return (self.process is None or state.process == self.process) and (
             self.owner is None or state.owner == self.owner
         )
@@ -386,27 +390,28 @@ def forecast_totals(
     """The forecast's figures of ``states``, in one pass."""
     sums: dict[tuple[str | None, str], list[Any]] = {}
     deals: list[tuple[str, Decimal, int]] = []
-    for found in states:
-        s = found if isinstance(found, DealState) else state_of(found)
+    for s in states:
         if not query.selects(s):
             continue
         if s.status is Status.OPEN:
             day = s.expected_close
             if day is None or not query.start <= day <= query.end:
                 continue
-            row = sums.setdefault((query.group(s, day), s.currency), _empty_row())
+            value, code = _value(s)
+            row = sums.setdefault((query.group(s, day), code), _empty_row())
             row[0] += 1
-            row[1] += s.value
-            row[2] += s.value * s.probability
+            row[1] += value
+            row[2] += value * s.probability
             if query.deals:
-                deals.append((s.currency, s.value, s.probability))
+                deals.append((code, value, s.probability))
         elif s.status is Status.WON:
             day = s.closed_on
             if day is None or not query.start <= day <= query.end:
                 continue
-            row = sums.setdefault((query.group(s, day), s.currency), _empty_row())
+            value, code = _value(s)
+            row = sums.setdefault((query.group(s, day), code), _empty_row())
             row[3] += 1
-            row[4] += s.value
+            row[4] += value
     return ForecastTotals(
         rows=tuple(
             ForecastRow(group, currency, n, amount, weighted / 100, won_n, won)
@@ -416,6 +421,13 @@ def forecast_totals(
         ),
         deals=tuple(sorted(deals)),
     )
+
+
+def _value(s: DealState | Opportunity) -> tuple[Decimal, str]:
+    """The value of a state or an opportunity, as an amount and its currency."""
+    if isinstance(s, DealState):
+        return s.value, s.currency
+    return s.value.amount, str(s.value.currency.code)
 
 
 def _empty_row() -> list[Any]:
