@@ -35,6 +35,7 @@ from benchmarks._stores import (
     TOKEN,
     WORKSPACE,
     Ids,
+    Shape,
     app_for,
     copy_id,
     memory_store,
@@ -1065,6 +1066,111 @@ def pipeline_as_of_sqlite(size: Size) -> list[Row]:
     return rows
 
 
+_FORECAST_PG = (
+    "SELECT to_char({day}, 'YYYY-MM'), value_currency, count(*), sum(value_amount), "
+    "sum(value_amount * probability) FROM {table} WHERE workspace = %s "
+    "AND status = '{status}' AND {day} >= %s AND {day} <= %s GROUP BY 1, 2"
+)
+_CLOSED_PG = (
+    "SELECT id, status, value_currency, value_amount, created_at, closed_on, "
+    "CASE WHEN status = 'lost' THEN data #>> '{{loss_reason}}' END FROM {o} "
+    "WHERE workspace = %s AND process = 'standard' AND status IN ('won', 'lost')"
+)
+_PATHS_PG = (
+    "SELECT e.opportunity_id, e.at, CASE e.kind WHEN 'created' THEN "
+    "e.data #>> '{{details,stage}}' ELSE e.data #>> '{{details,to}}' END "
+    "FROM {e} e JOIN {o} o ON o.workspace = e.workspace AND o.id = e.opportunity_id "
+    "WHERE o.workspace = %s AND o.process = 'standard' AND o.status IN ('won', 'lost') "
+    "AND e.workspace = %s AND e.kind IN ('created', 'stage_changed') ORDER BY e.seq"
+)
+
+
+def _postgres_app(shape: Shape, count: int) -> tuple[SalesFlow, Any, str] | None:
+    """An app on the PostgreSQL store of ``shape``, a raw connection, and its schema."""
+    dsn = postgres_dsn()
+    if dsn is None:
+        return None
+    import psycopg
+
+    from salesflow.postgres import PostgresRepository
+
+    schema = postgres_store(dsn, shape, count)
+    repository = PostgresRepository(dsn, workspace=WORKSPACE, schema=schema)
+    return app_for(repository), psycopg.connect(dsn, autocommit=True), schema
+
+
+def reports_postgres(size: Size) -> list[Row]:
+    """forecast() and analytics() on PostgreSQL beside raw SQL of the same answer, and
+    pipeline(as_of=...) beside the live pipeline() (as the SQLite cases)."""
+    count, deals = size.query, size.history
+    labels = (
+        f"forecast(group_by='month') at {_k(count)}, PostgreSQL / raw GROUP BY",
+        f"analytics() at {_k(count)}, PostgreSQL / raw reads of its rows",
+        f"pipeline(as_of=...) at {_k(deals)} / {_k(deals * HISTORY_EVENTS)} events, "
+        "1/2 of them later, PostgreSQL / live pipeline()",
+    )
+    targets = (Target("at_most", 2.0), Target("at_most", 2.0), Target("at_most", 5.0))
+    if postgres_dsn() is None:
+        return [
+            Row(label, None, None, target, skipped=f"{POSTGRES_ENV} not set")
+            for label, target in zip(labels, targets, strict=True)
+        ]
+    rows = []
+    start, end = NOW.date(), NOW.date() + dt.timedelta(days=182)
+
+    opened = _postgres_app("standard", count)
+    assert opened is not None
+    app, raw, schema = opened
+    table = f'"{schema}".opportunities'
+
+    def forecast_ours() -> None:
+        app.forecast(start=start, end=end, currency="USD", group_by="month")
+
+    def forecast_theirs() -> None:
+        for status, day in (("open", "expected_close"), ("won", "closed_on")):
+            statement = _FORECAST_PG.format(table=table, status=status, day=day)
+            raw.execute(statement, (WORKSPACE, start, end)).fetchall()
+
+    ours_times = repeat(forecast_ours, at_least=3, at_most=20, budget=size.budget)
+    theirs_times = repeat(forecast_theirs, at_least=3, at_most=20, budget=size.budget / 3)
+    rows.append(Row(labels[0], median(ours_times), median(theirs_times), targets[0]))
+    raw.close()
+    app.repository.close()
+
+    opened = _postgres_app("history", count)
+    assert opened is not None
+    app, raw, schema = opened
+    names = {"o": f'"{schema}".opportunities', "e": f'"{schema}".events'}
+
+    def analytics_ours() -> None:
+        app.analytics("standard")
+
+    def analytics_theirs() -> None:
+        raw.execute(_CLOSED_PG.format(**names), (WORKSPACE,)).fetchall()
+        raw.execute(_PATHS_PG.format(**names), (WORKSPACE, WORKSPACE)).fetchall()
+
+    ours_times = repeat(analytics_ours, at_least=1, at_most=5, budget=size.budget)
+    theirs_times = repeat(analytics_theirs, at_least=1, at_most=5, budget=size.budget / 3)
+    rows.append(Row(labels[1], median(ours_times), median(theirs_times), targets[1]))
+    raw.close()
+    app.repository.close()
+
+    opened = _postgres_app("history", deals)
+    assert opened is not None
+    app, raw, _ = opened
+    raw.close()
+    moment = NOW + HISTORY_SPAN / 2
+    ours_times = repeat(
+        lambda: app.pipeline("standard", as_of=moment), at_least=1, at_most=5, budget=size.budget
+    )
+    theirs_times = repeat(
+        lambda: app.pipeline("standard"), at_least=3, at_most=20, budget=size.budget / 3
+    )
+    rows.append(Row(labels[2], median(ours_times), median(theirs_times), targets[2]))
+    app.repository.close()
+    return rows
+
+
 #: The cases, by the name ``--only`` takes, in the order they run.
 CASES: dict[str, Case] = {
     "change_stage": change_stage,
@@ -1081,6 +1187,7 @@ CASES: dict[str, Case] = {
     "forecast_sqlite": forecast_sqlite,
     "analytics_sqlite": analytics_sqlite,
     "pipeline_as_of_sqlite": pipeline_as_of_sqlite,
+    "reports_postgres": reports_postgres,
     "import": import_time,
     "memory": memory_per_opportunity,
 }

@@ -355,8 +355,16 @@ def analytics(
     reached_won: Counter[str] = Counter()
     converted: Counter[str] = Counter()
     days: dict[str, list[float]] = {}
+    # A stage after which a deal "went further": the furthest non-LOST stage it
+    # entered after each point of its path, found in one backward pass.
+    onward = {key: -1 if kind[key] is StageKind.LOST else place[key] for key in place}
     for deal in deals:
         path = [(at, stage) for at, stage in deal.path if stage in place]
+        furthest = [-1] * len(path)
+        best = -1
+        for i in range(len(path) - 1, -1, -1):
+            furthest[i] = best
+            best = max(best, onward[path[i][1]])
         seen: set[str] = set()
         spent: dict[str, float] = {}
         for i, (at, stage) in enumerate(path):
@@ -367,10 +375,7 @@ def analytics(
             seen.add(stage)
             reached[stage] += 1
             reached_won[stage] += deal.won
-            if any(
-                place[later] > place[stage] and kind[later] is not StageKind.LOST
-                for _, later in path[i + 1 :]
-            ):
+            if furthest[i] > place[stage]:
                 converted[stage] += 1
         for stage, seconds in spent.items():
             days.setdefault(stage, []).append(seconds / 86_400)

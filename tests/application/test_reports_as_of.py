@@ -14,11 +14,13 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from salesflow import FixedClock, Money, SalesFlow, StaticRates
+from salesflow import FixedClock, Money, SalesFlow, StageKind, StaticRates, processes, reporting
 from salesflow.errors import SalesflowError
+from salesflow.queries import ClosedDeal
 from salesflow.reporting import percentiles
 from tests.application.conftest import MakeApp
 from tests.application.test_reports import exact_percentiles
@@ -144,3 +146,82 @@ def test_simulated_ranges_lie_within_the_exact_distribution(
     for q, simulated in zip((10, 50, 90), found, strict=True):
         low, high = exact_percentiles(base, deals, (q - 5, q + 5), out_of=100)
         assert low <= simulated <= high, (q, simulated, low, high)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    paths=st.lists(
+        st.tuples(
+            st.booleans(),
+            st.lists(
+                st.tuples(st.integers(0, 5 * 86_400), st.sampled_from((*STAGES, "gone"))),
+                min_size=1,
+                max_size=7,
+            ),
+        ),
+        max_size=8,
+    )
+)
+def test_stage_figures_follow_their_definitions(paths: list[tuple[bool, list[Any]]]) -> None:
+    # Each deal's path (moments apart, stages), checked against the definitions read
+    # literally: "reached" = created in it or moved into it at any time; conversion =
+    # later reached a stage after it in process order (WON counts, LOST does not).
+    process = processes.STANDARD
+    place = {s.key: i for i, s in enumerate(process.stages)}
+    deals = []
+    for n, (won, steps) in enumerate(paths):
+        moment, path = START, []
+        for seconds, stage in steps:
+            moment += dt.timedelta(seconds=seconds)
+            path.append((moment, stage))
+        deals.append(
+            ClosedDeal(
+                id=f"d{n}",
+                won=won,
+                currency="GBP",
+                value=Decimal(n),
+                created_at=START,
+                closed_on=moment.date(),
+                loss_reason=None,
+                path=tuple(path),
+            )
+        )
+    found = reporting.analytics(
+        process,
+        deals,
+        start=None,
+        end=None,
+        currency="GBP",
+        convert=reporting.converter(None),
+        timezone=dt.UTC,
+    )
+    for stage in process.stages:
+        key = stage.key
+        behind = []
+        for deal in deals:
+            known = [(at, s) for at, s in deal.path if s in place]
+            firsts = [i for i, (_, s) in enumerate(known) if s == key]
+            if not firsts:
+                continue
+            later = known[firsts[0] + 1 :]
+            went_on = any(
+                place[s] > place[key] and process.stage(s).kind is not StageKind.LOST
+                for _, s in later
+            )
+            stays = [
+                (known[i + 1][0] - at).total_seconds() / 86_400
+                for i, (at, s) in enumerate(known[:-1])
+                if s == key
+            ]
+            behind.append((deal.won, went_on, sum(stays) if stays else None))
+        assert found.reached[key] == len(behind)
+        won_share = sum(w for w, _, _ in behind) / len(behind) if behind else None
+        assert found.stage_win_rates[key] == won_share
+        if stage.kind is StageKind.OPEN:
+            on_share = sum(g for _, g, _ in behind) / len(behind) if behind else None
+            assert found.conversion[key] == on_share
+            stays = [d for _, _, d in behind if d is not None]
+            average = found.average_days_in_stage[key]
+            assert (average is None) == (not stays)
+            if stays:
+                assert average == pytest.approx(sum(stays) / len(stays))
