@@ -252,8 +252,18 @@ def _upgrade_to_v4(connection: sqlite3.Connection) -> None:
     _run(_V4_INDEXES)(connection)
 
 
+#: Version 5: the events in time order, so that a report as of a past moment reads
+#: only the events recorded after it.
+_V5 = ("CREATE INDEX events_by_time ON events (workspace, at)",)
+
 #: The migrations in order: ``MIGRATIONS[n]`` upgrades a file from version n to n + 1.
-MIGRATIONS: tuple[Migration, ...] = (_run(_V1), _upgrade_to_v2, _run(_V3), _upgrade_to_v4)
+MIGRATIONS: tuple[Migration, ...] = (
+    _run(_V1),
+    _upgrade_to_v2,
+    _run(_V3),
+    _upgrade_to_v4,
+    _run(_V5),
+)
 #: The schema version this release writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 
