@@ -770,22 +770,25 @@ class SQLRepository(Repository):
             closed,
             created,
         ) in rows:
-            state = DealState(
-                id=id_,
-                process=key,
-                stage=stage,
-                status=Status(status),
-                owner=owner,
-                currency=code,
-                value=_decimal(value),
-                annual_value=None if annual is None else _decimal(annual),
-                annual_currency=annual_code,
-                probability=int(probability),
-                expected_close=_day(close),
-                closed_on=_day(closed),
-                created_at=_moment(created),
-            )
-            states.append(queries.unwind(state, earlier.get(id_, {})))
+            fields = {
+                "id": id_,
+                "process": key,
+                "stage": stage,
+                "status": Status(status),
+                "owner": owner,
+                "currency": code,
+                "value": _decimal(value),
+                "annual_value": None if annual is None else _decimal(annual),
+                "annual_currency": annual_code,
+                "probability": int(probability),
+                "expected_close": _day(close),
+                "closed_on": _day(closed),
+                "created_at": _moment(created),
+            }
+            found_earlier = earlier.get(id_)
+            if found_earlier:
+                queries.unwind(fields, found_earlier)
+            states.append(DealState(**fields))
         return states
 
     def forecast_totals(self, query: ForecastQuery) -> ForecastTotals:

@@ -305,21 +305,21 @@ def fold(process: str, events: Iterable[Event], at: dt.datetime) -> DealState | 
     return _state(created.opportunity_id, process, created.at, fields)
 
 
-def unwind(state: DealState, earlier: Mapping[str, Any]) -> DealState:
-    """The state before later events changed it: ``earlier`` holds, for each field
-    they changed, the old value of the first of them to change it. The same answer as
-    :func:`fold` up to the moment before those events, from the state as it stands."""
-    changed: dict[str, Any] = {}
+def unwind(fields: dict[str, Any], earlier: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of a :class:`DealState` as it stood before later events
+    changed it, from ``fields`` as it stands (changed in place): ``earlier`` holds, for
+    each field they changed, the old value of the first of them to change it. The same
+    answer as :func:`fold` up to the moment before those events."""
     for name, old in earlier.items():
         if name == "value":
-            changed["value"] = old.amount
-            changed["currency"] = str(old.currency.code)
+            fields["value"] = old.amount
+            fields["currency"] = str(old.currency.code)
         elif name == "annual_value":
-            changed["annual_value"] = None if old is None else old.amount
-            changed["annual_currency"] = None if old is None else str(old.currency.code)
+            fields["annual_value"] = None if old is None else old.amount
+            fields["annual_currency"] = None if old is None else str(old.currency.code)
         elif name in STATE_FIELDS:
-            changed[name] = old
-    return attrs.evolve(state, **changed) if changed else state
+            fields[name] = old
+    return fields
 
 
 # -- forecast ------------------------------------------------------------------------
