@@ -1031,15 +1031,21 @@ def pipeline_as_of_sqlite(size: Size) -> list[Row]:
     """pipeline(as_of=...) on SQLite vs the live pipeline() of the same store.
 
     Each opportunity has ten events. The first row's moment is halfway through the
-    history, so half the events (five per deal) were recorded after it and are
-    unwound; the second row's is a tenth of the history before its end (one event
-    per deal after it): the cost follows the events after the moment."""
+    history, so half the events (five per deal) were recorded after it; the second
+    row's is a tenth of the history before its end (one event per deal after it);
+    the third's a hundredth (one event each for a tenth of the deals). The cost is
+    the live pipeline's plus that of the deals changed after the moment."""
     count = size.history
     path = sqlite_store("history", count)
     repository = SQLiteRepository(path, workspace=WORKSPACE)
     app = app_for(repository)
     rows = []
-    for share, when in (("1/2", NOW + HISTORY_SPAN / 2), ("1/10", NOW + HISTORY_SPAN * 9 / 10)):
+    moments = (
+        ("1/2", NOW + HISTORY_SPAN / 2),
+        ("1/10", NOW + HISTORY_SPAN * 9 / 10),
+        ("1/100", NOW + HISTORY_SPAN * 99 / 100),
+    )
+    for share, when in moments:
         label = (
             f"pipeline(as_of=...) at {_k(count)} / {_k(count * HISTORY_EVENTS)} events, "
             f"{share} of them later, SQLite / live pipeline()"

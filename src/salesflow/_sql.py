@@ -40,6 +40,7 @@ from salesflow.queries import (
     ForecastTotals,
     Page,
     PipelineTotals,
+    Revision,
     SearchQuery,
     StageTotal,
 )
@@ -716,45 +717,52 @@ class SQLRepository(Repository):
 
     # -- reports ---------------------------------------------------------------
 
-    def states_as_of(self, process: str | None, at: dt.datetime) -> list[DealState]:
-        """Two reads in one snapshot: the report columns of the opportunities created
-        by ``at``, and the changes their events recorded after ``at``, of which only
-        the old value of the first change of each field a report reads is decoded."""
+    def revision(self, process: str | None, at: dt.datetime) -> Revision:
+        """Two reads in one snapshot, both led by the index of the events by time: the
+        events recorded after ``at`` (whether each is a creation, and the changes it
+        recorded), and the report columns of the opportunities they concern. Only the
+        old value of the first change of each report field is decoded."""
         mark, table = self._mark, self._table("opportunities")
-        moment = self._column(checks.aware(at, "states_as_of(at)"))
-        where = f"o.workspace = {mark} AND o.created_at <= {mark}"
+        moment = self._column(checks.aware(at, "revision(at)"))
+        events = self._table("events")
+        where = f"e.workspace = {mark} AND e.at > {mark}"
         parameters: list[object] = [self.workspace, moment]
+        chosen = (
+            f"o.workspace = {mark} "
+            f"AND o.id IN (SELECT e.opportunity_id FROM {events} e WHERE {where})"
+        )
         if process is not None:
-            where += f" AND o.process = {mark}"
-            parameters.append(process)
-        with self._reading(f"rebuilding the opportunities as of {at}") as cursor:
+            chosen += f" AND o.process = {mark}"
+        with self._reading(f"revising the reports as of {at}") as cursor:
+            changed = self._json_object("e.data", "details", "changes", "value")
+            cursor.execute(
+                f"SELECT e.opportunity_id, e.kind = 'created', "
+                f"CASE WHEN e.kind <> 'created' THEN {changed} END "
+                f"FROM {events} e WHERE {where} ORDER BY e.seq",
+                parameters,
+            )
+            later = cursor.fetchall()
             cursor.execute(
                 "SELECT o.id, o.process, o.stage, o.status, o.owner, o.value_currency, "
                 "o.value_amount, o.annual_amount, o.annual_currency, o.probability, "
-                f"o.expected_close, o.closed_on, o.created_at FROM {table} o WHERE {where}",
-                parameters,
+                f"o.expected_close, o.closed_on, o.created_at FROM {table} o WHERE {chosen}",
+                [self.workspace, *parameters, *([process] if process is not None else [])],
             )
             rows = cursor.fetchall()
-            changed = self._json_object("e.data", "details", "changes", "value")
-            cursor.execute(
-                f"SELECT e.opportunity_id, {changed} "
-                f"FROM {self._table('events')} e JOIN {table} o "
-                "ON o.workspace = e.workspace AND o.id = e.opportunity_id "
-                f"WHERE {where} AND e.workspace = {mark} AND e.at > {mark} "
-                "AND e.kind <> 'created' ORDER BY e.seq",
-                [*parameters, self.workspace, moment],
-            )
-            later = cursor.fetchall()
+        created: set[str] = set()
         earlier: dict[str, dict[str, Any]] = {}
-        for opportunity_id, raw in later:
-            if raw is None:
+        for opportunity_id, is_creation, raw in later:
+            if is_creation:
+                created.add(opportunity_id)
+            if raw is None or opportunity_id in created:
                 continue
             found = json.loads(raw) if isinstance(raw, str | bytes) else raw
             first = earlier.setdefault(opportunity_id, {})
             for name in queries.STATE_FIELDS:
                 if name in found and name not in first:
                     first[name] = _old_value(found[name])
-        states = []
+        now: list[DealState] = []
+        then: list[DealState] = []
         for (
             id_,
             key,
@@ -768,7 +776,7 @@ class SQLRepository(Repository):
             probability,
             close,
             closed,
-            created,
+            created_at,
         ) in rows:
             fields = {
                 "id": id_,
@@ -783,13 +791,12 @@ class SQLRepository(Repository):
                 "probability": int(probability),
                 "expected_close": _day(close),
                 "closed_on": _day(closed),
-                "created_at": _moment(created),
+                "created_at": _moment(created_at),
             }
-            found_earlier = earlier.get(id_)
-            if found_earlier:
-                queries.unwind(fields, found_earlier)
-            states.append(DealState(**fields))
-        return states
+            now.append(DealState(**fields))
+            if id_ not in created:
+                then.append(DealState(**queries.unwind(fields, earlier.get(id_, {}))))
+        return Revision(tuple(now), tuple(then))
 
     def forecast_totals(self, query: ForecastQuery) -> ForecastTotals:
         """The open and the won deals of the period summed by group and currency in

@@ -1133,11 +1133,13 @@ class SalesFlow:
             )
         who = checks.optional_name(owner, f"{where}(owner=...)")
         moment = checks.optional(checks.aware)(as_of, f"{where}(as_of=...)")
-        if moment is None:
-            totals = self.repository.pipeline_totals(definition.key, basis=basis, owner=who)
-        else:
-            totals = queries.pipeline_totals(
-                self.repository.states_as_of(definition.key, moment), basis=basis, owner=who
+        totals = self.repository.pipeline_totals(definition.key, basis=basis, owner=who)
+        if moment is not None:
+            changed = self.repository.revision(definition.key, moment)
+            totals = queries.revised_pipeline(
+                totals,
+                queries.pipeline_totals(changed.now, basis=basis, owner=who),
+                queries.pipeline_totals(changed.then, basis=basis, owner=who),
             )
         return reporting.pipeline(
             definition,
@@ -1187,11 +1189,13 @@ class SalesFlow:
             deals=runs > 0,
         )
         moment = checks.optional(checks.aware)(as_of, f"{where}(as_of=...)")
-        if moment is None:
-            totals = self.repository.forecast_totals(query)
-        else:
-            totals = queries.forecast_totals(
-                self.repository.states_as_of(query.process, moment), query
+        totals = self.repository.forecast_totals(query)
+        if moment is not None:
+            changed = self.repository.revision(query.process, moment)
+            totals = queries.revised_forecast(
+                totals,
+                queries.forecast_totals(changed.now, query),
+                queries.forecast_totals(changed.then, query),
             )
         return reporting.forecast(
             totals,

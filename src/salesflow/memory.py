@@ -20,11 +20,11 @@ from salesflow.ports import ChangeSet, Repository, sort_activities
 from salesflow.queries import (
     Basis,
     ClosedDeal,
-    DealState,
     ForecastQuery,
     ForecastTotals,
     Page,
     PipelineTotals,
+    Revision,
     SearchQuery,
     pipeline_totals,
 )
@@ -159,15 +159,14 @@ class InMemoryRepository(Repository):
             members = [o for o in self._opportunities.values() if o.process == process]
         return pipeline_totals(members, basis=basis, owner=owner)
 
-    def states_as_of(self, process: str | None, at: dt.datetime) -> list[DealState]:
+    def revision(self, process: str | None, at: dt.datetime) -> Revision:
         with self._lock:
-            members = [
-                (o.process, tuple(self._history.get(o.id, ())))
-                for o in self._opportunities.values()
-                if process is None or o.process == process
-            ]
-        found = (queries.fold(key, events, at) for key, events in members)
-        return [state for state in found if state is not None]
+            histories = []
+            for o in self._opportunities.values():
+                events = self._history.get(o.id, ())
+                if (process is None or o.process == process) and any(e.at > at for e in events):
+                    histories.append((o, tuple(events)))
+        return queries.revision(histories, at)
 
     def forecast_totals(self, query: ForecastQuery) -> ForecastTotals:
         with self._lock:

@@ -26,11 +26,11 @@ from salesflow.errors import MissingExchangeRate, ValidationError
 from salesflow.queries import (
     Basis,
     ClosedDeal,
-    DealState,
     ForecastQuery,
     ForecastTotals,
     Page,
     PipelineTotals,
+    Revision,
     SearchQuery,
 )
 
@@ -302,12 +302,12 @@ class Repository(abc.ABC):
         computed in the database."""
 
     @abc.abstractmethod
-    def states_as_of(self, process: str | None, at: dt.datetime) -> list[DealState]:
-        """The state of each opportunity (of ``process``; of every process when None)
-        created by ``at``, as it stood at ``at`` (inclusive), in any order:
-        :func:`salesflow.queries.fold` of its history up to ``at``. A SQL repository
-        starts from the stored columns and unwinds (:func:`salesflow.queries.unwind`)
-        only the changes recorded after ``at``, decoding nothing else."""
+    def revision(self, process: str | None, at: dt.datetime) -> Revision:
+        """What reports as of ``at`` change in the live ones, for the opportunities of
+        ``process`` (of every process when None), as :func:`salesflow.queries.revision`
+        defines it: those whose history has events after ``at``, as they stand and as
+        they stood at ``at``. A SQL repository finds them by the events' time and
+        decodes only the old values of the report fields those events changed."""
 
     @abc.abstractmethod
     def forecast_totals(self, query: ForecastQuery) -> ForecastTotals:

@@ -11,7 +11,7 @@ in one pass with the functions here, which define what every answer must be:
   stage and currency, the number of opportunities that are not paused, the exact sum
   of their amounts, and the exact sum of amount x probability / 100;
 - :class:`DealState` is what the reports read of one opportunity at one moment, and
-  :func:`fold` / :func:`unwind` say how history rebuilds it for a past moment;
+  :func:`revision` says how history rebuilds it for a past moment;
 - :func:`forecast_totals`, :func:`closed_deals` and :func:`stuck` say what the
   forecast, the analytics and the list of stuck deals are computed from.
 """
@@ -19,12 +19,12 @@ in one pass with the functions here, which define what every answer must be:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
 import attrs
-from moneyed import Money
 
 from salesflow.domain.events import Event, EventKind
 from salesflow.domain.opportunity import Opportunity
@@ -41,12 +41,16 @@ __all__ = [
     "ForecastTotals",
     "Page",
     "PipelineTotals",
+    "Revision",
     "SearchQuery",
     "StageTotal",
     "closed_deals",
-    "fold",
+    "first_changes",
     "forecast_totals",
     "pipeline_totals",
+    "revised_forecast",
+    "revised_pipeline",
+    "revision",
     "state_of",
     "stuck",
     "unwind",
@@ -264,52 +268,33 @@ def state_of(o: Opportunity) -> DealState:
     )
 
 
-def _state(id_: str, process: str, created_at: dt.datetime, fields: Mapping[str, Any]) -> DealState:
-    value: Money = fields["value"]
-    annual: Money | None = fields["annual_value"]
-    return DealState(
-        id=id_,
-        process=process,
-        stage=fields["stage"],
-        status=fields["status"],
-        owner=fields["owner"],
-        currency=str(value.currency.code),
-        value=value.amount,
-        annual_value=None if annual is None else annual.amount,
-        annual_currency=None if annual is None else str(annual.currency.code),
-        probability=fields["probability"],
-        expected_close=fields["expected_close"],
-        closed_on=fields["closed_on"],
-        created_at=created_at,
-    )
+@attrs.frozen
+class Revision:
+    """What a report as of a past moment changes in the live one: the opportunities
+    history shows changed (or created) after the moment, each as it stands (``now``)
+    and as it stood then (``then``; only those created by then). Every other
+    opportunity stands as it did then. An opportunity with no history at all counts as
+    always having been as it is."""
+
+    now: tuple[DealState, ...] = ()
+    then: tuple[DealState, ...] = ()
 
 
-def fold(process: str, events: Iterable[Event], at: dt.datetime) -> DealState | None:
-    """The state of one opportunity of ``process`` at ``at`` (inclusive): the new
-    values of its events' changes up to ``at``, in history order, from its
-    ``CREATED`` event on (None if it was not created by then)."""
-    fields: dict[str, Any] | None = None
-    created: Event | None = None
-    for event in events:
-        if event.at > at:
-            continue
-        if event.kind is EventKind.CREATED:
-            created, fields = event, {}
-        if fields is None:
-            continue
-        for name, (_, new) in event.changes.items():
-            if name in STATE_FIELDS:
-                fields[name] = new
-    if created is None or fields is None or created.opportunity_id is None:
-        return None
-    return _state(created.opportunity_id, process, created.at, fields)
+def first_changes(later: Iterable[Mapping[str, tuple[Any, Any]]]) -> dict[str, Any]:
+    """For each report field the ``changes`` of ``later`` events (oldest first) touch,
+    the old value of the first change: the value it had before them."""
+    earlier: dict[str, Any] = {}
+    for changes in later:
+        for name, (old, _) in changes.items():
+            if name in STATE_FIELDS and name not in earlier:
+                earlier[name] = old
+    return earlier
 
 
 def unwind(fields: dict[str, Any], earlier: Mapping[str, Any]) -> dict[str, Any]:
     """The keyword arguments of a :class:`DealState` as it stood before later events
-    changed it, from ``fields`` as it stands (changed in place): ``earlier`` holds, for
-    each field they changed, the old value of the first of them to change it. The same
-    answer as :func:`fold` up to the moment before those events."""
+    changed it, from ``fields`` as it stands (changed in place), ``earlier`` being the
+    :func:`first_changes` of those events."""
     for name, old in earlier.items():
         if name == "value":
             fields["value"] = old.amount
@@ -320,6 +305,45 @@ def unwind(fields: dict[str, Any], earlier: Mapping[str, Any]) -> dict[str, Any]
         elif name in STATE_FIELDS:
             fields[name] = old
     return fields
+
+
+def revision(histories: Iterable[tuple[Opportunity, Sequence[Event]]], at: dt.datetime) -> Revision:
+    """The :class:`Revision` of ``at`` from each opportunity with its history."""
+    now: list[DealState] = []
+    then: list[DealState] = []
+    for opportunity, events in histories:
+        later = [e for e in events if e.at > at]
+        if not later:
+            continue
+        current = state_of(opportunity)
+        now.append(current)
+        if any(e.kind is EventKind.CREATED for e in later):
+            continue
+        fields = attrs.asdict(current, recurse=False)
+        then.append(DealState(**unwind(fields, first_changes(e.changes for e in later))))
+    return Revision(tuple(now), tuple(then))
+
+
+def revised_pipeline(
+    live: PipelineTotals, now: PipelineTotals, then: PipelineTotals
+) -> PipelineTotals:
+    """The live totals with the changed opportunities taken out as they are and put
+    back as they were (sums are exact, so this equals summing the states then)."""
+    sums: dict[tuple[str, str], list[Any]] = {}
+    for totals, sign in ((live, 1), (now, -1), (then, 1)):
+        for r in totals.rows:
+            row = sums.setdefault((r.stage, r.currency), [0, Decimal(0), Decimal(0)])
+            row[0] += sign * r.count
+            row[1] += sign * r.amount
+            row[2] += sign * r.weighted
+    return PipelineTotals(
+        rows=tuple(
+            StageTotal(stage, currency, count, amount, weighted)
+            for (stage, currency), (count, amount, weighted) in sorted(sums.items())
+            if count
+        ),
+        paused=live.paused - now.paused + then.paused,
+    )
 
 
 # -- forecast ------------------------------------------------------------------------
@@ -420,6 +444,35 @@ def forecast_totals(
             )
         ),
         deals=tuple(sorted(deals)),
+    )
+
+
+def revised_forecast(
+    live: ForecastTotals, now: ForecastTotals, then: ForecastTotals
+) -> ForecastTotals:
+    """The live forecast with the changed opportunities taken out as they are and put
+    back as they were (their deals too)."""
+    sums: dict[tuple[str | None, str], list[Any]] = {}
+    for totals, sign in ((live, 1), (now, -1), (then, 1)):
+        for r in totals.rows:
+            row = sums.setdefault((r.group, r.currency), _empty_row())
+            row[0] += sign * r.count
+            row[1] += sign * r.amount
+            row[2] += sign * r.weighted
+            row[3] += sign * r.won_count
+            row[4] += sign * r.won
+    deals = Counter(live.deals)
+    deals.subtract(now.deals)
+    deals.update(then.deals)
+    return ForecastTotals(
+        rows=tuple(
+            ForecastRow(group, currency, n, amount, weighted, won_n, won)
+            for (group, currency), (n, amount, weighted, won_n, won) in sorted(
+                sums.items(), key=lambda item: (item[0][0] is not None, item[0])
+            )
+            if n or won_n
+        ),
+        deals=tuple(sorted(deals.elements())),
     )
 
 
