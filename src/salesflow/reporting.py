@@ -9,6 +9,7 @@ half-up to its currency's minor unit once, at the end.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 import statistics
 import types
@@ -355,30 +356,35 @@ def analytics(
     reached_won: Counter[str] = Counter()
     converted: Counter[str] = Counter()
     days: dict[str, list[float]] = {}
-    # A stage after which a deal "went further": the furthest non-LOST stage it
-    # entered after each point of its path, found in one backward pass.
+    # Deals share few stage sequences: what a sequence tells (the stages reached, and
+    # which of them the deal went further from) is worked out once per sequence.
     onward = {key: -1 if kind[key] is StageKind.LOST else place[key] for key in place}
+    sequences: Counter[tuple[tuple[str, ...], bool]] = Counter()
     for deal in deals:
         path = [(at, stage) for at, stage in deal.path if stage in place]
-        furthest = [-1] * len(path)
-        best = -1
-        for i in range(len(path) - 1, -1, -1):
-            furthest[i] = best
-            best = max(best, onward[path[i][1]])
-        seen: set[str] = set()
+        sequences[(tuple(stage for _, stage in path), deal.won)] += 1
         spent: dict[str, float] = {}
-        for i, (at, stage) in enumerate(path):
-            if i + 1 < len(path):
-                spent[stage] = spent.get(stage, 0.0) + (path[i + 1][0] - at).total_seconds()
+        for (at, stage), (then, _) in itertools.pairwise(path):
+            spent[stage] = spent.get(stage, 0.0) + (then - at).total_seconds()
+        for stage, seconds in spent.items():
+            days.setdefault(stage, []).append(seconds / 86_400)
+    for (stages, won_it), count in sequences.items():
+        # The furthest non-LOST stage entered after each point, in one backward pass.
+        furthest = [-1] * len(stages)
+        best = -1
+        for i in range(len(stages) - 1, -1, -1):
+            furthest[i] = best
+            best = max(best, onward[stages[i]])
+        seen: set[str] = set()
+        for i, stage in enumerate(stages):
             if stage in seen:
                 continue
             seen.add(stage)
-            reached[stage] += 1
-            reached_won[stage] += deal.won
+            reached[stage] += count
+            if won_it:
+                reached_won[stage] += count
             if furthest[i] > place[stage]:
-                converted[stage] += 1
-        for stage, seconds in spent.items():
-            days.setdefault(stage, []).append(seconds / 86_400)
+                converted[stage] += count
     open_stages = [s.key for s in process.stages if s.kind is StageKind.OPEN]
     return Analytics(
         process=process,
