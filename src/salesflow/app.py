@@ -194,6 +194,59 @@ def _port(value: object, method: str, where: str) -> Any:
     return value
 
 
+class _Announcements:
+    """The events of one app's commits, told to its subscribers in commit order.
+
+    A command takes its place in the queue while it still holds the repository's write
+    turn (inside its ``command`` block, right after its commit), so the queue's order
+    is the commit order even when several threads commit at once; it settles the place
+    with its events when the block has ended (or with none, when the block rolled
+    back). Whichever thread finds the head of the queue settled tells the subscribers,
+    one thread at a time; events of a command a subscriber runs join the end of the
+    queue, so they are heard after every subscriber has heard the events before them.
+    """
+
+    def __init__(self, tell: Callable[[Event], None]) -> None:
+        self._tell = tell
+        self._lock = threading.Lock()
+        self._queue: collections.deque[list[tuple[Event, ...] | None]] = collections.deque()
+        self._telling = False
+
+    def reserve(self) -> list[tuple[Event, ...] | None]:
+        """A place at the end of the queue (call while the commit holds its turn)."""
+        place: list[tuple[Event, ...] | None] = [None]
+        with self._lock:
+            self._queue.append(place)
+        return place
+
+    def settle(self, place: list[tuple[Event, ...] | None], events: tuple[Event, ...]) -> None:
+        with self._lock:
+            place[0] = events
+
+    def announce(self) -> None:
+        """Tell the subscribers every settled place at the head of the queue, in order.
+        Returns at once when another thread -- or this one, further up its stack -- is
+        telling: that thread reaches these events too."""
+        with self._lock:
+            if self._telling:
+                return
+            self._telling = True
+        try:
+            while True:
+                with self._lock:
+                    events = self._queue[0][0] if self._queue else None
+                    if events is None:
+                        self._telling = False  # checked and let go in one step
+                        return
+                    self._queue.popleft()
+                for event in events:
+                    self._tell(event)
+        except BaseException:
+            with self._lock:
+                self._telling = False
+            raise
+
+
 class SalesFlow:
     """The opportunities module: processes, opportunities, stages, actions, activities.
 
@@ -253,7 +306,7 @@ class SalesFlow:
         self._retries = checks.integer(retries, "SalesFlow(retries=...)", 0, 1000)
         self._backoff = backoff.total_seconds()
         self._subscribers: list[Callable[[Event], None]] = []
-        self._publishing = threading.local()
+        self._announcements = _Announcements(self._tell)
         self._processes: tuple[int, Mapping[str, Process]] | None = None
 
     # -- the command loop ------------------------------------------------------
@@ -319,8 +372,9 @@ class SalesFlow:
                 f"{who} may not {command} on {target}: the policy failed "
                 f"({type(error).__name__}: {error})"
             ) from error
-        if not allowed:
-            raise PermissionDenied(f"{who} may not {command} on {target}")
+        if allowed is not True:  # only a plain True allows: anything else refuses
+            why = "" if allowed is False else f": the policy answered {allowed!r}, not True"
+            raise PermissionDenied(f"{who} may not {command} on {target}{why}")
 
     def _commit(
         self,
@@ -335,11 +389,19 @@ class SalesFlow:
         most. Returns ``attempt``'s value and the committed events, with positions."""
         tries = 0
         while True:
+            place = None
             try:
                 with self.repository.command(opportunity_id):
                     changes, value = attempt()
                     stored = _stored(self.repository.commit(changes), changes) if changes else ()
-            except ConcurrencyError as conflict:
+                    if stored:  # in the queue while this commit still holds its turn
+                        place = self._announcements.reserve()
+            except BaseException as error:
+                if place is not None:  # rolled back: nothing to tell
+                    self._announcements.settle(place, ())
+                if not isinstance(error, ConcurrencyError):
+                    raise
+                conflict = error
                 if tries >= self._retries:
                     raise ConcurrencyError(
                         f"{command}: gave up after {tries + 1} attempts: {conflict}"
@@ -348,6 +410,8 @@ class SalesFlow:
                 time.sleep(random.uniform(delay / 2, delay))
                 tries += 1
                 continue
+            if place is not None:
+                self._announcements.settle(place, stored)
             return value, stored
 
     def _run(
@@ -386,7 +450,7 @@ class SalesFlow:
         (deal, changes), events = self._commit(command, attempt, held)
         committed = {a.id: a for a in changes.activities}
         notices = [*deal.notices, *self._call_out(changes.outbox)]
-        self._publish(events)
+        self._announcements.announce()
         return Result(
             opportunity=changes.opportunities[0] if changes.opportunities else deal.opportunity,
             events=events,
@@ -400,6 +464,17 @@ class SalesFlow:
     call_lease: dt.timedelta = dt.timedelta(minutes=5)
     #: How many outbound calls ``deliver_pending`` claims at a time.
     call_batch: int = 20
+
+    def _lease(self) -> dt.timedelta:
+        lease = self.call_lease
+        if not isinstance(lease, dt.timedelta) or not (
+            dt.timedelta(0) < lease <= dt.timedelta(days=366)
+        ):
+            raise ValidationError(
+                f"SalesFlow.call_lease: expected a timedelta above zero and at most a "
+                f"year, got {lease!r}"
+            )
+        return lease
 
     def _call_out(self, calls: Sequence[PendingCall]) -> list[str]:
         """Make the outbound calls a command has just committed to its outbox; the
@@ -417,7 +492,7 @@ class SalesFlow:
                 call.id: call
                 for call in self.repository.claim_calls(
                     now=now,
-                    until=now + self.call_lease,
+                    until=now + self._lease(),
                     limit=len(calls),
                     ids=[call.id for call in calls],
                 )
@@ -463,25 +538,14 @@ class SalesFlow:
             log.exception("salesflow: call %s was made but could not be marked made", call.id)
         return True, notice
 
-    def _publish(self, events: Iterable[Event]) -> None:
-        """Tell every subscriber of each event, in commit order: events of a command that
-        a subscriber runs wait until the events before them have been heard."""
-        state = self._publishing
-        queue: collections.deque[Event] | None = getattr(state, "queue", None)
-        if queue is not None:
-            queue.extend(events)
-            return
-        state.queue = queue = collections.deque(events)
-        try:
-            while queue:
-                event = queue.popleft()
-                for handler in list(self._subscribers):
-                    try:
-                        handler(event)
-                    except Exception:
-                        log.exception("salesflow subscriber %r failed on %s", handler, event.kind)
-        finally:
-            state.queue = None
+    def _tell(self, event: Event) -> None:
+        """Tell every subscriber of one event; a failing subscriber is logged and the
+        others still hear it."""
+        for handler in list(self._subscribers):
+            try:
+                handler(event)
+            except Exception:
+                log.exception("salesflow subscriber %r failed on %s", handler, event.kind)
 
     def subscribe(self, handler: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``handler`` with every event after its command commits; returns a function
@@ -524,9 +588,10 @@ class SalesFlow:
         made = tried = after = 0
         while most is None or tried < most:
             now = self._now()
-            size = self.call_batch if most is None else min(self.call_batch, most - tried)
+            batch_size = checks.integer(self.call_batch, "SalesFlow.call_batch", 1, 10_000)
+            size = batch_size if most is None else min(batch_size, most - tried)
             batch = self.repository.claim_calls(
-                now=now, until=now + self.call_lease, limit=size, after=after
+                now=now, until=now + self._lease(), limit=size, after=after
             )
             if not batch:
                 break
@@ -588,7 +653,8 @@ class SalesFlow:
             )
             return changes, events
 
-        self._publish(self._commit("define_process", attempt)[1])
+        self._commit("define_process", attempt)
+        self._announcements.announce()
 
     def _defined(self) -> Mapping[str, Process]:
         """Every defined process by key: the built-in ones, replaced or joined by stored
@@ -785,21 +851,23 @@ class SalesFlow:
                 )
             except SalesflowError as error:
                 failed[position] = error
-        merged = _merged(change for _, _, change in made)
+
+        def write(changes: ChangeSet) -> None:
+            self._commit(command, lambda: (changes, None))
+
         try:
-            events = _stored(self.repository.commit(merged), merged)
+            write(_merged(change for _, _, change in made))
             committed = made
         except ValidationError:
             committed = []
-            events = ()
             for position, opportunity_id, change in made:
                 try:
-                    events = (*events, *_stored(self.repository.commit(change), change))
+                    write(change)
                 except SalesflowError as error:
                     failed[position] = error
                 else:
                     committed.append((position, opportunity_id, change))
-        self._publish(events)
+        self._announcements.announce()
         return [opportunity_id for _, opportunity_id, _ in committed], failed
 
     def get(self, opportunity_id: str) -> Opportunity:

@@ -295,3 +295,13 @@ def test_a_claim_that_fails_after_the_commit_leaves_the_call_pending(clock: Fixe
     )
     assert app.deliver_pending() == 1
     assert post.made == [("mail server", "brochure")]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("call_lease", "x"), ("call_lease", dt.timedelta(0)), ("call_batch", 0), ("call_batch", 2.5)],
+)
+def test_bad_delivery_settings_are_refused(app: SalesFlow, setting: str, value: object) -> None:
+    setattr(app, setting, value)
+    with pytest.raises(ValidationError, match=f"SalesFlow.{setting}"):
+        app.deliver_pending()

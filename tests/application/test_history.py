@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+import time
 
 import attrs
 import pytest
@@ -82,6 +84,37 @@ def test_subscribers_hear_each_event_after_commit_in_order(app: SalesFlow) -> No
     deal = new_deal(app, title="x")
     app.mark_won(deal.id)
     assert heard == [(EventKind.CREATED, 1), (EventKind.STAGE_CHANGED, 2)]
+
+
+def test_subscribers_hear_commits_of_many_threads_in_commit_order(app: SalesFlow) -> None:
+    deals = [new_deal(app, title=f"Deal {n}").id for n in range(4)]
+    heard: list[int] = []
+
+    def slow_subscriber(event: Event) -> None:
+        time.sleep(0.001)  # a subscriber that takes its time, as a real one does
+        heard.append(event.position)
+
+    app.subscribe(slow_subscriber)
+    refused: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for i in range(25):
+                deal = deals[(k + i) % len(deals)]
+                app.add_note(deal, f"note {k}-{i}")
+                app.set_probability(deal, (i * k) % 101)
+        except BaseException as error:  # checked below
+            refused.append(error)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not refused, refused
+    assert heard == sorted(heard)  # in commit order
+    stored = sorted(e.position for deal in deals for e in app.history(deal))
+    assert heard == [p for p in stored if p > stored[len(deals) - 1]]  # each once
 
 
 def test_a_failing_subscriber_never_undoes_the_command(

@@ -66,6 +66,21 @@ def test_a_policy_that_fails_refuses_and_changes_nothing(make_app: MakeApp) -> N
     assert len(app.history(deal.id)) == 1
 
 
+@pytest.mark.parametrize("answer", ["no", 1, None, [True]])
+def test_only_a_plain_true_from_the_policy_allows(make_app: MakeApp, answer: object) -> None:
+    class Vague:
+        def allows(self, actor: str | None, command: str, opportunity: object) -> object:
+            return answer if command == "change_stage" else True
+
+    app = make_app(policy=Vague())
+    deal = new_deal(app)
+
+    with pytest.raises(PermissionDenied, match="change_stage"):
+        app.change_stage(deal.id, "proposal", actor="per")
+
+    assert app.get(deal.id) == deal
+
+
 def test_the_policy_sees_each_new_command_with_its_name(make_app: MakeApp) -> None:
     asked: list[tuple[str | None, str, str | None]] = []
 
