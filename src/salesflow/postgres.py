@@ -206,7 +206,13 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # Version 5: the events in time order, so that a report as of a past moment reads
     # only the events recorded after it.
-    ("CREATE INDEX events_by_time ON {s}.events (workspace, at)",),
+    # A customer's opportunities in the searches' default order, as the owner's are.
+    (
+        "CREATE INDEX events_by_time ON {s}.events (workspace, at)",
+        "DROP INDEX {s}.opportunities_workspace_customer_id_idx",
+        "CREATE INDEX opportunities_by_customer "
+        "ON {s}.opportunities (workspace, customer_id, expected_close, id)",
+    ),
 )
 #: The schema version this release writes.
 SCHEMA_VERSION = len(_MIGRATIONS)

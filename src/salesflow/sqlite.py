@@ -279,8 +279,15 @@ _V5 = (
     "CREATE INDEX outbox_by_seq ON outbox (workspace, seq)",
 )
 #: Version 6: the events in time order, so that a report as of a past moment reads
-#: only the events recorded after it.
-_V6 = ("CREATE INDEX events_by_time ON events (workspace, at)",)
+#: only the events recorded after it; a customer's opportunities in the searches'
+#: default order (as the owner's are), so that a customer card reads only its own.
+_V6 = (
+    "CREATE INDEX events_by_time ON events (workspace, at)",
+    "DROP INDEX opportunities_by_customer",
+    "CREATE INDEX opportunities_by_customer "
+    "ON opportunities (workspace, customer_id, expected_close IS NULL, expected_close, id)",
+    "ANALYZE",
+)
 
 #: The migrations in order: ``MIGRATIONS[n]`` upgrades a file from version n to n + 1.
 MIGRATIONS: tuple[Migration, ...] = (

@@ -491,18 +491,27 @@ def test_the_activities_of_an_opportunity_come_in_order_from_their_index(
     assert "TEMP B-TREE" not in found
 
 
-def test_a_search_by_owner_reads_its_page_in_index_order(repository: SQLiteRepository) -> None:
-    query = SearchQuery(today=dt.date(2026, 3, 2), owner="ann")
+@pytest.mark.parametrize(
+    ("filters", "index"),
+    [
+        ({"owner": "ann"}, "opportunities_by_owner"),
+        ({"customer_id": "c-1"}, "opportunities_by_customer"),
+    ],
+)
+def test_a_search_by_owner_or_customer_reads_its_page_in_index_order(
+    repository: SQLiteRepository, filters: dict[str, str], index: str
+) -> None:
+    query = SearchQuery(today=dt.date(2026, 3, 2), **filters)  # type: ignore[arg-type]
     found = repository._search_filter(query)
     assert found is not None
     where, parameters = found
     order, more = repository._search_order(query)
     sql = f"SELECT id FROM opportunities WHERE {where} ORDER BY {order} LIMIT 50"
     page = plan(repository, sql, (*parameters, *more))
-    assert "opportunities_by_owner" in page
+    assert index in page
     assert "TEMP B-TREE" not in page
     count = plan(repository, f"SELECT count(*) FROM opportunities WHERE {where}", tuple(parameters))
-    assert "COVERING INDEX opportunities_by_owner" in count
+    assert f"COVERING INDEX {index}" in count
 
 
 def test_a_text_search_scans_the_text_index_not_the_table(repository: SQLiteRepository) -> None:
