@@ -40,7 +40,7 @@ from moneyed.classes import CurrencyDoesNotExist
 
 from salesflow.domain.activity import Activity
 from salesflow.domain.checks import FrozenDelta, FrozenMoney
-from salesflow.domain.events import Event, EventKind
+from salesflow.domain.events import Event, EventKind, Frozen, freeze
 from salesflow.domain.opportunity import Opportunity, OpportunityAction
 from salesflow.domain.process import Process, StageAction
 from salesflow.domain.values import (
@@ -352,19 +352,26 @@ def encode_detail(value: object) -> Any:
 
 def decode_detail(data: Any) -> Any:
     """The inverse of :func:`encode_detail`."""
+    return _decode(data, frozen=False)
+
+
+def _decode(data: Any, *, frozen: bool) -> Any:
+    """A tagged value decoded; ``frozen``: in the form an event holds it (every
+    mapping read-only, every sequence a tuple, Money and relativedelta frozen)."""
     if data is None or isinstance(data, str | bool | int):
         return data
     if not isinstance(data, dict) or set(data) != {"type", "value"}:
         raise ValueError(f"expected a tagged value {{'type': ..., 'value': ...}}, got {data!r}")
     tag, payload = data["type"], data["value"]
     if tag in ("tuple", "list"):
-        items = [decode_detail(item) for item in _expect(payload, list, "a JSON array")]
-        return tuple(items) if tag == "tuple" else items
+        items = [_decode(item, frozen=frozen) for item in _expect(payload, list, "a JSON array")]
+        return tuple(items) if tag == "tuple" or frozen else items
     if tag == "dict":
-        return {
-            _expect(key, str, "a string key"): decode_detail(item)
+        mapping = {
+            _expect(key, str, "a string key"): _decode(item, frozen=frozen)
             for key, item in _expect(payload, dict, "a JSON object").items()
         }
+        return types.MappingProxyType(mapping) if frozen else mapping
     if tag == "float":
         return float(_expect(payload, str, "a float's text"))
     if tag == "Decimal":
@@ -376,16 +383,21 @@ def decode_detail(data: Any) -> Any:
     cls = _BY_TAG.get(tag)
     if cls is None:
         raise ValueError(f"unknown tag {tag!r} in event details")
-    return converter.structure(payload, cls)
+    value: Any = converter.structure(payload, cls)
+    if frozen and isinstance(value, Money | relativedelta):
+        return freeze(value)
+    return value
 
 
 def _unstructure_details(details: Mapping[str, Any]) -> dict[str, Any]:
     return {_expect(key, str, "a string key"): encode_detail(v) for key, v in details.items()}
 
 
-def _structure_details(value: object, _: Any) -> dict[str, Any]:
+def _structure_details(value: object, _: Any) -> Frozen:
     data = _expect(value, dict, "an object of event details")
-    return {key: decode_detail(item) for key, item in data.items()}
+    return Frozen(
+        types.MappingProxyType({key: _decode(item, frozen=True) for key, item in data.items()})
+    )
 
 
 # -- wiring ------------------------------------------------------------------------

@@ -63,7 +63,17 @@ def freeze(value: Any) -> Any:
     return value
 
 
+@attrs.frozen
+class Frozen:
+    """Event details already frozen all the way down -- as decoding stored JSON builds
+    them -- which an ``Event`` takes as they are instead of walking them again."""
+
+    details: types.MappingProxyType[str, Any]
+
+
 def _details(value: object) -> Mapping[str, Any]:
+    if type(value) is Frozen:
+        return value.details
     if not isinstance(value, Mapping):
         raise ValidationError(f"Event.details: expected a mapping, got {value!r}")
     frozen: Mapping[str, Any] = freeze(value)
