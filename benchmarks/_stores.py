@@ -32,7 +32,7 @@ import pathlib
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Literal
 
@@ -61,20 +61,25 @@ from salesflow import (
 from salesflow.sqlite import SCHEMA_VERSION as SQLITE_SCHEMA
 from salesflow.sqlite import SQLiteRepository
 
-Shape = Literal["actions", "standard"]
+Shape = Literal["actions", "standard", "history"]
 
 WORKSPACE = "bench"
 TOKEN = "_0000000"
 NOW = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
-TEMPLATES: dict[Shape, int] = {"actions": 40, "standard": 250}
-OWNERS: dict[Shape, int] = {"actions": 40, "standard": 50}
+TEMPLATES: dict[Shape, int] = {"actions": 40, "standard": 250, "history": 250}
+OWNERS: dict[Shape, int] = {"actions": 40, "standard": 50, "history": 50}
 #: Tables never copied, per shape: the processes are the workspace's, not per
 #: opportunity; the 1M-row stores leave history out (search and pipeline never read it).
 #: In other tables, only the rows holding the token (the templates' records) are copied.
 NOT_COPIED: dict[Shape, frozenset[str]] = {
     "actions": frozenset({"processes"}),
     "standard": frozenset({"processes", "events"}),
+    "history": frozenset({"processes"}),
 }
+#: The history shape: each template lives ten events, an hour apart from the last one
+#: recorded (so the templates' histories interleave over HISTORY_SPAN).
+HISTORY_EVENTS = 10
+HISTORY_SPAN = dt.timedelta(hours=TEMPLATES["history"] * HISTORY_EVENTS)
 #: Copied first, in this order (foreign keys point this way); any other table of
 #: records (one with a ``workspace`` column) after them.
 FIRST = ("opportunities", "activities", "events")
@@ -165,6 +170,9 @@ def add_templates(app: SalesFlow, shape: Shape) -> None:
             )
             app.change_stage(created.opportunity.id, "meet")
         return
+    if shape == "history":
+        _add_histories(app)
+        return
     stages = [s.key for s in app.process("standard").stages]
     for j in range(TEMPLATES[shape]):
         app.create_opportunity(
@@ -176,6 +184,50 @@ def add_templates(app: SalesFlow, shape: Shape) -> None:
             owner=owner(j, shape),
             description=f"Opportunity number {j} of the benchmark store",
         )
+
+
+def _add_histories(app: SalesFlow) -> None:
+    """Standard-process deals with ten events each: created, moved, revalued, paused
+    and resumed, then won, lost or moved on. Each command is an hour after the last."""
+    clock = app.clock
+    assert isinstance(clock, FixedClock)
+    count = TEMPLATES["history"]
+    ids: list[str] = []
+    for j in range(count):
+        ids.append(
+            app.create_opportunity(
+                title=f"Deal {j}",
+                customer=Organization(f"org-{j}", f"Customer {j} Ltd"),
+                value=Money(Decimal(500 + 113 * j) + Decimal("0.10"), "USD"),
+                expected_close=NOW.date() + dt.timedelta(days=j * 11 % 365),
+                owner=owner(j, "history"),
+            ).opportunity.id
+        )
+        clock.advance(dt.timedelta(hours=1))
+    steps: list[Callable[[str, int], object]] = [
+        lambda id_, j: app.change_stage(id_, "qualification"),
+        lambda id_, j: app.update(id_, value=Money(Decimal(600 + 97 * j), "USD")),
+        lambda id_, j: app.change_stage(id_, "proposal"),
+        lambda id_, j: app.set_probability(id_, 20 + j % 70),
+        lambda id_, j: app.update(
+            id_, expected_close=NOW.date() + dt.timedelta(days=30 + j * 7 % 200)
+        ),
+        lambda id_, j: app.pause(id_),
+        lambda id_, j: app.resume(id_),
+        lambda id_, j: app.update(id_, value=Money(Decimal(700 + 89 * j) + Decimal("0.5"), "USD")),
+        lambda id_, j: (
+            app.mark_won(id_)
+            if j % 3 == 0
+            else app.mark_lost(id_, reason=("price", "timing", "competitor")[j % 3])
+            if j % 3 == 1
+            else app.change_stage(id_, "negotiation")
+        ),
+    ]
+    assert len(steps) == HISTORY_EVENTS - 1
+    for step in steps:
+        for j, id_ in enumerate(ids):
+            step(id_, j)
+            clock.advance(dt.timedelta(hours=1))
 
 
 def copies_for(shape: Shape, count: int) -> int:

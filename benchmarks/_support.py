@@ -37,8 +37,10 @@ class Size:
     bulk: int
     #: load from SQLite: how many opportunities (the large change_stage store).
     load: int
-    #: search and pipeline: how many opportunities stored.
+    #: search, pipeline, forecast and analytics: how many opportunities stored.
     query: int
+    #: pipeline(as_of=...): how many opportunities stored, each with ten events.
+    history: int
     #: memory per opportunity: how many opportunities are measured.
     memory: int
     #: import salesflow: fresh processes per side.
@@ -58,6 +60,7 @@ SIZES: dict[str, Size] = {
         bulk=2_000,
         load=10_000,
         query=20_000,
+        history=5_000,
         memory=1_000,
         imports=10,
         budget=5.0,
@@ -72,6 +75,7 @@ SIZES: dict[str, Size] = {
         bulk=100_000,
         load=100_000,
         query=1_000_000,
+        history=100_000,
         memory=10_000,
         imports=30,
         budget=90.0,

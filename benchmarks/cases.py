@@ -28,11 +28,14 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 
 from benchmarks._stores import (
+    HISTORY_EVENTS,
+    HISTORY_SPAN,
     NOW,
     TEMPLATES,
     TOKEN,
     WORKSPACE,
     Ids,
+    Shape,
     app_for,
     copy_id,
     memory_store,
@@ -929,6 +932,251 @@ def memory_per_opportunity(size: Size) -> list[Row]:
     return [Row(label, (after - before) / count, None, Target("bytes", 2048), note)]
 
 
+# -- reports on SQLite ----------------------------------------------------------------
+
+_FORECAST_SQL = (
+    "SELECT substr({day}, 1, 7), value_currency, count(*), sum(value_whole), "
+    "sum(value_micro), sum(value_whole * probability), sum(value_micro * probability) "
+    "FROM opportunities WHERE workspace = ? AND status = '{status}' "
+    "AND {day} >= ? AND {day} <= ? GROUP BY 1, 2"
+)
+
+
+def forecast_sqlite(size: Size) -> list[Row]:
+    """forecast(group_by="month") on SQLite vs the raw GROUP BYs of the same answer.
+
+    Both sum the open deals expected to close in the half year by month, and the deals
+    won in it; the raw side runs the two statements and nothing else."""
+    count = size.query
+    label = f"forecast(group_by='month') at {_k(count)}, SQLite / raw GROUP BY"
+    path = sqlite_store("standard", count)
+    repository = SQLiteRepository(path, workspace=WORKSPACE)
+    app = app_for(repository)
+    raw = sqlite3.connect(path)
+    start, end = NOW.date(), NOW.date() + dt.timedelta(days=182)
+    bounds = (WORKSPACE, start.isoformat(), end.isoformat())
+    counts: list[int] = []
+
+    def ours() -> None:
+        found = app.forecast(start=start, end=end, currency="USD", group_by="month")
+        counts.append(found.count + found.won_count)
+
+    def theirs() -> None:
+        total = 0
+        for status, day in (("open", "expected_close"), ("won", "closed_on")):
+            statement = _FORECAST_SQL.format(status=status, day=day)
+            total += sum(row[2] for row in raw.execute(statement, bounds))
+        counts.append(total)
+
+    ours_times = repeat(ours, at_least=3, at_most=20, budget=size.budget)
+    theirs_times = repeat(theirs, at_least=3, at_most=20, budget=size.budget / 3)
+    raw.close()
+    repository.close()
+    note = f"{len(ours_times)} / {len(theirs_times)} runs; counts " + (
+        "agree" if len(set(counts)) == 1 else f"DIFFER {sorted(set(counts))}"
+    )
+    return [Row(label, median(ours_times), median(theirs_times), Target("at_most", 2.0), note)]
+
+
+_CLOSED_SQL = (
+    "SELECT id, status, value_currency, value_amount, created_at, closed_on, "
+    "CASE WHEN status = 'lost' THEN json_extract(data, '$.loss_reason') END "
+    "FROM opportunities WHERE workspace = ? AND process = 'standard' "
+    "AND status IN ('won', 'lost')"
+)
+_PATHS_SQL = (
+    "SELECT e.opportunity_id, e.at, CASE e.kind WHEN 'created' THEN "
+    "json_extract(e.data, '$.details.stage') ELSE json_extract(e.data, '$.details.to') END "
+    "FROM events e JOIN opportunities o ON o.workspace = e.workspace "
+    "AND o.id = e.opportunity_id WHERE o.workspace = ? AND o.process = 'standard' "
+    "AND o.status IN ('won', 'lost') AND e.workspace = ? "
+    "AND e.kind IN ('created', 'stage_changed') ORDER BY e.seq"
+)
+
+
+def analytics_sqlite(size: Size) -> list[Row]:
+    """analytics() on SQLite vs raw sqlite3 reading the rows the answer is made of.
+
+    The store holds deals with ten events each, a third won and a third lost. The raw
+    side fetches the closed deals' columns and the stage each of their stage events
+    entered -- what the win rate, values, cycle, conversion, days in stage and stage
+    win rates are computed from -- without computing them."""
+    count = size.query
+    label = f"analytics() at {_k(count)}, SQLite / raw reads of its rows"
+    path = sqlite_store("history", count)
+    repository = SQLiteRepository(path, workspace=WORKSPACE)
+    app = app_for(repository)
+    raw = sqlite3.connect(path)
+    counts: list[int] = []
+
+    def ours() -> None:
+        counts.append(app.analytics("standard").closed)
+
+    def theirs() -> None:
+        deals = raw.execute(_CLOSED_SQL, (WORKSPACE,)).fetchall()
+        raw.execute(_PATHS_SQL, (WORKSPACE, WORKSPACE)).fetchall()
+        counts.append(len(deals))
+
+    ours_times = repeat(ours, at_least=1, at_most=5, budget=size.budget)
+    theirs_times = repeat(theirs, at_least=1, at_most=5, budget=size.budget / 3)
+    raw.close()
+    repository.close()
+    note = f"{len(ours_times)} / {len(theirs_times)} runs; closed deals " + (
+        "agree" if len(set(counts)) == 1 else f"DIFFER {sorted(set(counts))}"
+    )
+    return [Row(label, median(ours_times), median(theirs_times), Target("at_most", 2.0), note)]
+
+
+def pipeline_as_of_sqlite(size: Size) -> list[Row]:
+    """pipeline(as_of=...) on SQLite vs the live pipeline() of the same store.
+
+    Each opportunity has ten events. The first row's moment is halfway through the
+    history, so half the events (five per deal) were recorded after it; the second
+    row's is a tenth of the history before its end (one event per deal after it);
+    the third's a hundredth (one event each for a tenth of the deals). The cost is
+    the live pipeline's plus that of the deals changed after the moment."""
+    count = size.history
+    path = sqlite_store("history", count)
+    repository = SQLiteRepository(path, workspace=WORKSPACE)
+    app = app_for(repository)
+    rows = []
+    moments = (
+        ("1/2", NOW + HISTORY_SPAN / 2),
+        ("1/10", NOW + HISTORY_SPAN * 9 / 10),
+        ("1/100", NOW + HISTORY_SPAN * 99 / 100),
+    )
+    for share, when in moments:
+        label = (
+            f"pipeline(as_of=...) at {_k(count)} / {_k(count * HISTORY_EVENTS)} events, "
+            f"{share} of them later, SQLite / live pipeline()"
+        )
+        counts: list[int] = []
+
+        def ours(moment: dt.datetime = when, counts: list[int] = counts) -> None:
+            found = app.pipeline("standard", as_of=moment)
+            counts.append(sum(s.count for s in found.stages) + found.paused)
+
+        def theirs(counts: list[int] = counts) -> None:
+            found = app.pipeline("standard")
+            counts.append(sum(s.count for s in found.stages) + found.paused)
+
+        ours_times = repeat(ours, at_least=1, at_most=5, budget=size.budget)
+        theirs_times = repeat(theirs, at_least=3, at_most=20, budget=size.budget / 3)
+        note = f"{len(ours_times)} / {len(theirs_times)} runs; every deal " + (
+            "counted" if len(set(counts)) == 1 else f"COUNTS DIFFER {sorted(set(counts))}"
+        )
+        rows.append(
+            Row(label, median(ours_times), median(theirs_times), Target("at_most", 5.0), note)
+        )
+    repository.close()
+    return rows
+
+
+_FORECAST_PG = (
+    "SELECT to_char({day}, 'YYYY-MM'), value_currency, count(*), sum(value_amount), "
+    "sum(value_amount * probability) FROM {table} WHERE workspace = %s "
+    "AND status = '{status}' AND {day} >= %s AND {day} <= %s GROUP BY 1, 2"
+)
+_CLOSED_PG = (
+    "SELECT id, status, value_currency, value_amount, created_at, closed_on, "
+    "CASE WHEN status = 'lost' THEN data #>> '{{loss_reason}}' END FROM {o} "
+    "WHERE workspace = %s AND process = 'standard' AND status IN ('won', 'lost')"
+)
+_PATHS_PG = (
+    "SELECT e.opportunity_id, e.at, CASE e.kind WHEN 'created' THEN "
+    "e.data #>> '{{details,stage}}' ELSE e.data #>> '{{details,to}}' END "
+    "FROM {e} e JOIN {o} o ON o.workspace = e.workspace AND o.id = e.opportunity_id "
+    "WHERE o.workspace = %s AND o.process = 'standard' AND o.status IN ('won', 'lost') "
+    "AND e.workspace = %s AND e.kind IN ('created', 'stage_changed') ORDER BY e.seq"
+)
+
+
+def _postgres_app(shape: Shape, count: int) -> tuple[SalesFlow, Any, str] | None:
+    """An app on the PostgreSQL store of ``shape``, a raw connection, and its schema."""
+    dsn = postgres_dsn()
+    if dsn is None:
+        return None
+    import psycopg
+
+    from salesflow.postgres import PostgresRepository
+
+    schema = postgres_store(dsn, shape, count)
+    repository = PostgresRepository(dsn, workspace=WORKSPACE, schema=schema)
+    return app_for(repository), psycopg.connect(dsn, autocommit=True), schema
+
+
+def reports_postgres(size: Size) -> list[Row]:
+    """forecast() and analytics() on PostgreSQL beside raw SQL of the same answer, and
+    pipeline(as_of=...) beside the live pipeline() (as the SQLite cases)."""
+    count, deals = size.query, size.history
+    labels = (
+        f"forecast(group_by='month') at {_k(count)}, PostgreSQL / raw GROUP BY",
+        f"analytics() at {_k(count)}, PostgreSQL / raw reads of its rows",
+        f"pipeline(as_of=...) at {_k(deals)} / {_k(deals * HISTORY_EVENTS)} events, "
+        "1/2 of them later, PostgreSQL / live pipeline()",
+    )
+    targets = (Target("at_most", 2.0), Target("at_most", 2.0), Target("at_most", 5.0))
+    if postgres_dsn() is None:
+        return [
+            Row(label, None, None, target, skipped=f"{POSTGRES_ENV} not set")
+            for label, target in zip(labels, targets, strict=True)
+        ]
+    rows = []
+    start, end = NOW.date(), NOW.date() + dt.timedelta(days=182)
+
+    opened = _postgres_app("standard", count)
+    assert opened is not None
+    app, raw, schema = opened
+    table = f'"{schema}".opportunities'
+
+    def forecast_ours() -> None:
+        app.forecast(start=start, end=end, currency="USD", group_by="month")
+
+    def forecast_theirs() -> None:
+        for status, day in (("open", "expected_close"), ("won", "closed_on")):
+            statement = _FORECAST_PG.format(table=table, status=status, day=day)
+            raw.execute(statement, (WORKSPACE, start, end)).fetchall()
+
+    ours_times = repeat(forecast_ours, at_least=3, at_most=20, budget=size.budget)
+    theirs_times = repeat(forecast_theirs, at_least=3, at_most=20, budget=size.budget / 3)
+    rows.append(Row(labels[0], median(ours_times), median(theirs_times), targets[0]))
+    raw.close()
+    app.repository.close()
+
+    opened = _postgres_app("history", count)
+    assert opened is not None
+    app, raw, schema = opened
+    names = {"o": f'"{schema}".opportunities', "e": f'"{schema}".events'}
+
+    def analytics_ours() -> None:
+        app.analytics("standard")
+
+    def analytics_theirs() -> None:
+        raw.execute(_CLOSED_PG.format(**names), (WORKSPACE,)).fetchall()
+        raw.execute(_PATHS_PG.format(**names), (WORKSPACE, WORKSPACE)).fetchall()
+
+    ours_times = repeat(analytics_ours, at_least=1, at_most=5, budget=size.budget)
+    theirs_times = repeat(analytics_theirs, at_least=1, at_most=5, budget=size.budget / 3)
+    rows.append(Row(labels[1], median(ours_times), median(theirs_times), targets[1]))
+    raw.close()
+    app.repository.close()
+
+    opened = _postgres_app("history", deals)
+    assert opened is not None
+    app, raw, _ = opened
+    raw.close()
+    moment = NOW + HISTORY_SPAN / 2
+    ours_times = repeat(
+        lambda: app.pipeline("standard", as_of=moment), at_least=1, at_most=5, budget=size.budget
+    )
+    theirs_times = repeat(
+        lambda: app.pipeline("standard"), at_least=3, at_most=20, budget=size.budget / 3
+    )
+    rows.append(Row(labels[2], median(ours_times), median(theirs_times), targets[2]))
+    app.repository.close()
+    return rows
+
+
 #: The cases, by the name ``--only`` takes, in the order they run.
 CASES: dict[str, Case] = {
     "change_stage": change_stage,
@@ -942,6 +1190,10 @@ CASES: dict[str, Case] = {
     "pipeline_sqlite": pipeline_sqlite,
     "pipeline_postgres": pipeline_postgres,
     "pipeline_memory": pipeline_memory,
+    "forecast_sqlite": forecast_sqlite,
+    "analytics_sqlite": analytics_sqlite,
+    "pipeline_as_of_sqlite": pipeline_as_of_sqlite,
+    "reports_postgres": reports_postgres,
     "import": import_time,
     "memory": memory_per_opportunity,
 }

@@ -48,7 +48,7 @@ from salesflow.ports import (
     SystemClock,
 )
 from salesflow.queries import Page
-from salesflow.reporting import Pipeline, StageSummary
+from salesflow.reporting import Analytics, Forecast, ForecastGroup, Pipeline, StageSummary
 
 __all__ = [
     "ActionKind",
@@ -56,6 +56,7 @@ __all__ = [
     "ActivityIndicator",
     "ActivityKind",
     "ActivityStatus",
+    "Analytics",
     "BulkResult",
     "CancelPolicy",
     "ChangeSet",
@@ -66,6 +67,8 @@ __all__ = [
     "EventKind",
     "ExchangeRates",
     "FixedClock",
+    "Forecast",
+    "ForecastGroup",
     "InMemoryRepository",
     "Indicator",
     "Individual",

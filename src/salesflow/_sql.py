@@ -16,12 +16,14 @@ import contextlib
 import datetime as dt
 import json
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import attrs
+from moneyed import Money
 
+from salesflow import queries
 from salesflow.domain import checks
 from salesflow.domain.activity import Activity
 from salesflow.domain.events import Event
@@ -30,9 +32,22 @@ from salesflow.domain.process import Process
 from salesflow.domain.values import ActivityStatus, Status
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
 from salesflow.ports import ChangeSet, PendingCall, Repository
-from salesflow.queries import Basis, Page, PipelineTotals, SearchQuery, StageTotal
+from salesflow.queries import (
+    Basis,
+    ClosedDeal,
+    DealState,
+    ForecastQuery,
+    ForecastRow,
+    ForecastTotals,
+    Page,
+    PipelineTotals,
+    Revision,
+    SearchQuery,
+    StageTotal,
+)
 from salesflow.serialization import (
     converter,
+    decode_detail,
     dump_record,
     encode_row,
     load_event,
@@ -43,6 +58,7 @@ from salesflow.serialization import (
 
 __all__ = [
     "Cursor",
+    "GroupSum",
     "PipelineGroup",
     "SQLRepository",
     "ThreadConnections",
@@ -56,6 +72,10 @@ C = TypeVar("C")
 #: One group of the pipeline's sums: (paused, stage, currency, count, the sum of the
 #: amounts in micro-units, the sum of amount x probability in micro-units).
 PipelineGroup = tuple[bool, str, str, int, int, int]
+
+#: One group of exactly summed opportunities: (the group's key values, count, the sum
+#: of the values in micro-units, the sum of value x probability in micro-units).
+GroupSum = tuple[tuple[Any, ...], int, int, int]
 
 #: How many ids one ``IN (...)`` list holds at most.
 _CHUNK = 500
@@ -286,6 +306,27 @@ class SQLRepository(Repository):
         """The pipeline's sums of ``process`` (of ``owner``), grouped by whether the
         opportunity is paused, its stage and the currency of its amount (the annual
         value where ``basis`` says so and one is set, else the value), exactly."""
+
+    @abc.abstractmethod
+    def _group_sums(
+        self, cursor: Cursor, keys: Sequence[str], where: str, parameters: Sequence[object]
+    ) -> list[GroupSum]:
+        """The opportunities meeting ``where`` (SQL over the opportunities table, with
+        ``parameters``) grouped by the SQL expressions ``keys``: per group its count and
+        the exact sums of the values and of value x probability, in the database."""
+
+    @abc.abstractmethod
+    def _json_string(self, column: str, *path: str) -> str:
+        """SQL reading the text (a JSON string) at ``path`` of a JSON column."""
+
+    @abc.abstractmethod
+    def _json_object(self, column: str, *path: str) -> str:
+        """SQL reading the JSON object at ``path`` of a JSON column (None if missing);
+        the driver hands it out as JSON text or as a dict."""
+
+    @abc.abstractmethod
+    def _month(self, column: str) -> str:
+        """SQL giving the month (``YYYY-MM``) of a date column."""
 
     @abc.abstractmethod
     def _text_filter(self, needle: str) -> tuple[str, list[object]]:
@@ -808,6 +849,233 @@ class SQLRepository(Repository):
             paused=paused,
         )
 
+    # -- reports ---------------------------------------------------------------
+
+    def revision(self, process: str | None, at: dt.datetime) -> Revision:
+        """Two reads in one snapshot, both led by the index of the events by time: the
+        events recorded after ``at`` (whether each is a creation, and the changes it
+        recorded), and the report columns of the opportunities they concern. Only the
+        old value of the first change of each report field is decoded."""
+        mark, table = self._mark, self._table("opportunities")
+        moment = self._column(checks.aware(at, "revision(at)"))
+        events = self._table("events")
+        where = f"e.workspace = {mark} AND e.at > {mark}"
+        parameters: list[object] = [self.workspace, moment]
+        chosen = (
+            f"o.workspace = {mark} "
+            f"AND o.id IN (SELECT e.opportunity_id FROM {events} e WHERE {where})"
+        )
+        if process is not None:
+            chosen += f" AND o.process = {mark}"
+        with self._reading(f"revising the reports as of {at}") as cursor:
+            changed = self._json_object("e.data", "details", "changes", "value")
+            cursor.execute(
+                f"SELECT e.opportunity_id, e.kind = 'created', "
+                f"CASE WHEN e.kind <> 'created' THEN {changed} END "
+                f"FROM {events} e WHERE {where} ORDER BY e.seq",
+                parameters,
+            )
+            later = cursor.fetchall()
+            cursor.execute(
+                "SELECT o.id, o.process, o.stage, o.status, o.owner, o.value_currency, "
+                "o.value_amount, o.annual_amount, o.annual_currency, o.probability, "
+                f"o.expected_close, o.closed_on, o.created_at FROM {table} o WHERE {chosen}",
+                [self.workspace, *parameters, *([process] if process is not None else [])],
+            )
+            rows = cursor.fetchall()
+        created: set[str] = set()
+        earlier: dict[str, dict[str, Any]] = {}
+        for opportunity_id, is_creation, raw in later:
+            if is_creation:
+                created.add(opportunity_id)
+            if raw is None or opportunity_id in created:
+                continue
+            found = json.loads(raw) if isinstance(raw, str | bytes) else raw
+            first = earlier.setdefault(opportunity_id, {})
+            for name in queries.STATE_FIELDS:
+                if name in found and name not in first:
+                    first[name] = _old_value(found[name])
+        now: list[DealState] = []
+        then: list[DealState] = []
+        for (
+            id_,
+            key,
+            stage,
+            status,
+            owner,
+            code,
+            value,
+            annual,
+            annual_code,
+            probability,
+            close,
+            closed,
+            created_at,
+        ) in rows:
+            fields = {
+                "id": id_,
+                "process": key,
+                "stage": stage,
+                "status": Status(status),
+                "owner": owner,
+                "currency": code,
+                "value": _decimal(value),
+                "annual_value": None if annual is None else _decimal(annual),
+                "annual_currency": annual_code,
+                "probability": int(probability),
+                "expected_close": _day(close),
+                "closed_on": _day(closed),
+                "created_at": _moment(created_at),
+            }
+            now.append(DealState(**fields))
+            if id_ not in created:
+                then.append(DealState(**queries.unwind(fields, earlier.get(id_, {}))))
+        return Revision(tuple(now), tuple(then))
+
+    def forecast_totals(self, query: ForecastQuery) -> ForecastTotals:
+        """The open and the won deals of the period summed by group and currency in
+        the database; with ``query.deals``, the open deals' values and probabilities."""
+        mark = self._mark
+        where = f"workspace = {mark}"
+        parameters: list[object] = [self.workspace]
+        for column, value in (("process", query.process), ("owner", query.owner)):
+            if value is not None:
+                where += f" AND {column} = {mark}"
+                parameters.append(value)
+        bounds = [self._column(query.start), self._column(query.end)]
+        sums: dict[tuple[str | None, str], list[Any]] = {}
+        deals: list[tuple[str, Decimal, int]] = []
+        with self._reading("summing the forecast") as cursor:
+            for status, day, won in (("open", "expected_close", False), ("won", "closed_on", True)):
+                group = {
+                    None: "NULL",
+                    "owner": "owner",
+                    "stage": "stage",
+                    "month": self._month(day),
+                }[query.group_by]
+                found = self._group_sums(
+                    cursor,
+                    (group, "value_currency"),
+                    f"{where} AND status = '{status}' AND {day} >= {mark} AND {day} <= {mark}",
+                    [*parameters, *bounds],
+                )
+                for (key, code), count, amount, weighted in found:
+                    row = sums.setdefault((key, code), [0, 0, 0, 0, 0])
+                    if won:
+                        row[3] += count
+                        row[4] += amount
+                    else:
+                        row[0] += count
+                        row[1] += amount
+                        row[2] += weighted
+            if query.deals:
+                cursor.execute(
+                    "SELECT value_currency, value_amount, probability FROM "
+                    f"{self._table('opportunities')} WHERE {where} AND status = 'open' "
+                    f"AND expected_close >= {mark} AND expected_close <= {mark}",
+                    [*parameters, *bounds],
+                )
+                deals = [(c, _decimal(a), int(p)) for c, a, p in cursor.fetchall()]
+        places = checks.AMOUNT_PLACES
+        return ForecastTotals(
+            rows=tuple(
+                ForecastRow(
+                    key,
+                    code,
+                    n,
+                    exact_decimal(amount, places),
+                    exact_decimal(weighted, places + 2),
+                    won_n,
+                    exact_decimal(won, places),
+                )
+                for (key, code), (n, amount, weighted, won_n, won) in sorted(
+                    sums.items(), key=lambda item: (item[0][0] is not None, item[0])
+                )
+            ),
+            deals=tuple(sorted(deals)),
+        )
+
+    def closed_deals(
+        self, process: str, *, start: dt.date | None, end: dt.date | None
+    ) -> list[ClosedDeal]:
+        """Two reads in one snapshot: the closed deals' columns (and the loss reason of
+        the lost ones), and the stage each of their stage events entered."""
+        mark, table = self._mark, self._table("opportunities")
+        where = f"o.workspace = {mark} AND o.process = {mark} AND o.status IN ('won', 'lost')"
+        parameters: list[object] = [self.workspace, process]
+        for operator, bound in ((">=", start), ("<=", end)):
+            if bound is not None:
+                where += f" AND o.closed_on {operator} {mark}"
+                parameters.append(self._column(bound))
+        reason = self._json_string("o.data", "loss_reason")
+        entered = (
+            f"CASE e.kind WHEN 'created' THEN {self._json_string('e.data', 'details', 'stage')} "
+            f"ELSE {self._json_string('e.data', 'details', 'to')} END"
+        )
+        with self._reading(f"reading the closed deals of process {process!r}") as cursor:
+            cursor.execute(
+                "SELECT o.id, o.status, o.value_currency, o.value_amount, o.created_at, "
+                f"o.closed_on, CASE WHEN o.status = 'lost' THEN {reason} END "
+                f"FROM {table} o WHERE {where}",
+                parameters,
+            )
+            rows = cursor.fetchall()
+            cursor.execute(
+                f"SELECT e.opportunity_id, e.at, {entered} FROM {self._table('events')} e "
+                f"JOIN {table} o ON o.workspace = e.workspace AND o.id = e.opportunity_id "
+                f"WHERE {where} AND e.workspace = {mark} "
+                "AND e.kind IN ('created', 'stage_changed') ORDER BY e.seq",
+                [*parameters, self.workspace],
+            )
+            entries = cursor.fetchall()
+        paths: dict[str, list[tuple[dt.datetime, str]]] = {}
+        for opportunity_id, at, stage in entries:
+            paths.setdefault(opportunity_id, []).append((_moment(at), stage))
+        return sorted(
+            (
+                ClosedDeal(
+                    id=id_,
+                    won=status == Status.WON.value,
+                    currency=code,
+                    value=_decimal(value),
+                    created_at=_moment(created),
+                    closed_on=_day(closed),
+                    loss_reason=loss_reason,
+                    path=tuple(paths.get(id_, ())),
+                )
+                for id_, status, code, value, created, closed, loss_reason in rows
+            ),
+            key=lambda d: d.id,
+        )
+
+    def stuck(self, process: str, cutoffs: Mapping[str, dt.datetime]) -> list[Opportunity]:
+        """Found in the database by the moment of each open opportunity's last stage
+        event (when it entered its stage); only those found are decoded."""
+        if not cutoffs:
+            return []
+        mark = self._mark
+        stages = list(cutoffs)
+        limit = " ".join(f"WHEN {mark} THEN {mark}" for _ in stages)
+        entered = (
+            f"(SELECT e.at FROM {self._table('events')} e WHERE e.workspace = o.workspace "
+            "AND e.opportunity_id = o.id AND e.kind IN ('created', 'stage_changed') "
+            "ORDER BY e.seq DESC LIMIT 1)"
+        )
+        parameters: list[object] = [self.workspace, process, *stages]
+        for stage in stages:
+            parameters += [stage, self._column(checks.aware(cutoffs[stage], "stuck(cutoffs)"))]
+        rows = self._query(
+            f"finding the stuck opportunities of process {process!r}",
+            f"SELECT o.id, o.version, o.{self._json_text} "
+            f"FROM {self._table('opportunities')} o "
+            f"WHERE o.workspace = {mark} AND o.process = {mark} AND o.status = 'open' "
+            f"AND o.stage IN ({self._marks(len(stages))}) "
+            f"AND {entered} < CASE o.stage {limit} END",
+            parameters,
+        )
+        found = load_versioned(rows, Opportunity, self.workspace)
+        return queries.stuck(found, process=process, cutoffs=cutoffs)
+
     # -- the unit of work ------------------------------------------------------
 
     def commit(self, changes: ChangeSet) -> tuple[Event, ...]:
@@ -1081,6 +1349,44 @@ class SQLRepository(Repository):
 
     def _placeholder(self, column: str) -> str:
         return self._json_mark if column == "data" else self._mark
+
+
+def _old_value(pair: Any) -> Any:
+    """The old value of one tagged ``(old, new)`` pair of an event's changes, decoded
+    straight for the shapes the report fields take (strings, integers, None, Status,
+    Money, dates) and by :func:`decode_detail` otherwise."""
+    if isinstance(pair, dict) and pair.get("type") == "tuple":
+        items = pair.get("value")
+        if isinstance(items, list) and len(items) == 2:
+            old = items[0]
+            if old is None or isinstance(old, str | int):
+                return old
+            if isinstance(old, dict):
+                tag, payload = old.get("type"), old.get("value")
+                if tag == "Status" and isinstance(payload, str):
+                    return Status(payload)
+                if tag == "date" and isinstance(payload, str):
+                    return dt.date.fromisoformat(payload)
+                if tag == "Money" and isinstance(payload, dict):
+                    return Money(Decimal(payload["amount"]), payload["currency"])
+    old, _ = decode_detail(pair)
+    return old
+
+
+def _decimal(value: object) -> Decimal:
+    """An amount column as an exact Decimal (SQLite keeps its exact text)."""
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _day(value: Any) -> Any:
+    """A date column (SQLite keeps ISO text) as a date, or None."""
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _moment(value: Any) -> dt.datetime:
+    """A moment column (SQLite keeps UTC text) as an aware datetime."""
+    moment: dt.datetime = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment
 
 
 def _named_opportunities(records: Iterable[object]) -> set[str]:

@@ -26,13 +26,14 @@ import time
 import types
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import attrs
 from moneyed import Money
 
 from salesflow import processes as builtin
-from salesflow import reporting
+from salesflow import queries, reporting
 from salesflow.domain import checks
 from salesflow.domain.activity import Activity, ActivityIndicator, indicator
 from salesflow.domain.deal import Deal, quoted
@@ -56,11 +57,13 @@ from salesflow.domain.values import (
     InvoiceDraft,
     LineItem,
     Related,
+    StageKind,
     Status,
     TicketRef,
 )
 from salesflow.errors import (
     ConcurrencyError,
+    MissingExchangeRate,
     NotFound,
     PermissionDenied,
     SalesflowError,
@@ -82,11 +85,14 @@ from salesflow.ports import (
     SystemClock,
     making,
 )
-from salesflow.queries import ORDERINGS, Basis, Page, SearchQuery
-from salesflow.reporting import Pipeline, ProbabilitySource
+from salesflow.queries import GROUPINGS, ORDERINGS, Basis, ForecastQuery, Page, SearchQuery
+from salesflow.reporting import Analytics, Forecast, Pipeline, ProbabilitySource
 from salesflow.unit_of_work import UnitOfWork
 
-__all__ = ["ActivityIndicator", "BulkResult", "Result", "SalesFlow"]
+__all__ = ["MAX_SIMULATIONS", "ActivityIndicator", "BulkResult", "Result", "SalesFlow"]
+
+#: The most outcomes ``forecast(simulations=...)`` draws.
+MAX_SIMULATIONS = 100_000
 
 log = logging.getLogger("salesflow")
 T = TypeVar("T")
@@ -1362,34 +1368,181 @@ class SalesFlow:
         basis: Basis = "value",
         probability: ProbabilitySource = "opportunity",
         owner: str | None = None,
+        as_of: dt.datetime | None = None,
     ) -> Pipeline:
         """Seed 000's stage summaries: count, total and weighted value of each stage.
 
         ``probability="stage"`` weighs each deal by its stage's default probability
         rather than its own; ``basis="annual_value"`` weighs the annual contract value,
         or the value where none is set. Paused opportunities are counted in ``paused``
-        and left out of every figure.
+        and left out of every figure. ``as_of`` gives the pipeline as it stood at that
+        moment (inclusive), rebuilt from history.
         """
+        where = "pipeline"
         definition = self.process(process)
-        target = checks.optional(checks.currency)(currency, "pipeline(currency=...)")
+        target = checks.optional(checks.currency)(currency, f"{where}(currency=...)")
         if basis not in ("value", "annual_value"):
             raise ValidationError(
-                f"pipeline(basis=...): must be 'value' or 'annual_value', not {basis!r}"
+                f"{where}(basis=...): must be 'value' or 'annual_value', not {basis!r}"
             )
-        totals = self.repository.pipeline_totals(
-            definition.key, basis=basis, owner=checks.optional_name(owner, "pipeline(owner=...)")
-        )
-        today = self._today()
-        rates = self.rates
+        if probability not in ("opportunity", "stage"):
+            raise ValidationError(
+                f"{where}(probability=...): must be 'opportunity' or 'stage', not {probability!r}"
+            )
+        who = checks.optional_name(owner, f"{where}(owner=...)")
+        moment = checks.optional(checks.aware)(as_of, f"{where}(as_of=...)")
+        totals = self.repository.pipeline_totals(definition.key, basis=basis, owner=who)
+        if moment is not None:
+            changed = self.repository.revision(definition.key, moment)
+            totals = queries.revised_pipeline(
+                totals,
+                queries.pipeline_totals(changed.now, basis=basis, owner=who),
+                queries.pipeline_totals(changed.then, basis=basis, owner=who),
+            )
         return reporting.pipeline(
             definition,
             totals,
             currency=target,
             probability=probability,
-            convert=reporting.converter(
-                None if rates is None else (lambda base, quote: rates.rate(base, quote, today))
-            ),
+            convert=self._converter(moment),
         )
+
+    def forecast(
+        self,
+        *,
+        start: dt.date,
+        end: dt.date,
+        currency: str,
+        process: str | None = None,
+        owner: str | None = None,
+        group_by: str | None = None,
+        as_of: dt.datetime | None = None,
+        simulations: int = 0,
+        seed: int | None = None,
+    ) -> Forecast:
+        """Open opportunities expected to close in [start, end]: ``expected`` (value x
+        probability), ``best_case`` (the values), ``won`` (closed won in the period),
+        in ``currency``; per owner, stage or month with ``group_by``. ``as_of``: as the
+        forecast stood then. ``simulations`` > 0 adds P10/P50/P90 of the period's
+        revenue from that many simulated outcomes (``seed`` makes them repeatable)."""
+        where = "forecast"
+        first = checks.day(start, f"{where}(start=...)")
+        last = checks.day(end, f"{where}(end=...)")
+        if last < first:
+            raise ValidationError(f"{where}: end {last} is before start {first}")
+        target = checks.currency(currency, f"{where}(currency=...)")
+        if group_by is not None and group_by not in GROUPINGS:
+            raise ValidationError(
+                f"{where}(group_by=...): must be one of {GROUPINGS} or None, not {group_by!r}"
+            )
+        runs = checks.integer(simulations, f"{where}(simulations=...)", 0, MAX_SIMULATIONS)
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise ValidationError(f"{where}(seed=...): expected an integer or None, got {seed!r}")
+        query = ForecastQuery(
+            start=first,
+            end=last,
+            process=None if process is None else self.process(process).key,
+            owner=checks.optional_name(owner, f"{where}(owner=...)"),
+            group_by=group_by,
+            deals=runs > 0,
+        )
+        moment = checks.optional(checks.aware)(as_of, f"{where}(as_of=...)")
+        totals = self.repository.forecast_totals(query)
+        if moment is not None:
+            changed = self.repository.revision(query.process, moment)
+            totals = queries.revised_forecast(
+                totals,
+                queries.forecast_totals(changed.now, query),
+                queries.forecast_totals(changed.then, query),
+            )
+        return reporting.forecast(
+            totals,
+            start=first,
+            end=last,
+            currency=target,
+            group_by=group_by,
+            convert=self._converter(moment),
+            simulations=runs,
+            seed=seed,
+        )
+
+    def analytics(
+        self,
+        process: str = "standard",
+        *,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        currency: str | None = None,
+    ) -> Analytics:
+        """What the deals of ``process`` closed in [start, end] tell: win rate, average
+        won value, median sales cycle, stage conversion, days in stage, loss reasons
+        and each stage's win rate (see ``docs/reports.md``)."""
+        where = "analytics"
+        definition = self.process(process)
+        day = checks.optional(checks.day)
+        first = day(start, f"{where}(start=...)")
+        last = day(end, f"{where}(end=...)")
+        if first is not None and last is not None and last < first:
+            raise ValidationError(f"{where}: end {last} is before start {first}")
+        target = checks.optional(checks.currency)(currency, f"{where}(currency=...)")
+        deals = self.repository.closed_deals(definition.key, start=first, end=last)
+        return reporting.analytics(
+            definition,
+            deals,
+            start=first,
+            end=last,
+            currency=target,
+            convert=self._converter(None),
+            timezone=self.timezone,
+        )
+
+    def stuck(
+        self, process: str = "standard", *, now: dt.datetime | None = None
+    ) -> list[Opportunity]:
+        """Open opportunities that have been in their stage longer than its
+        ``rot_after``, longest first (paused ones are not counted)."""
+        definition = self.process(process)
+        moment = checks.optional(checks.aware)(now, "stuck(now=...)") or self._now()
+        cutoffs: dict[str, dt.datetime] = {}
+        for stage in definition.stages:
+            if stage.rot_after is None or stage.kind is not StageKind.OPEN:
+                continue
+            try:
+                cutoffs[stage.key] = moment - stage.rot_after
+            except OverflowError:
+                continue  # nothing entered a stage before the calendar began
+        return self.repository.stuck(definition.key, cutoffs)
+
+    def _converter(self, moment: dt.datetime | None) -> reporting.Convert:
+        """Conversion at the rates of the report's date: the day of ``moment`` (or
+        today) in the app's timezone. Each pair's rate is asked once."""
+        rates = self.rates
+        if rates is None:
+            return reporting.converter(None)
+        on = self._today() if moment is None else moment.astimezone(self.timezone).date()
+        known: dict[tuple[str, str], Decimal] = {}
+
+        def rate(base: str, quote: str) -> Decimal:
+            pair = (base, quote)
+            if pair not in known:
+                try:
+                    found = rates.rate(base, quote, on)
+                except SalesflowError:
+                    raise
+                except Exception as error:
+                    raise MissingExchangeRate(
+                        f"No exchange rate from {base} to {quote} on {on}: the rates port "
+                        f"failed: {type(error).__name__}: {error}"
+                    ) from error
+                if not isinstance(found, Decimal) or not found.is_finite() or found <= 0:
+                    raise ValidationError(
+                        f"The rate from {base} to {quote} on {on} must be a positive "
+                        f"Decimal, got {found!r}"
+                    )
+                known[pair] = found
+            return known[pair]
+
+        return reporting.converter(rate)
 
 
 def _stored(events: tuple[Event, ...], changes: ChangeSet) -> tuple[Event, ...]:

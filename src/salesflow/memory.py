@@ -12,6 +12,7 @@ from typing import Final, TypeVar
 
 import attrs
 
+from salesflow import queries
 from salesflow.domain.activity import Activity
 from salesflow.domain.events import Event
 from salesflow.domain.opportunity import Opportunity
@@ -19,7 +20,17 @@ from salesflow.domain.process import Process
 from salesflow.domain.values import ActivityStatus
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
 from salesflow.ports import ChangeSet, PendingCall, Repository, sort_activities
-from salesflow.queries import Basis, Page, PipelineTotals, SearchQuery, pipeline_totals
+from salesflow.queries import (
+    Basis,
+    ClosedDeal,
+    ForecastQuery,
+    ForecastTotals,
+    Page,
+    PipelineTotals,
+    Revision,
+    SearchQuery,
+    pipeline_totals,
+)
 
 __all__ = ["InMemoryRepository"]
 
@@ -204,6 +215,36 @@ class InMemoryRepository(Repository):
         with self._lock:
             members = [o for o in self._opportunities.values() if o.process == process]
         return pipeline_totals(members, basis=basis, owner=owner)
+
+    def revision(self, process: str | None, at: dt.datetime) -> Revision:
+        with self._lock:
+            histories = []
+            for o in self._opportunities.values():
+                events = self._history.get(o.id, ())
+                if (process is None or o.process == process) and any(e.at > at for e in events):
+                    histories.append((o, tuple(events)))
+        return queries.revision(histories, at)
+
+    def forecast_totals(self, query: ForecastQuery) -> ForecastTotals:
+        with self._lock:
+            members = list(self._opportunities.values())
+        return queries.forecast_totals(members, query)
+
+    def closed_deals(
+        self, process: str, *, start: dt.date | None, end: dt.date | None
+    ) -> list[ClosedDeal]:
+        with self._lock:
+            return queries.closed_deals(
+                self._opportunities.values(),
+                lambda id_: self._history.get(id_, ()),
+                process=process,
+                start=start,
+                end=end,
+            )
+
+    def stuck(self, process: str, cutoffs: Mapping[str, dt.datetime]) -> list[Opportunity]:
+        with self._lock:
+            return queries.stuck(self._opportunities.values(), process=process, cutoffs=cutoffs)
 
     def commit(self, changes: ChangeSet) -> tuple[Event, ...]:
         """Check every write in the order the SQL repositories make them -- processes,

@@ -24,7 +24,16 @@ from salesflow.domain.opportunity import Opportunity, OpportunityAction
 from salesflow.domain.process import Process
 from salesflow.domain.values import ActionKind, ActivityStatus
 from salesflow.errors import MissingExchangeRate, ValidationError
-from salesflow.queries import Basis, Page, PipelineTotals, SearchQuery
+from salesflow.queries import (
+    Basis,
+    ClosedDeal,
+    ForecastQuery,
+    ForecastTotals,
+    Page,
+    PipelineTotals,
+    Revision,
+    SearchQuery,
+)
 
 __all__ = [
     "AllowAll",
@@ -405,6 +414,33 @@ class Repository(abc.ABC):
         """Per stage and currency, the count and exact sums of the process' opportunities
         (of ``owner``), as :func:`salesflow.queries.pipeline_totals` defines them:
         computed in the database."""
+
+    @abc.abstractmethod
+    def revision(self, process: str | None, at: dt.datetime) -> Revision:
+        """What reports as of ``at`` change in the live ones, for the opportunities of
+        ``process`` (of every process when None), as :func:`salesflow.queries.revision`
+        defines it: those whose history has events after ``at``, as they stand and as
+        they stood at ``at``. A SQL repository finds them by the events' time and
+        decodes only the old values of the report fields those events changed."""
+
+    @abc.abstractmethod
+    def forecast_totals(self, query: ForecastQuery) -> ForecastTotals:
+        """The forecast's figures as they stand, as
+        :func:`salesflow.queries.forecast_totals` defines them: computed in the
+        database."""
+
+    @abc.abstractmethod
+    def closed_deals(
+        self, process: str, *, start: dt.date | None, end: dt.date | None
+    ) -> list[ClosedDeal]:
+        """The closed deals analytics read, as :func:`salesflow.queries.closed_deals`
+        defines them, without decoding an opportunity."""
+
+    @abc.abstractmethod
+    def stuck(self, process: str, cutoffs: Mapping[str, dt.datetime]) -> list[Opportunity]:
+        """The open opportunities of ``process`` in a stage of ``cutoffs`` entered
+        before its cutoff, as :func:`salesflow.queries.stuck` defines them: found in the
+        database, decoding only those returned."""
 
     @abc.abstractmethod
     def commit(self, changes: ChangeSet) -> tuple[Event, ...]:

@@ -144,7 +144,7 @@ def test_a_version_1_schema_gets_the_stage_index_in_place(
         assert ("opportunities_by_stage",) not in connection.execute(indexes).fetchall()
     repository = PostgresRepository(postgres_dsn, schema=fresh_schema)
     try:
-        assert repository.schema_version() == SCHEMA_VERSION == 4
+        assert repository.schema_version() == SCHEMA_VERSION == 5
         assert repository.count_by_stage("standard") == {"lead": 1, "proposal": 1}
         assert [o.id for o in repository.opportunities(stages=["proposal"])] == ["o-2"]
     finally:

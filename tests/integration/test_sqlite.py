@@ -94,7 +94,7 @@ def test_the_file_is_in_wal_mode_with_foreign_keys_a_busy_timeout_and_full_sync(
     assert connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
     assert connection.execute("PRAGMA busy_timeout").fetchone() == (30000,)
     assert connection.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
-    assert repository.schema_version() == SCHEMA_VERSION == 5
+    assert repository.schema_version() == SCHEMA_VERSION == 6
     with raw(path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
@@ -300,15 +300,15 @@ def test_a_version_1_file_is_upgraded_in_place(
         assert connection.execute("SELECT at, actor FROM events").fetchall() == [
             ("2026-03-02T09:00:00.000000Z", "ann")
         ]
-        assert [v for (v,) in connection.execute("SELECT version FROM schema_version")] == [
-            1,
-            2,
-            3,
-            4,
-            5,
-        ]
+        versions = [v for (v,) in connection.execute("SELECT version FROM schema_version")]
+        assert versions == list(range(1, SCHEMA_VERSION + 1))
         indexes = {n for (n,) in connection.execute("SELECT name FROM sqlite_master")}
-        assert {"activities_by_owner", "events_by_opportunity", "opportunities_by_stage"} <= indexes
+        assert {
+            "activities_by_owner",
+            "events_by_opportunity",
+            "opportunities_by_stage",
+            "events_by_time",
+        } <= indexes
         assert connection.execute(
             "SELECT probability, value_whole, value_micro, sort_title, search_text "
             "FROM opportunities"
@@ -389,13 +389,8 @@ def test_a_version_2_file_gets_the_stage_index_in_place(path: Path) -> None:
     with raw(path) as connection:
         indexes = {n for (n,) in connection.execute("SELECT name FROM sqlite_master")}
         assert "opportunities_by_stage" in indexes
-        assert [v for (v,) in connection.execute("SELECT version FROM schema_version")] == [
-            1,
-            2,
-            3,
-            4,
-            5,
-        ]
+        versions = [v for (v,) in connection.execute("SELECT version FROM schema_version")]
+        assert versions == list(range(1, SCHEMA_VERSION + 1))
 
 
 def test_a_version_3_file_gets_the_query_columns_in_place(path: Path) -> None:
@@ -422,7 +417,7 @@ def test_a_version_3_file_gets_the_query_columns_in_place(path: Path) -> None:
     old_file(path, 3, stored, activities)
     repository = SQLiteRepository(path, workspace="main")
     try:
-        assert repository.schema_version() == SCHEMA_VERSION == 5
+        assert repository.schema_version() == SCHEMA_VERSION == 6
         assert repository.processes_version() == 0
         assert_the_query_side_answers(repository, stored)
         assert [a.id for a in repository.activities(opportunity_id="o-1")] == ["a-1", "a-2"]
