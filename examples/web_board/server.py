@@ -9,6 +9,7 @@ names the record and the rule, so the page shows it as it is.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -66,6 +67,10 @@ STATUS: tuple[tuple[type[SalesflowError], int], ...] = (
 
 #: The most change feed entries one poll returns; the page asks again for the rest.
 FEED_PAGE = 200
+
+#: Bounds of the forecast chart's query arguments.
+MAX_MONTHS = 24
+MAX_SIMULATIONS = 5000
 
 
 class BadRequest(Exception):
@@ -240,13 +245,37 @@ def create_app(flow: SalesFlow, *, process: str = "standard") -> Starlette:
 
         return await _answer(work)
 
+    async def forecast(request: Request) -> Response:
+        key = chosen(request)
+
+        def work() -> views.JSON:
+            months = _integer(request, "months", 6, 1, MAX_MONTHS)
+            simulations = _integer(request, "simulations", 1000, 0, MAX_SIMULATIONS)
+            seed = _integer(request, "seed", 1, 0, 2**31)
+            return views.forecast(
+                flow,
+                key,
+                first=_today(flow).replace(day=1),
+                months=months,
+                simulations=simulations,
+                seed=seed,
+            )
+
+        return await _answer(work)
+
     routes = [
         Route("/", index),
         Route("/api/board", board),
         Route("/api/stats", stats),
         Route("/api/changes", changes),
+        Route("/api/forecast", forecast),
         Route("/api/opportunities/{opportunity_id}/preview", preview, methods=["POST"]),
         Route("/api/opportunities/{opportunity_id}/stage", change_stage, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     return Starlette(routes=routes)
+
+
+def _today(flow: SalesFlow) -> dt.date:
+    """Today in the app's timezone, by its clock."""
+    return flow.clock.now().astimezone(flow.timezone).date()

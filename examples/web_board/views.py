@@ -3,7 +3,7 @@
 The web layer never hands salesflow's values to a serialiser it does not control: each
 function here picks the fields the page shows and turns them into strings, numbers,
 booleans and lists. Money travels as its exact decimal amount (a string), its currency
-and a display text.
+and a display text; the page parses the amount only to draw the chart.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from dateutil.relativedelta import relativedelta
 from moneyed import Money, get_currency
 
 from salesflow import Event, Opportunity, Pipeline, SalesFlow, StageChangePlan, Status
@@ -23,6 +24,7 @@ __all__ = [
     "board",
     "card",
     "event",
+    "forecast",
     "money",
     "plan",
     "stats",
@@ -173,4 +175,58 @@ def event(item: Event) -> JSON:
         "at": at.isoformat(),
         "actor": item.actor,
         "details": _plain(item.details),
+    }
+
+
+def forecast(
+    app: SalesFlow, process: str, *, first: dt.date, months: int, simulations: int, seed: int
+) -> JSON:
+    """The chart's figures: for each month from ``first``, the expected revenue (what
+    was won in it plus value x probability of the open deals expected to close in it)
+    and, with ``simulations``, the P10 and P90 of the month's simulated revenue.
+
+    One grouped forecast gives every month's expected figures; each month's band
+    needs a forecast of its own, since percentiles do not add up across months.
+    """
+    definition = app.process(process)
+    currency = definition.currency
+    starts = [first + relativedelta(months=i) for i in range(months)]
+    last = starts[-1] + relativedelta(months=1, days=-1)
+    grouped = app.forecast(
+        start=first, end=last, currency=currency, process=definition.key, group_by="month"
+    )
+    rows = {row.key: row for row in grouped.rows}
+    zero = Money(0, currency)
+    points = []
+    for start in starts:
+        key = f"{start:%Y-%m}"
+        row = rows.get(key)
+        expected, won = (row.expected, row.won) if row is not None else (zero, zero)
+        point: JSON = {
+            "month": key,
+            "label": f"{start:%b %Y}",
+            "count": 0 if row is None else row.count,
+            "expected": money(expected + won),
+            "open_expected": money(expected),
+            "won": money(won),
+            "p10": None,
+            "p90": None,
+        }
+        if simulations:
+            band = app.forecast(
+                start=start,
+                end=start + relativedelta(months=1, days=-1),
+                currency=currency,
+                process=definition.key,
+                simulations=simulations,
+                seed=seed,
+            )
+            if band.p10 is not None and band.p90 is not None:
+                point["p10"], point["p90"] = money(band.p10), money(band.p90)
+        points.append(point)
+    return {
+        "process": definition.key,
+        "currency": currency,
+        "simulations": simulations,
+        "months": points,
     }

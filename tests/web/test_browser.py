@@ -101,6 +101,8 @@ def test_drag_confirm_and_live_updates(served: Served, chromium: str) -> None:
             expect(page.locator("#feed")).to_contain_text("dana moved", timeout=WAIT_MS)
             assert page.evaluate("window.notReloaded") is True
 
+            # The forecast chart is drawn: one expected point per month.
+            expect(page.locator("#chart circle.dot")).to_have_count(6, timeout=WAIT_MS)
             page.locator("#toast").evaluate("node => { node.hidden = true; }")
             page.screenshot(path=str(SCREENSHOT), full_page=True)
         finally:

@@ -282,6 +282,43 @@ def test_changes_refuse_a_bad_position(client: TestClient, after: str) -> None:
     assert "'after'" in answer.json()["message"]
 
 
+# -- the forecast ------------------------------------------------------------------------
+
+
+def test_forecast_by_month(client: TestClient, flow: SalesFlow) -> None:
+    chart = client.get("/api/forecast", params={"months": 4, "simulations": 200}).json()
+    assert chart["currency"] == "USD"
+    assert [m["month"] for m in chart["months"]] == ["2026-03", "2026-04", "2026-05", "2026-06"]
+    grouped = flow.forecast(
+        start=dt.date(2026, 3, 1),
+        end=dt.date(2026, 6, 30),
+        currency="USD",
+        process="services",
+        group_by="month",
+    )
+    rows = {row.key: row for row in grouped.rows}
+    assert set(rows) == {"2026-03", "2026-04", "2026-05", "2026-06"}  # the demo's dates
+    for month in chart["months"]:
+        row = rows[month["month"]]
+        assert month["open_expected"]["amount"] == f"{row.expected.amount:.2f}"
+        assert month["won"]["amount"] == f"{row.won.amount:.2f}"
+        total = row.expected.amount + row.won.amount
+        assert month["expected"]["amount"] == f"{total:.2f}"
+        low, high = month["p10"]["amount"], month["p90"]["amount"]
+        assert float(low) <= float(high)
+    march = chart["months"][0]
+    assert march["won"]["amount"] == "25000.00"  # Soylent, won on the first day
+
+
+@pytest.mark.parametrize(
+    "params", [{"months": "0"}, {"months": "99"}, {"simulations": "-1"}, {"seed": "x"}]
+)
+def test_forecast_refuses_bad_arguments(client: TestClient, params: dict[str, str]) -> None:
+    answer = client.get("/api/forecast", params=params)
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "BadRequest"
+
+
 # -- the page ------------------------------------------------------------------------------
 
 #: A reference that makes the browser fetch from another host.
@@ -297,7 +334,7 @@ def test_the_page_and_its_files_are_served_locally(client: TestClient) -> None:
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert '<script src="/static/board.js"' in page.text
-    for name in ("board.js", "board.css", "index.html"):
+    for name in ("board.js", "chart.js", "board.css", "index.html"):
         served = client.get(f"/static/{name}")
         assert served.status_code == 200
         assert served.text == (STATIC / name).read_text(encoding="utf-8")

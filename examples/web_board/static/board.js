@@ -4,6 +4,7 @@
 
 (function () {
   const POLL_MS = 1000;
+  const FORECAST_MS = 3000;
   const FEED_ITEMS = 30;
 
   const state = {
@@ -15,6 +16,8 @@
     busy: false, // a drag or a dialog is under way: later boards wait
     waiting: null, // the newest board that arrived while busy
     focus: null, // the card moved with the keyboard keeps the focus
+    forecastAt: 0,
+    forecastTimer: null,
   };
 
   const $ = (id) => document.getElementById(id);
@@ -230,6 +233,7 @@
     }
     if (state.position === null) state.position = answer.data.position;
     render(answer.data);
+    scheduleForecast(0);
   }
 
   // -- moving a card ------------------------------------------------------------
@@ -321,6 +325,7 @@
       toast(done.data.notices.join(" "));
       state.waiting = null;
       render(done.data.board);
+      scheduleForecast();
     } catch (error) {
       showError({ error: "NetworkError", message: `The server did not answer: ${error}` });
     } finally {
@@ -367,7 +372,8 @@
           if (answer.data.events.length) {
             if (answer.data.board) show(answer.data.board);
             logEvents(answer.data.events);
-                }
+            scheduleForecast();
+          }
           if (answer.data.more) delay = 0;
         } else {
           setLive(false, answer.data.message);
@@ -377,6 +383,28 @@
       setLive(false, "the server does not answer");
     }
     setTimeout(poll, delay);
+  }
+
+  // -- the forecast -------------------------------------------------------------
+
+  function scheduleForecast(wait) {
+    clearTimeout(state.forecastTimer);
+    const since = Date.now() - state.forecastAt;
+    const delay = wait !== undefined ? wait : Math.max(0, FORECAST_MS - since);
+    state.forecastTimer = setTimeout(loadForecast, delay);
+  }
+
+  async function loadForecast() {
+    state.forecastAt = Date.now();
+    const answer = await api("GET",
+      `/api/forecast?process=${encodeURIComponent(state.process)}&months=6`);
+    if (!answer.ok) {
+      $("forecast-note").textContent = answer.data.message;
+      return;
+    }
+    $("forecast-note").textContent =
+      `(${answer.data.currency}, ${answer.data.simulations} simulated outcomes)`;
+    window.drawForecast($("chart"), answer.data);
   }
 
   // -- start ----------------------------------------------------------------------
