@@ -315,6 +315,100 @@ def _query_strategies() -> tuple[Any, Any, Any]:
     return opportunities, queries, pipelines
 
 
+def _report_strategies() -> tuple[Any, Any, Any, Any, Any]:
+    """Hypothesis strategies for the reports' property: deals with their histories
+    drawn from small pools (so that moments, days, stages and owners meet), and the
+    reports' questions. Imported lazily, like :func:`_query_strategies`."""
+    from hypothesis import strategies as st
+
+    hour = dt.timedelta(hours=1)
+    moments = st.sampled_from(
+        (
+            *(T0 + n * hour for n in range(-3, 4)),
+            T0.astimezone(_CET),
+            T0 + dt.timedelta(microseconds=1),
+        )
+    )
+    days = st.integers(-2, 2).map(lambda n: T0.date() + dt.timedelta(days=n))
+    stages = st.sampled_from(("lead", "proposal", "won"))
+    owners = st.none() | st.sampled_from(("ann", "bob"))
+    amounts = st.sampled_from(("0", "1", "2.50", "0.000001", "999999999999999.999999"))
+    money = st.builds(Money, amounts.map(Decimal), st.sampled_from(("USD", "EUR", "GBP")))
+    olds = {
+        "stage": stages,
+        "status": st.sampled_from(Status),
+        "owner": owners,
+        "value": money,
+        "annual_value": st.none() | money,
+        "probability": st.integers(0, 100),
+        "expected_close": st.none() | days,
+        "closed_on": st.none() | days,
+        "title": st.just("Old title"),
+    }
+    changes = st.fixed_dictionaries(
+        {}, optional={name: old.map(lambda v: (v, v)) for name, old in olds.items()}
+    )
+
+    @st.composite
+    def events(draw: Any, opportunity_id: str, number: int) -> Event:
+        kind = draw(
+            st.sampled_from(
+                (
+                    EventKind.CREATED,
+                    EventKind.UPDATED,
+                    EventKind.STAGE_CHANGED,
+                    EventKind.NOTE_ADDED,
+                )
+            )
+        )
+        details: dict[str, Any] = {"changes": draw(changes)}
+        if kind is EventKind.CREATED:
+            details["stage"] = draw(stages)
+        elif kind is EventKind.STAGE_CHANGED:
+            details.update({"from": draw(stages), "to": draw(stages)})
+        return _event(
+            f"e-{opportunity_id}-{number}", opportunity_id, kind, draw(moments), **details
+        )
+
+    @st.composite
+    def deals(draw: Any, opportunity_id: str) -> tuple[Opportunity, list[Event]]:
+        opportunity = make_opportunity(
+            opportunity_id,
+            process=draw(st.sampled_from(("standard", "simple"))),
+            stage=draw(stages),
+            stage_probability=draw(st.integers(0, 100)),
+            status=draw(st.sampled_from(Status)),
+            owner=draw(owners),
+            value=draw(money),
+            annual_value=draw(st.none() | money),
+            probability_override=draw(st.none() | st.integers(0, 100)),
+            expected_close=draw(st.none() | days),
+            closed_on=draw(st.none() | days),
+            loss_reason=draw(st.none() | st.just("price")),
+            created_at=draw(moments),
+            stage_entered_at=draw(moments),
+        )
+        count = draw(st.integers(0, 4))
+        return opportunity, [draw(events(opportunity_id, n)) for n in range(count)]
+
+    stores = st.integers(0, 7).flatmap(
+        lambda n: st.tuples(*(deals(f"d-{i}") for i in range(n))).map(list)
+    )
+    processes = st.sampled_from(("standard", "simple"))
+    forecasts = st.builds(
+        ForecastQuery,
+        start=days,
+        end=days,
+        process=st.none() | processes,
+        owner=owners,
+        group_by=st.sampled_from((None, *GROUPINGS)),
+        deals=st.booleans(),
+    )
+    bounds = st.tuples(st.none() | days, st.none() | days)
+    cutoffs = st.dictionaries(stages, moments, max_size=3)
+    return stores, moments, forecasts, bounds, cutoffs
+
+
 @contextlib.contextmanager
 def _raises(kind: type[BaseException], *fragments: str) -> Iterator[None]:
     """Like ``pytest.raises``: the block must raise ``kind`` whose message holds every
@@ -1810,6 +1904,62 @@ class RepositoryContract:
         assert other.repository.stuck("standard", cutoffs) == other.stuck("standard", cutoffs)
         assert [o.id for o in other.repository.stuck("standard", cutoffs)] == ["s-stranger"]
 
+    def test_the_reports_agree_with_their_definitions_on_any_store(self) -> None:
+        # Random deals with random histories: every report's answer must be the one
+        # its definition in ``salesflow.queries`` gives over the same records.
+        from hypothesis import HealthCheck, given, settings
+        from hypothesis import strategies as st
+
+        stores, moments, forecasts, bounds, cutoffs = _report_strategies()
+        examples = iter(range(10**6))
+        processes = ("standard", "simple")
+
+        @settings(
+            max_examples=25,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+        @given(
+            store=stores,
+            ats=st.lists(moments, min_size=1, max_size=2),
+            asked=st.lists(forecasts, min_size=1, max_size=3),
+            periods=st.lists(bounds, min_size=1, max_size=2),
+            limits=st.lists(cutoffs, min_size=1, max_size=2),
+        )
+        def check(
+            store: list[tuple[Opportunity, list[Event]]],
+            ats: list[dt.datetime],
+            asked: list[ForecastQuery],
+            periods: list[tuple[dt.date | None, dt.date | None]],
+            limits: list[dict[str, dt.datetime]],
+        ) -> None:
+            repository = self.repository(f"r{next(examples)}")
+            records = _Records(repository)
+            try:
+                # The deals in one commit with the first event of each history, the
+                # rest of the histories in a second one.
+                if store:
+                    records.commit(*(o for o, _ in store), *(h[0] for _, h in store if h))
+                    records.commit(*(e for _, h in store for e in h[1:]))
+                for at in ats:
+                    for process in (None, *processes):
+                        found = _by_id(repository.revision(process, at))
+                        assert found == records.revision(process, at), (process, at)
+                for query in asked:
+                    assert repository.forecast_totals(query) == records.forecast_totals(query)
+                for process in processes:
+                    for start, end in periods:
+                        found_deals = repository.closed_deals(process, start=start, end=end)
+                        expected = records.closed_deals(process, start=start, end=end)
+                        assert found_deals == expected, (process, start, end)
+                    for limit in limits:
+                        assert repository.stuck(process, limit) == records.stuck(process, limit)
+            finally:
+                repository.close()
+
+        check()
+
     # -- the version of the processes ------------------------------------------
 
     def test_the_processes_version_moves_with_each_process_write(self) -> None:
@@ -2232,6 +2382,47 @@ class DurableRepositoryContract(RepositoryContract):
             ) == pipeline_totals(stored, basis=basis, owner="ann")
         with _raises(StorageError, "opportunity 'o-5'"):
             repository.search(SearchQuery(today=today, order_by="-expected_close", limit=1))
+
+    def test_the_reports_decode_no_opportunity_they_do_not_return(self) -> None:
+        # Revision, forecast and analytics read columns and events; stuck reads when
+        # each candidate entered its stage and decodes only the deals it returns.
+        day = dt.timedelta(days=1)
+        repository = self.repository()
+        records = _Records(repository)
+        won: dict[str, Any] = {"stage": "won", "stage_probability": 100, "status": Status.WON}
+        stored = [
+            make_opportunity("o-stuck", stage_entered_at=T0 - day, expected_close=T0.date()),
+            make_opportunity("o-fresh", stage_entered_at=T0 + day, expected_close=T0.date()),
+            make_opportunity("o-won", closed_on=T0.date(), owner="ann", **won),
+            make_opportunity("o-simple", process="simple", stage_entered_at=T0 - day),
+        ]
+        records.commit(
+            *stored,
+            _created("e-1", stored[2]),
+            _moved("e-2", "o-won", T0 + day, "lead", "won"),
+        )
+        records.commit(
+            _event("e-3", "o-fresh", EventKind.UPDATED, T0 + day, changes={"owner": (None, "ann")})
+        )
+        ws = repository.workspace
+        for opportunity in stored[1:]:
+            broken = converter.unstructure(opportunity)
+            del broken["value"]  # undecodable, though its stage_entered_at still reads
+            self.overwrite_stored_data("opportunities", ws, opportunity.id, json.dumps(broken))
+        with _raises(StorageError, "opportunity 'o-fresh'"):
+            repository.opportunities()  # the data really cannot be read
+        assert repository.stuck("standard", {"lead": T0}) == [stored[0]]
+        assert repository.stuck("simple", {"pitching": T0}) == []
+        assert _by_id(repository.revision(None, T0)) == records.revision(None, T0)
+        query = ForecastQuery(start=T0.date(), end=T0.date(), group_by="owner", deals=True)
+        assert repository.forecast_totals(query) == records.forecast_totals(query)
+        found = repository.closed_deals("standard", start=None, end=None)
+        assert found == records.closed_deals("standard", start=None, end=None)
+        assert [d.id for d in found] == ["o-won"]
+        # A deal the answer needs is decoded, and bad data there is reported.
+        self.overwrite_stored_data("opportunities", ws, "o-stuck", '"not an opportunity"')
+        with _raises(StorageError, "opportunity 'o-stuck'"):
+            repository.stuck("standard", {"lead": T0})
 
     def test_a_row_whose_data_disagrees_with_its_version_is_refused(self) -> None:
         repository = self.repository()
