@@ -1001,7 +1001,10 @@ class SQLRepository(Repository):
         """Two reads in one snapshot: the closed deals' columns (and the loss reason of
         the lost ones), and the stage each of their stage events entered."""
         mark, table = self._mark, self._table("opportunities")
-        where = f"o.workspace = {mark} AND o.process = {mark} AND o.status IN ('won', 'lost')"
+        where = (
+            f"o.workspace = {mark} AND o.process = {mark} AND o.status IN ('won', 'lost') "
+            "AND o.closed_on IS NOT NULL"
+        )
         parameters: list[object] = [self.workspace, process]
         for operator, bound in ((">=", start), ("<=", end)):
             if bound is not None:
@@ -1049,32 +1052,40 @@ class SQLRepository(Repository):
         )
 
     def stuck(self, process: str, cutoffs: Mapping[str, dt.datetime]) -> list[Opportunity]:
-        """Found in the database by the moment of each open opportunity's last stage
-        event (when it entered its stage); only those found are decoded."""
+        """Two reads in one snapshot: the open opportunities of the process in a stage of
+        ``cutoffs``, each with the moment it entered its stage as its JSON records it
+        (that one string read in the database, nothing decoded), and then the JSON of
+        those that entered before their stage's cutoff -- the only ones decoded."""
         if not cutoffs:
             return []
-        mark = self._mark
-        stages = list(cutoffs)
-        limit = " ".join(f"WHEN {mark} THEN {mark}" for _ in stages)
-        entered = (
-            f"(SELECT e.at FROM {self._table('events')} e WHERE e.workspace = o.workspace "
-            "AND e.opportunity_id = o.id AND e.kind IN ('created', 'stage_changed') "
-            "ORDER BY e.seq DESC LIMIT 1)"
-        )
-        parameters: list[object] = [self.workspace, process, *stages]
-        for stage in stages:
-            parameters += [stage, self._column(checks.aware(cutoffs[stage], "stuck(cutoffs)"))]
-        rows = self._query(
-            f"finding the stuck opportunities of process {process!r}",
-            f"SELECT o.id, o.version, o.{self._json_text} "
-            f"FROM {self._table('opportunities')} o "
-            f"WHERE o.workspace = {mark} AND o.process = {mark} AND o.status = 'open' "
-            f"AND o.stage IN ({self._marks(len(stages))}) "
-            f"AND {entered} < CASE o.stage {limit} END",
-            parameters,
-        )
+        limits = {
+            stage: checks.aware(moment, "stuck(cutoffs)") for stage, moment in cutoffs.items()
+        }
+        mark, table = self._mark, self._table("opportunities")
+        entered = self._json_string("data", "stage_entered_at")
+        rows: list[Any] = []
+        with self._reading(f"finding the stuck opportunities of process {process!r}") as cursor:
+            cursor.execute(
+                f"SELECT id, stage, {entered} FROM {table} "
+                f"WHERE workspace = {mark} AND process = {mark} AND status = 'open' "
+                f"AND stage IN ({self._marks(len(limits))})",
+                [self.workspace, process, *limits],
+            )
+            chosen = [
+                id_
+                for id_, stage, moment in cursor.fetchall()
+                if _entered_before(moment, limits[stage])
+            ]
+            for first in range(0, len(chosen), _IDS_PER_READ):
+                ids = chosen[first : first + _IDS_PER_READ]
+                cursor.execute(
+                    f"SELECT id, version, {self._json_text} FROM {table} "
+                    f"WHERE workspace = {mark} AND id IN ({self._marks(len(ids))})",
+                    [self.workspace, *ids],
+                )
+                rows.extend(cursor.fetchall())
         found = load_versioned(rows, Opportunity, self.workspace)
-        return queries.stuck(found, process=process, cutoffs=cutoffs)
+        return queries.stuck(found, process=process, cutoffs=limits)
 
     # -- the unit of work ------------------------------------------------------
 
@@ -1371,6 +1382,23 @@ def _old_value(pair: Any) -> Any:
                     return Money(Decimal(payload["amount"]), payload["currency"])
     old, _ = decode_detail(pair)
     return old
+
+
+#: How many ids one ``IN (...)`` read names at most (well below any driver's limit).
+_IDS_PER_READ = 500
+
+
+def _entered_before(text: object, cutoff: dt.datetime) -> bool:
+    """Whether the stored ``stage_entered_at`` (ISO text with its offset) is before
+    ``cutoff``; also True when it cannot be read, so that decoding the record reports
+    the bad data."""
+    try:
+        moment = dt.datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        return True
+    if moment is None or moment.utcoffset() is None:
+        return True
+    return moment < cutoff
 
 
 def _decimal(value: object) -> Decimal:

@@ -34,6 +34,7 @@ from typing import Any
 import attrs
 from dateutil.relativedelta import relativedelta
 
+from salesflow import queries
 from salesflow.domain.activity import Activity
 from salesflow.domain.events import Event, EventKind
 from salesflow.domain.opportunity import Opportunity, OpportunityAction
@@ -55,10 +56,16 @@ from salesflow.domain.values import (
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
 from salesflow.ports import ChangeSet, PendingCall, Repository
 from salesflow.queries import (
+    GROUPINGS,
     ORDERINGS,
     Basis,
+    ClosedDeal,
+    DealState,
+    ForecastQuery,
+    ForecastTotals,
     Page,
     PipelineTotals,
+    Revision,
     SearchQuery,
     StageTotal,
     pipeline_totals,
@@ -308,6 +315,100 @@ def _query_strategies() -> tuple[Any, Any, Any]:
     return opportunities, queries, pipelines
 
 
+def _report_strategies() -> tuple[Any, Any, Any, Any, Any]:
+    """Hypothesis strategies for the reports' property: deals with their histories
+    drawn from small pools (so that moments, days, stages and owners meet), and the
+    reports' questions. Imported lazily, like :func:`_query_strategies`."""
+    from hypothesis import strategies as st
+
+    hour = dt.timedelta(hours=1)
+    moments = st.sampled_from(
+        (
+            *(T0 + n * hour for n in range(-3, 4)),
+            T0.astimezone(_CET),
+            T0 + dt.timedelta(microseconds=1),
+        )
+    )
+    days = st.integers(-2, 2).map(lambda n: T0.date() + dt.timedelta(days=n))
+    stages = st.sampled_from(("lead", "proposal", "won"))
+    owners = st.none() | st.sampled_from(("ann", "bob"))
+    amounts = st.sampled_from(("0", "1", "2.50", "0.000001", "999999999999999.999999"))
+    money = st.builds(Money, amounts.map(Decimal), st.sampled_from(("USD", "EUR", "GBP")))
+    olds = {
+        "stage": stages,
+        "status": st.sampled_from(Status),
+        "owner": owners,
+        "value": money,
+        "annual_value": st.none() | money,
+        "probability": st.integers(0, 100),
+        "expected_close": st.none() | days,
+        "closed_on": st.none() | days,
+        "title": st.just("Old title"),
+    }
+    changes = st.fixed_dictionaries(
+        {}, optional={name: old.map(lambda v: (v, v)) for name, old in olds.items()}
+    )
+
+    @st.composite
+    def events(draw: Any, opportunity_id: str, number: int) -> Event:
+        kind = draw(
+            st.sampled_from(
+                (
+                    EventKind.CREATED,
+                    EventKind.UPDATED,
+                    EventKind.STAGE_CHANGED,
+                    EventKind.NOTE_ADDED,
+                )
+            )
+        )
+        details: dict[str, Any] = {"changes": draw(changes)}
+        if kind is EventKind.CREATED:
+            details["stage"] = draw(stages)
+        elif kind is EventKind.STAGE_CHANGED:
+            details.update({"from": draw(stages), "to": draw(stages)})
+        return _event(
+            f"e-{opportunity_id}-{number}", opportunity_id, kind, draw(moments), **details
+        )
+
+    @st.composite
+    def deals(draw: Any, opportunity_id: str) -> tuple[Opportunity, list[Event]]:
+        opportunity = make_opportunity(
+            opportunity_id,
+            process=draw(st.sampled_from(("standard", "simple"))),
+            stage=draw(stages),
+            stage_probability=draw(st.integers(0, 100)),
+            status=draw(st.sampled_from(Status)),
+            owner=draw(owners),
+            value=draw(money),
+            annual_value=draw(st.none() | money),
+            probability_override=draw(st.none() | st.integers(0, 100)),
+            expected_close=draw(st.none() | days),
+            closed_on=draw(st.none() | days),
+            loss_reason=draw(st.none() | st.just("price")),
+            created_at=draw(moments),
+            stage_entered_at=draw(moments),
+        )
+        count = draw(st.integers(0, 4))
+        return opportunity, [draw(events(opportunity_id, n)) for n in range(count)]
+
+    stores = st.integers(0, 7).flatmap(
+        lambda n: st.tuples(*(deals(f"d-{i}") for i in range(n))).map(list)
+    )
+    processes = st.sampled_from(("standard", "simple"))
+    forecasts = st.builds(
+        ForecastQuery,
+        start=days,
+        end=days,
+        process=st.none() | processes,
+        owner=owners,
+        group_by=st.sampled_from((None, *GROUPINGS)),
+        deals=st.booleans(),
+    )
+    bounds = st.tuples(st.none() | days, st.none() | days)
+    cutoffs = st.dictionaries(stages, moments, max_size=3)
+    return stores, moments, forecasts, bounds, cutoffs
+
+
 @contextlib.contextmanager
 def _raises(kind: type[BaseException], *fragments: str) -> Iterator[None]:
     """Like ``pytest.raises``: the block must raise ``kind`` whose message holds every
@@ -320,6 +421,101 @@ def _raises(kind: type[BaseException], *fragments: str) -> Iterator[None]:
             assert fragment in message, f"{fragment!r} is not in the message {message!r}"
     else:
         raise AssertionError(f"{kind.__name__} was not raised")
+
+
+def _event(
+    id: str, opportunity_id: str | None, kind: EventKind, at: dt.datetime, **details: Any
+) -> Event:
+    """An event of ``kind`` recorded at ``at`` with ``details``."""
+    return Event(id, kind, opportunity_id, at, "ann", details)
+
+
+def _created(id: str, opportunity: Opportunity, at: dt.datetime | None = None) -> Event:
+    """The ``CREATED`` event of ``opportunity`` (at its creation unless told), with the
+    changes a command records: every report field from None."""
+    changes = {
+        "stage": (None, opportunity.stage),
+        "status": (None, opportunity.status),
+        "owner": (None, opportunity.owner),
+        "value": (None, opportunity.value),
+        "probability": (None, opportunity.probability),
+    }
+    return _event(
+        id,
+        opportunity.id,
+        EventKind.CREATED,
+        opportunity.created_at if at is None else at,
+        stage=opportunity.stage,
+        changes=changes,
+    )
+
+
+def _moved(id: str, opportunity_id: str, at: dt.datetime, source: str, target: str) -> Event:
+    """A ``STAGE_CHANGED`` event from ``source`` to ``target`` at ``at``."""
+    return _event(
+        id,
+        opportunity_id,
+        EventKind.STAGE_CHANGED,
+        at,
+        changes={"stage": (source, target)},
+        **{"from": source, "to": target},
+    )
+
+
+class _Records:
+    """Opportunities and events committed to one repository, kept beside it: what the
+    definitions in :mod:`salesflow.queries` are applied to, to check its answers."""
+
+    def __init__(self, repository: Repository) -> None:
+        self.repository = repository
+        self.opportunities: dict[str, Opportunity] = {}
+        self.histories: dict[str, list[Event]] = {}
+
+    def commit(self, *records: Opportunity | Event) -> None:
+        opportunities = tuple(r for r in records if isinstance(r, Opportunity))
+        events = tuple(r for r in records if isinstance(r, Event))
+        self.repository.commit(ChangeSet(opportunities=opportunities, events=events))
+        for opportunity in opportunities:
+            self.opportunities[opportunity.id] = opportunity
+        for event in events:
+            if event.opportunity_id is not None:
+                self.histories.setdefault(event.opportunity_id, []).append(event)
+
+    def history(self, opportunity_id: str) -> list[Event]:
+        return self.histories.get(opportunity_id, [])
+
+    def revision(self, process: str | None, at: dt.datetime) -> Revision:
+        """The revision the definition gives, its states ordered by id."""
+        found = queries.revision(
+            (
+                (o, tuple(self.history(o.id)))
+                for o in self.opportunities.values()
+                if process is None or o.process == process
+            ),
+            at,
+        )
+        return _by_id(found)
+
+    def forecast_totals(self, query: ForecastQuery) -> ForecastTotals:
+        return queries.forecast_totals(self.opportunities.values(), query)
+
+    def closed_deals(
+        self, process: str, *, start: dt.date | None, end: dt.date | None
+    ) -> list[ClosedDeal]:
+        return queries.closed_deals(
+            self.opportunities.values(), self.history, process=process, start=start, end=end
+        )
+
+    def stuck(self, process: str, cutoffs: dict[str, dt.datetime]) -> list[Opportunity]:
+        return queries.stuck(self.opportunities.values(), process=process, cutoffs=cutoffs)
+
+
+def _by_id(revision: Revision) -> Revision:
+    """``revision`` with its states ordered by id (the port leaves their order open)."""
+    return Revision(
+        tuple(sorted(revision.now, key=lambda s: s.id)),
+        tuple(sorted(revision.then, key=lambda s: s.id)),
+    )
 
 
 class RepositoryContract:
@@ -1240,6 +1436,530 @@ class RepositoryContract:
         assert mine.paused == 1
         assert repository.pipeline_totals("none", basis="value") == PipelineTotals((), 0)
 
+    # -- the query side: reports -----------------------------------------------
+
+    def test_the_reports_of_an_empty_store_are_empty(self) -> None:
+        repository = self.repository()
+        assert repository.revision(None, T0) == Revision()
+        assert repository.revision("standard", T0 - dt.timedelta(days=1000)) == Revision()
+        for group_by in (None, *GROUPINGS):
+            query = ForecastQuery(
+                start=dt.date(2000, 1, 1), end=dt.date(2100, 1, 1), group_by=group_by, deals=True
+            )
+            assert repository.forecast_totals(query) == ForecastTotals(())
+        assert repository.closed_deals("standard", start=None, end=None) == []
+        assert repository.stuck("standard", {"lead": T0 + dt.timedelta(days=1000)}) == []
+        assert repository.stuck("standard", {}) == []
+
+    def test_revision_agrees_with_the_definition(self) -> None:
+        hour, day, tick = dt.timedelta(hours=1), dt.timedelta(days=1), dt.timedelta(microseconds=1)
+        at = T0
+        repository = self.repository()
+        records = _Records(repository)
+        # Created after the moment: in ``now`` only.
+        late = make_opportunity("r-late", created_at=at + hour, stage_entered_at=at + hour)
+        records.commit(late, _created("e-late", late))
+        # Changed after the moment, twice over for the value: it stood as the first
+        # later change found it, in another currency, without owner or annual value.
+        changed = make_opportunity(
+            "r-changed",
+            stage="proposal",
+            stage_probability=60,
+            value=Money("2000", "EUR"),
+            owner="ann",
+            annual_value=Money("24000", "EUR"),
+            expected_close=dt.date(2026, 5, 31),
+            status=Status.PAUSED,
+            created_at=at - day,
+            stage_entered_at=at + hour,
+        )
+        first = make_opportunity("r-changed", created_at=at - day, stage_entered_at=at - day)
+        records.commit(changed, _created("e-changed-0", first))
+        records.commit(
+            _event("e-changed-1", "r-changed", EventKind.UPDATED, at - hour, changes={}),
+            _event(
+                "e-changed-2",
+                "r-changed",
+                EventKind.UPDATED,
+                at + tick,
+                changes={
+                    "value": (Money("1000.00", "USD"), Money("1500", "EUR")),
+                    "owner": (None, "ann"),
+                    "title": ("Deal r-changed", "Renamed"),
+                },
+            ),
+        )
+        records.commit(
+            _event(
+                "e-changed-3",
+                "r-changed",
+                EventKind.STAGE_CHANGED,
+                (at + hour).astimezone(_CET),
+                changes={
+                    "stage": ("lead", "proposal"),
+                    "probability": (15, 60),
+                    "value": (Money("1500", "EUR"), Money("2000", "EUR")),
+                },
+                **{"from": "lead", "to": "proposal"},
+            ),
+            _event(
+                "e-changed-4",
+                "r-changed",
+                EventKind.UPDATED,
+                at + 2 * hour,
+                changes={
+                    "annual_value": (None, Money("24000", "EUR")),
+                    "expected_close": (None, dt.date(2026, 5, 31)),
+                    "status": (Status.OPEN, Status.PAUSED),
+                },
+            ),
+        )
+        # Won after the moment: it was open, with an annual value in a third currency.
+        won = make_opportunity(
+            "r-won",
+            stage="won",
+            stage_probability=100,
+            status=Status.WON,
+            closed_on=dt.date(2026, 3, 2),
+            owner="bob",
+            created_at=at - day,
+        )
+        records.commit(
+            won,
+            _created("e-won-0", make_opportunity("r-won", created_at=at - day)),
+            _event(
+                "e-won-1",
+                "r-won",
+                EventKind.STAGE_CHANGED,
+                at + hour,
+                changes={
+                    "stage": ("negotiation", "won"),
+                    "probability": (80, 100),
+                    "status": (Status.OPEN, Status.WON),
+                    "closed_on": (None, dt.date(2026, 3, 2)),
+                    "annual_value": (Money("5", "GBP"), None),
+                },
+                **{"from": "negotiation", "to": "won"},
+            ),
+        )
+        # An event exactly at the moment (in two time zones) is not after it.
+        for id_, moment in (("r-at", at), ("r-at-cet", at.astimezone(_CET))):
+            opportunity = make_opportunity(id_, created_at=at - day, owner="ann")
+            records.commit(
+                opportunity,
+                _created(f"e-{id_}-0", opportunity),
+                _event(
+                    f"e-{id_}-1",
+                    id_,
+                    EventKind.UPDATED,
+                    moment,
+                    changes={"owner": (None, "ann")},
+                ),
+            )
+        # Changed before the moment only, or never recorded: as it stands.
+        before = make_opportunity("r-before", created_at=at - day, owner="bob")
+        records.commit(
+            before,
+            _created("e-before-0", before),
+            _event("e-before-1", "r-before", EventKind.UPDATED, at - tick, changes={}),
+        )
+        records.commit(make_opportunity("r-silent", created_at=at - day))
+        # After the moment, but changing no report field.
+        noted = make_opportunity("r-noted", created_at=at - day)
+        records.commit(
+            noted,
+            _created("e-noted-0", noted),
+            _event("e-noted-1", "r-noted", EventKind.NOTE_ADDED, at + hour, note="Called"),
+            _event(
+                "e-noted-2",
+                "r-noted",
+                EventKind.UPDATED,
+                at + hour,
+                changes={"title": ("Deal r-noted", "Deal")},
+            ),
+        )
+        # Another process, and an event of no opportunity.
+        simple = make_opportunity(
+            "r-simple", process="simple", stage="pitching", created_at=at - day
+        )
+        records.commit(
+            simple,
+            _created("e-simple-0", simple),
+            _event(
+                "e-simple-1",
+                "r-simple",
+                EventKind.STAGE_CHANGED,
+                at + day,
+                changes={"stage": ("lead", "pitching")},
+                **{"from": "lead", "to": "pitching"},
+            ),
+            _event("e-nobody", None, EventKind.UPDATED, at + hour, changes={}),
+        )
+        # Another workspace, with the same ids and later events of its own.
+        other = _Records(self.repository("other"))
+        for id_ in ("r-silent", "r-before", "r-other"):
+            opportunity = make_opportunity(id_, value=Money("7", "CHF"), created_at=at - day)
+            other.commit(
+                opportunity,
+                _event(
+                    f"e-{id_}",
+                    id_,
+                    EventKind.UPDATED,
+                    at + hour,
+                    changes={"value": (Money("8", "CHF"), Money("7", "CHF"))},
+                ),
+            )
+
+        found = repository.revision(None, at)
+        assert sorted(s.id for s in found.now) == [
+            "r-changed",
+            "r-late",
+            "r-noted",
+            "r-simple",
+            "r-won",
+        ]
+        then = {s.id: s for s in found.then}
+        assert sorted(then) == ["r-changed", "r-noted", "r-simple", "r-won"]
+        assert then["r-changed"] == DealState(
+            id="r-changed",
+            process="standard",
+            stage="lead",
+            status=Status.OPEN,
+            owner=None,
+            currency="USD",
+            value=Decimal("1000.00"),
+            annual_value=None,
+            annual_currency=None,
+            probability=15,
+            expected_close=None,
+            closed_on=None,
+            created_at=at - day,
+        )
+        assert (then["r-won"].annual_value, then["r-won"].annual_currency) == (Decimal(5), "GBP")
+        assert (then["r-won"].status, then["r-won"].closed_on) == (Status.OPEN, None)
+        assert then["r-noted"] == queries.state_of(noted)
+        moments = (at, at.astimezone(_CET), at - tick, at + hour, at + 3 * hour, at - 2 * day)
+        for process in (None, "standard", "simple", "missing"):
+            for moment in moments:
+                assert _by_id(repository.revision(process, moment)) == records.revision(
+                    process, moment
+                ), (process, moment)
+        assert _by_id(other.repository.revision(None, at)) == other.revision(None, at)
+        assert {s.id for s in other.repository.revision(None, at).now} == {
+            "r-silent",
+            "r-before",
+            "r-other",
+        }
+
+    def test_forecast_totals_agree_with_the_definition(self) -> None:
+        start, end = dt.date(2026, 4, 1), dt.date(2026, 5, 31)
+        before, after = start - dt.timedelta(days=1), end + dt.timedelta(days=1)
+        repository = self.repository()
+        records = _Records(repository)
+        won: dict[str, Any] = {"stage": "won", "stage_probability": 100, "status": Status.WON}
+        lost: dict[str, Any] = {"stage": "lost", "stage_probability": 0, "status": Status.LOST}
+        records.commit(
+            # Open deals on the period's first and last days, in several currencies.
+            make_opportunity("f-01", expected_close=start, owner="ann", probability_override=40),
+            make_opportunity(
+                "f-02",
+                expected_close=end,
+                stage="proposal",
+                stage_probability=60,
+                value=Money("250.50", "EUR"),
+            ),
+            make_opportunity(
+                "f-03", expected_close=dt.date(2026, 4, 15), owner="ann", value=Money("3", "EUR")
+            ),
+            make_opportunity(
+                "f-04",
+                expected_close=dt.date(2026, 5, 2),
+                owner="bob",
+                value=Money("0.000001", "GBP"),
+                annual_value=Money("99", "GBP"),
+            ),
+            # Open deals outside the period, without a date, or paused.
+            make_opportunity("f-05", expected_close=before, owner="ann"),
+            make_opportunity("f-06", expected_close=after),
+            make_opportunity("f-07", expected_close=None, owner="ann"),
+            make_opportunity("f-08", expected_close=start, status=Status.PAUSED, owner="ann"),
+            # Won deals count by their closing day, whatever their expected close.
+            make_opportunity("f-09", closed_on=start, expected_close=after, owner="ann", **won),
+            make_opportunity(
+                "f-10", closed_on=end, value=Money("12.5", "GBP"), expected_close=start, **won
+            ),
+            make_opportunity("f-11", closed_on=after, expected_close=start, **won),
+            make_opportunity("f-12", closed_on=None, expected_close=start, **won),
+            make_opportunity("f-13", closed_on=start, expected_close=start, owner="ann", **lost),
+            # Another process.
+            make_opportunity(
+                "f-14",
+                process="simple",
+                stage="pitching",
+                expected_close=start,
+                owner="ann",
+                value=Money("70", "EUR"),
+            ),
+            make_opportunity(
+                "f-15", process="simple", closed_on=end, owner="bob", value=Money("9", "EUR"), **won
+            ),
+        )
+        other = self.repository("other")
+        other.commit(
+            ChangeSet(
+                opportunities=(
+                    make_opportunity("f-01", expected_close=start, value=Money("5", "CHF")),
+                    make_opportunity("f-99", closed_on=end, owner="ann", **won),
+                )
+            )
+        )
+        everything = ForecastQuery(start=start, end=end, deals=True)
+        totals = repository.forecast_totals(everything)
+        assert [(r.currency, r.count, r.won_count) for r in totals.rows] == [
+            ("EUR", 3, 1),
+            ("GBP", 1, 1),
+            ("USD", 1, 1),
+        ]
+        assert ("USD", Decimal("1000.00"), 40) in totals.deals
+        assert ("EUR", Decimal("250.50"), 60) in totals.deals
+        for group_by in (None, *GROUPINGS):
+            for process in (None, "standard", "simple", "missing"):
+                for owner in (None, "ann", "bob"):
+                    for deals in (False, True):
+                        query = ForecastQuery(
+                            start=start,
+                            end=end,
+                            process=process,
+                            owner=owner,
+                            group_by=group_by,
+                            deals=deals,
+                        )
+                        found = repository.forecast_totals(query)
+                        assert found == records.forecast_totals(query), query
+        for first, last in ((start, start), (end, end), (before, before), (end, start)):
+            for group_by in (None, "month"):
+                query = ForecastQuery(start=first, end=last, group_by=group_by, deals=True)
+                assert repository.forecast_totals(query) == records.forecast_totals(query), query
+        assert repository.forecast_totals(ForecastQuery(start=end, end=start)) == ForecastTotals(())
+
+    def test_closed_deals_agree_with_the_definition(self) -> None:
+        start, end = dt.date(2026, 4, 1), dt.date(2026, 4, 30)
+        day = dt.timedelta(days=1)
+        repository = self.repository()
+        records = _Records(repository)
+        won: dict[str, Any] = {"stage": "won", "stage_probability": 100, "status": Status.WON}
+        lost: dict[str, Any] = {"stage": "lost", "stage_probability": 0, "status": Status.LOST}
+        # Won on the first day, through two stages: the path leaves other events out
+        # and keeps each entry's moment whatever its time zone.
+        first = make_opportunity(
+            "c-won", closed_on=start, value=Money("1200.50", "EUR"), loss_reason="price", **won
+        )
+        records.commit(
+            first,
+            _created("e-1", make_opportunity("c-won")),
+            _event("e-2", "c-won", EventKind.UPDATED, T0 + day, changes={}),
+            _moved("e-3", "c-won", (T0 + 2 * day).astimezone(_CET), "lead", "proposal"),
+            _event("e-4", "c-won", EventKind.NOTE_ADDED, T0 + 3 * day, note="Signed"),
+        )
+        records.commit(_moved("e-5", "c-won", T0 + 4 * day, "proposal", "won"))
+        # Lost on the last day, with and without a reason.
+        for id_, reason in (("c-lost", "price"), ("c-lost-silent", None)):
+            opportunity = make_opportunity(
+                id_,
+                closed_on=end,
+                loss_reason=reason,
+                owner=None,
+                value=Money("3", "GBP"),
+                **lost,
+            )
+            records.commit(
+                opportunity,
+                _created(f"e-{id_}-1", make_opportunity(id_)),
+                _moved(f"e-{id_}-2", id_, T0 + day, "lead", "lost"),
+            )
+        # Closed outside the period, without a closing day, or not closed at all.
+        records.commit(
+            make_opportunity("c-early", closed_on=start - day, **won),
+            make_opportunity("c-late", closed_on=end + day, **lost),
+            make_opportunity("c-undated", closed_on=None, **won),
+            make_opportunity("c-open", closed_on=start),
+            make_opportunity("c-paused", closed_on=start, status=Status.PAUSED),
+            _created("e-early", make_opportunity("c-early")),
+            _created("e-undated", make_opportunity("c-undated")),
+        )
+        # Won without any history; won in another process.
+        records.commit(
+            make_opportunity("c-bare", closed_on=end, **won),
+            make_opportunity("c-simple", process="simple", closed_on=start, **won),
+            _created("e-simple", make_opportunity("c-simple", process="simple")),
+        )
+        # Another workspace: the same id with another history.
+        other = _Records(self.repository("other"))
+        stranger = make_opportunity("c-won", closed_on=start, **lost)
+        other.commit(
+            stranger,
+            _created("e-1", stranger),
+            _moved("e-9", "c-won", T0, "lead", "negotiation"),
+            make_opportunity("c-stranger", closed_on=start, **won),
+        )
+
+        found = repository.closed_deals("standard", start=start, end=end)
+        assert [d.id for d in found] == ["c-bare", "c-lost", "c-lost-silent", "c-won"]
+        assert found[3] == ClosedDeal(
+            id="c-won",
+            won=True,
+            currency="EUR",
+            value=Decimal("1200.50"),
+            created_at=T0,
+            closed_on=start,
+            loss_reason=None,
+            path=((T0, "lead"), (T0 + 2 * day, "proposal"), (T0 + 4 * day, "won")),
+        )
+        assert (found[1].won, found[1].loss_reason, found[2].loss_reason) == (False, "price", None)
+        assert found[0].path == ()
+        bounds = (
+            (None, None),
+            (start, None),
+            (None, end),
+            (start, end),
+            (start, start),
+            (end, end),
+            (end, start),
+            (start - day, None),
+            (None, start - day),
+        )
+        for process in ("standard", "simple", "missing"):
+            for low, high in bounds:
+                assert repository.closed_deals(
+                    process, start=low, end=high
+                ) == records.closed_deals(process, start=low, end=high), (process, low, high)
+        assert "c-undated" not in [
+            d.id for d in repository.closed_deals("standard", start=None, end=None)
+        ]
+        assert other.repository.closed_deals(
+            "standard", start=None, end=None
+        ) == other.closed_deals("standard", start=None, end=None)
+
+    def test_stuck_agrees_with_the_definition(self) -> None:
+        hour, day, tick = dt.timedelta(hours=1), dt.timedelta(days=1), dt.timedelta(microseconds=1)
+        repository = self.repository()
+        records = _Records(repository)
+
+        def entered(id_: str, at: dt.datetime, stage: str = "lead", **fields: Any) -> None:
+            # An opportunity created a week before ``at`` and moved into ``stage`` then.
+            created = T0 - 7 * day
+            opportunity = make_opportunity(
+                id_, stage=stage, created_at=created, stage_entered_at=at, **fields
+            )
+            records.commit(
+                opportunity,
+                _created(f"e-{id_}-1", make_opportunity(id_, created_at=created)),
+                _moved(f"e-{id_}-2", id_, at, "lead", stage),
+            )
+
+        entered("s-old", T0 - day)
+        entered("s-tie-b", T0 - 2 * day)
+        entered("s-tie-a", T0 - 2 * day, owner="ann")
+        entered("s-just-before", T0 - tick)
+        entered("s-at-cutoff", T0)
+        entered("s-cet", (T0 - hour).astimezone(_CET))
+        entered("s-proposal", T0 + hour / 2, "proposal")
+        entered("s-proposal-late", T0 + hour, "proposal")
+        entered("s-negotiation", T0 - 5 * day, "negotiation")
+        entered("s-paused", T0 - day, status=Status.PAUSED)
+        entered("s-won", T0 - day, "won", status=Status.WON, closed_on=T0.date())
+        entered("s-simple", T0 - day, process="simple")
+        # No history at all: the stage was entered when the opportunity says.
+        records.commit(make_opportunity("s-bare", stage_entered_at=T0 - 3 * day))
+        other = _Records(self.repository("other"))
+        other.commit(make_opportunity("s-stranger", stage_entered_at=T0 - 9 * day))
+
+        cutoffs = {"lead": T0, "proposal": T0 + hour, "won": T0 + day}
+        found = repository.stuck("standard", cutoffs)
+        assert [o.id for o in found] == [
+            "s-bare",
+            "s-tie-a",
+            "s-tie-b",
+            "s-old",
+            "s-cet",
+            "s-just-before",
+            "s-proposal",
+        ]
+        assert found[1] == records.opportunities["s-tie-a"]
+        variants: list[dict[str, dt.datetime]] = [
+            {},
+            {"lead": T0},
+            {"lead": T0.astimezone(_CET)},
+            cutoffs,
+            {"proposal": T0 + hour + tick, "negotiation": T0},
+            {"missing": T0 + 100 * day},
+            {"lead": T0 - 10 * day, "won": T0 + 100 * day},
+        ]
+        for process in ("standard", "simple", "missing"):
+            for variant in variants:
+                assert repository.stuck(process, variant) == records.stuck(process, variant), (
+                    process,
+                    variant,
+                )
+        assert other.repository.stuck("standard", cutoffs) == other.stuck("standard", cutoffs)
+        assert [o.id for o in other.repository.stuck("standard", cutoffs)] == ["s-stranger"]
+
+    def test_the_reports_agree_with_their_definitions_on_any_store(self) -> None:
+        # Random deals with random histories: every report's answer must be the one
+        # its definition in ``salesflow.queries`` gives over the same records.
+        from hypothesis import HealthCheck, given, settings
+        from hypothesis import strategies as st
+
+        stores, moments, forecasts, bounds, cutoffs = _report_strategies()
+        examples = iter(range(10**6))
+        processes = ("standard", "simple")
+
+        @settings(
+            max_examples=25,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+        @given(
+            store=stores,
+            ats=st.lists(moments, min_size=1, max_size=2),
+            asked=st.lists(forecasts, min_size=1, max_size=3),
+            periods=st.lists(bounds, min_size=1, max_size=2),
+            limits=st.lists(cutoffs, min_size=1, max_size=2),
+        )
+        def check(
+            store: list[tuple[Opportunity, list[Event]]],
+            ats: list[dt.datetime],
+            asked: list[ForecastQuery],
+            periods: list[tuple[dt.date | None, dt.date | None]],
+            limits: list[dict[str, dt.datetime]],
+        ) -> None:
+            repository = self.repository(f"r{next(examples)}")
+            records = _Records(repository)
+            try:
+                # The deals in one commit with the first event of each history, the
+                # rest of the histories in a second one.
+                if store:
+                    records.commit(*(o for o, _ in store), *(h[0] for _, h in store if h))
+                    records.commit(*(e for _, h in store for e in h[1:]))
+                for at in ats:
+                    for process in (None, *processes):
+                        found = _by_id(repository.revision(process, at))
+                        assert found == records.revision(process, at), (process, at)
+                for query in asked:
+                    assert repository.forecast_totals(query) == records.forecast_totals(query)
+                for process in processes:
+                    for start, end in periods:
+                        found_deals = repository.closed_deals(process, start=start, end=end)
+                        expected = records.closed_deals(process, start=start, end=end)
+                        assert found_deals == expected, (process, start, end)
+                    for limit in limits:
+                        assert repository.stuck(process, limit) == records.stuck(process, limit)
+            finally:
+                repository.close()
+
+        check()
+
     # -- the version of the processes ------------------------------------------
 
     def test_the_processes_version_moves_with_each_process_write(self) -> None:
@@ -1662,6 +2382,47 @@ class DurableRepositoryContract(RepositoryContract):
             ) == pipeline_totals(stored, basis=basis, owner="ann")
         with _raises(StorageError, "opportunity 'o-5'"):
             repository.search(SearchQuery(today=today, order_by="-expected_close", limit=1))
+
+    def test_the_reports_decode_no_opportunity_they_do_not_return(self) -> None:
+        # Revision, forecast and analytics read columns and events; stuck reads when
+        # each candidate entered its stage and decodes only the deals it returns.
+        day = dt.timedelta(days=1)
+        repository = self.repository()
+        records = _Records(repository)
+        won: dict[str, Any] = {"stage": "won", "stage_probability": 100, "status": Status.WON}
+        stored = [
+            make_opportunity("o-stuck", stage_entered_at=T0 - day, expected_close=T0.date()),
+            make_opportunity("o-fresh", stage_entered_at=T0 + day, expected_close=T0.date()),
+            make_opportunity("o-won", closed_on=T0.date(), owner="ann", **won),
+            make_opportunity("o-simple", process="simple", stage_entered_at=T0 - day),
+        ]
+        records.commit(
+            *stored,
+            _created("e-1", stored[2]),
+            _moved("e-2", "o-won", T0 + day, "lead", "won"),
+        )
+        records.commit(
+            _event("e-3", "o-fresh", EventKind.UPDATED, T0 + day, changes={"owner": (None, "ann")})
+        )
+        ws = repository.workspace
+        for opportunity in stored[1:]:
+            broken = converter.unstructure(opportunity)
+            del broken["value"]  # undecodable, though its stage_entered_at still reads
+            self.overwrite_stored_data("opportunities", ws, opportunity.id, json.dumps(broken))
+        with _raises(StorageError, "opportunity 'o-fresh'"):
+            repository.opportunities()  # the data really cannot be read
+        assert repository.stuck("standard", {"lead": T0}) == [stored[0]]
+        assert repository.stuck("simple", {"pitching": T0}) == []
+        assert _by_id(repository.revision(None, T0)) == records.revision(None, T0)
+        query = ForecastQuery(start=T0.date(), end=T0.date(), group_by="owner", deals=True)
+        assert repository.forecast_totals(query) == records.forecast_totals(query)
+        found = repository.closed_deals("standard", start=None, end=None)
+        assert found == records.closed_deals("standard", start=None, end=None)
+        assert [d.id for d in found] == ["o-won"]
+        # A deal the answer needs is decoded, and bad data there is reported.
+        self.overwrite_stored_data("opportunities", ws, "o-stuck", '"not an opportunity"')
+        with _raises(StorageError, "opportunity 'o-stuck'"):
+            repository.stuck("standard", {"lead": T0})
 
     def test_a_row_whose_data_disagrees_with_its_version_is_refused(self) -> None:
         repository = self.repository()
