@@ -321,9 +321,15 @@ def _copy_rows_sqlite(path: pathlib.Path, copies: int, shape: Shape) -> None:
             if not rows:  # nothing of the templates' records: the workspace's own rows
                 connection.execute("DROP TABLE temp.template")
                 continue
+            # Each copy's events come after all those before it in the feed.
+            (span,) = connection.execute(
+                f"SELECT coalesce(max(seq), 0) FROM main.{table}"
+            ).fetchone()
             chosen = ", ".join(
                 f"replace({name}, '{TOKEN}', printf('_%07d', n.k))"
                 if declared in ("TEXT", "")
+                else f"position + n.k * {int(span)}"
+                if table == "events" and name == "position"
                 else name
                 for name, declared in columns
             )
@@ -420,11 +426,17 @@ def postgres_store(dsn: str, shape: Shape, count: int) -> str:
             columns = [name for name, _ in found if name != "seq"]
             kinds: dict[str, str] = {str(name): str(kind) for name, kind in found}
             new = "'_' || lpad(n.k::text, 7, '0')"
+            span_row = connection.execute(
+                f'SELECT coalesce(max(seq), 0) FROM "{schema}".{table}'
+            ).fetchone()
+            span = int(span_row[0]) if span_row else 0
             chosen = ", ".join(
                 f"replace({c}::text, '{TOKEN}', {new})::jsonb"
                 if kinds[c] == "jsonb"
                 else f"replace({c}, '{TOKEN}', {new})"
                 if kinds[c] == "text"
+                else f"position + n.k * {span}"
+                if table == "events" and c == "position"
                 else c
                 for c in columns
             )
@@ -455,6 +467,12 @@ def postgres_store(dsn: str, shape: Shape, count: int) -> str:
             connection.execute("DROP TABLE template")
             connection.commit()
     with psycopg.connect(dsn, autocommit=True) as connection:
+        # The feed's counter goes on after the copies' events.
+        connection.execute(
+            f'UPDATE "{schema}".event_positions AS p SET position = e.last FROM '
+            f'(SELECT workspace, max(position) AS last FROM "{schema}".events '
+            "GROUP BY workspace) AS e WHERE e.workspace = p.workspace"
+        )
         for table in ("opportunities", "activities", "events"):
             connection.execute(f'VACUUM ANALYZE "{schema}".{table}')
         connection.execute(f'CREATE TABLE "{schema}".bench_ready (built_at timestamptz)')
