@@ -50,6 +50,7 @@ from salesflow.cli._transfer import (
 from salesflow.cli._views import Style
 from salesflow.cli._views import activities as render_activities
 from salesflow.cli._views import board as render_board
+from salesflow.cli._views import forecast as render_forecast
 from salesflow.cli._views import history as render_history
 from salesflow.errors import NotFound, SalesflowError, ValidationError
 
@@ -173,6 +174,75 @@ def _board(ctx: _Context) -> int:
     with _app(o, ctx.clock) as app:
         for line in render_board(
             app, o.process, ctx.texts, ctx.style, owner=o.owner, currency=o.currency, cards=o.cards
+        ):
+            ctx.print(line)
+    return 0
+
+
+def _day(text: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: expected a date such as 2026-03-31") from None
+
+
+def _moment(text: str, zone: dt.tzinfo) -> dt.datetime:
+    """``--as-of``: a date and time (``2026-03-01T17:00``, with or without an offset;
+    without one, in ``--timezone``), or a day alone: the end of that day."""
+    raw = text.strip()
+    try:
+        if len(raw) == 10:
+            day = dt.date.fromisoformat(raw)
+            return dt.datetime.combine(day, dt.time.max, tzinfo=zone)
+        moment = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise UsageError(
+            f"--as-of {text!r}: expected a day or a moment such as 2026-03-01 or 2026-03-01T17:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment
+
+
+def _quarter(today: dt.date) -> tuple[dt.date, dt.date]:
+    """The first and last day of ``today``'s calendar quarter."""
+    first = dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    after = (
+        dt.date(first.year + 1, 1, 1)
+        if first.month == 10
+        else dt.date(first.year, first.month + 3, 1)
+    )
+    return first, after - dt.timedelta(days=1)
+
+
+def _forecast(ctx: _Context) -> int:
+    o = ctx.options
+    start = None if o.start is None else _day(o.start, "--from")
+    end = None if o.end is None else _day(o.end, "--to")
+    as_of = None if o.as_of is None else _moment(o.as_of, o.tz)
+    if o.seed is not None and not o.simulations:
+        raise UsageError("--seed: only with --simulations N")
+    with _app(o, ctx.clock) as app:
+        # Without --from and --to: this quarter; with one of them: that day's quarter.
+        today = app.clock.now().astimezone(app.timezone).date()
+        start = start or _quarter(end or today)[0]
+        end = end or _quarter(start)[1]
+        if end < start:
+            raise UsageError(f"--to {end}: before --from {start}")
+        currency = o.currency or app.process(o.process or "standard").currency
+        report = app.forecast(
+            start=start,
+            end=end,
+            currency=currency,
+            process=o.process,
+            owner=o.owner,
+            group_by=o.by,
+            as_of=as_of,
+            simulations=o.simulations,
+            seed=o.seed,
+        )
+        for line in render_forecast(
+            app, report, ctx.texts, ctx.style, process=o.process, owner=o.owner, as_of=as_of
         ):
             ctx.print(line)
     return 0
@@ -517,6 +587,33 @@ def _count(text: str) -> int:
     return number
 
 
+def _simulations(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= number <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 100000")
+    return number
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _money_options(parser: argparse.ArgumentParser, currency: str) -> None:
+    parser.add_argument("--currency", help=currency)
+    parser.add_argument(
+        "--rate",
+        action="append",
+        metavar="BASE/QUOTE=RATE",
+        help="an exchange rate, e.g. USD/EUR=0.92 (its inverse follows); repeatable",
+    )
+
+
 def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """The options every command takes, before or after the command's name."""
     default: Any = (lambda value: value) if top else (lambda value: argparse.SUPPRESS)
@@ -596,17 +693,44 @@ def parser() -> argparse.ArgumentParser:
     )
     board.add_argument("--process", default="standard", help="process key (default standard)")
     board.add_argument("--owner", help="only this owner's deals")
-    board.add_argument(
-        "--currency", help="report in this currency (needs --rate for any other currency)"
-    )
-    board.add_argument(
-        "--rate",
-        action="append",
-        metavar="BASE/QUOTE=RATE",
-        help="an exchange rate, e.g. USD/EUR=0.92 (its inverse follows); repeatable",
-    )
+    _money_options(board, "report in this currency (needs --rate for any other currency)")
     board.add_argument("--cards", type=_count, default=10, help="cards shown per stage")
     board.set_defaults(run=_board)
+
+    fc = command(
+        "forecast",
+        "what should close in a period, and what did",
+        "Print the forecast of a period (default: this quarter): the open deals "
+        "expected to close in it, their total (best case) and their value weighted by "
+        "probability (expected), and the deals won in it; by owner, stage or month "
+        "with --by; with --simulations, the range of the period's revenue (P10, P50, "
+        "P90).",
+    )
+    fc.add_argument("--from", dest="start", metavar="DATE", help="first day, e.g. 2026-01-01")
+    fc.add_argument("--to", dest="end", metavar="DATE", help="last day, e.g. 2026-03-31")
+    fc.add_argument("--process", help="only this process' deals (default: every process)")
+    fc.add_argument("--owner", help="only this owner's deals")
+    _money_options(
+        fc,
+        "report in this currency (default: the process' currency, or the standard "
+        "process'; needs --rate for any other currency)",
+    )
+    fc.add_argument("--by", choices=("owner", "stage", "month"), help="figures per group too")
+    fc.add_argument(
+        "--simulations",
+        type=_simulations,
+        default=0,
+        metavar="N",
+        help="simulate N outcomes for P10/P50/P90 of the revenue (up to 100000)",
+    )
+    fc.add_argument("--seed", type=_integer, metavar="S", help="makes the simulation repeatable")
+    fc.add_argument(
+        "--as-of",
+        metavar="DATETIME",
+        help="the forecast as it stood then: 2026-03-01T17:00 (in --timezone unless "
+        "it has an offset), or a day: its end",
+    )
+    fc.set_defaults(run=_forecast)
 
     activities = command(
         "activities",

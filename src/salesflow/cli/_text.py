@@ -118,6 +118,14 @@ class Texts:
             return format_date(value, "medium", locale=self.locale)
         return value.isoformat()
 
+    def month(self, value: dt.date) -> str:
+        """A month, as the locale writes it in short (``Mar 2026``, ``mars 2026``)."""
+        if self.babel:
+            from babel.dates import format_date
+
+            return format_date(value, "LLL y", locale=self.locale)
+        return f"{value:%Y-%m}"
+
     def time(self, value: dt.datetime) -> str:
         """A time of day, as the locale writes it in short (``9:05 AM``, ``09:05``)."""
         if self.babel:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import textwrap
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from salesflow import (
     Activity,
     Event,
     EventKind,
+    Forecast,
     Indicator,
     Individual,
     Money,
@@ -31,7 +32,7 @@ from salesflow.cli._catalog import enum_label
 from salesflow.cli._text import Texts, clip, pad, width
 from salesflow.errors import SalesflowError, UnknownStage
 
-__all__ = ["COLUMNS", "Style", "activities", "board", "history"]
+__all__ = ["COLUMNS", "Style", "activities", "board", "forecast", "history"]
 
 #: The width every view is made for.
 COLUMNS = 80
@@ -371,3 +372,148 @@ def history(
             textwrap.wrap(text, COLUMNS, initial_indent=" " * 11, subsequent_indent=" " * 11)
         )
     return lines
+
+
+# -- forecast ----------------------------------------------------------------------
+
+
+def _table(heading: Sequence[str], rows: Sequence[Sequence[str]], *, indent: int = 2) -> list[str]:
+    """A table in :data:`COLUMNS`: the first column left-aligned and as wide as is
+    left, the others right-aligned to their widest cell. When the figures leave the
+    first column too little room, each row's name is on a line of its own."""
+    widths = [max(width(row[i]) for row in (heading, *rows)) for i in range(1, len(heading))]
+    figures_columns = sum(w + 2 for w in widths)
+    name_columns = COLUMNS - indent - figures_columns
+    lines: list[str] = []
+
+    def figures(row: Sequence[str]) -> str:
+        return "".join(
+            "  " + pad(cell, w, right=True) for cell, w in zip(row[1:], widths, strict=True)
+        )
+
+    if name_columns >= 12:
+        for row in (heading, *rows):
+            lines.append((" " * indent + pad(row[0], name_columns) + figures(row)).rstrip())
+        return lines
+    for row in (heading, *rows):
+        if row[0]:
+            lines.append(clip(" " * indent + row[0], COLUMNS))
+        lines.append(clip(figures(row).rjust(COLUMNS), COLUMNS))
+    return lines
+
+
+def forecast(
+    app: SalesFlow,
+    report: Forecast,
+    texts: Texts,
+    style: Style,
+    *,
+    process: str | None = None,
+    owner: str | None = None,
+    as_of: dt.datetime | None = None,
+) -> list[str]:
+    """The forecast of a period: the open deals expected to close in it (how many,
+    best case, expected), what was won in it, the simulated range and the groups."""
+    _ = texts._
+    title = (
+        _("Forecast, all processes")
+        if process is None
+        else _("Forecast, {process}").format(process=texts.process(app.process(process).name))
+    )
+    if owner is not None:
+        title = _("{process}, owner {owner}").format(process=title, owner=owner)
+    period = _("{start} to {end}").format(
+        start=texts.date(report.start), end=texts.date(report.end)
+    )
+    lines = _line(style.bold(clip(title, COLUMNS - 30)), period)
+    if as_of is not None:
+        lines.append(_("as it stood at {moment}").format(moment=texts.moment(as_of, app.timezone)))
+    lines.append("=" * COLUMNS)
+    money = texts.money
+    lines += _line(_("Open deals expected to close in the period"), str(report.count))
+    lines += _line(_("Best case (every one of them won)"), money(report.best_case))
+    lines += _line(_("Expected (each value x its probability)"), money(report.expected))
+    won = texts.ngettext(
+        "Won in the period ({count} deal)", "Won in the period ({count} deals)", report.won_count
+    ).format(count=report.won_count)
+    lines += _line(won, money(report.won))
+    if report.simulations and report.p10 is not None:
+        lines.append("-" * COLUMNS)
+        lines.append(
+            texts.ngettext(
+                "Revenue of the period in {count} simulated outcome:",
+                "Revenue of the period in {count} simulated outcomes:",
+                report.simulations,
+            ).format(count=report.simulations)
+        )
+        for label, amount in (
+            (_("P10 (nine in ten outcomes reach it)"), report.p10),
+            (_("P50 (the middle outcome)"), report.p50),
+            (_("P90 (one in ten outcomes reaches it)"), report.p90),
+        ):
+            if amount is not None:
+                lines += _line("  " + label, money(amount))
+    if report.group_by is not None:
+        lines.append("")
+        lines.append(style.bold(_group_heading(texts, report.group_by)))
+        lines.append("-" * COLUMNS)
+        if not report.rows:
+            lines.append("  " + _("Nothing in the period."))
+        else:
+            heading = ["", _("Open"), _("Expected"), _("Best case"), _("Won")]
+            groups = list(report.rows)
+            if report.group_by == "stage":
+                groups.sort(key=_stage_order(app, process))
+            rows = [
+                [
+                    _group_name(app, texts, report.group_by, row.key, process),
+                    str(row.count),
+                    money(row.expected),
+                    money(row.best_case),
+                    money(row.won),
+                ]
+                for row in groups
+            ]
+            lines += _table(heading, rows)
+    return lines
+
+
+def _stage_order(app: SalesFlow, process: str | None) -> Any:
+    """A sort key putting stage groups in their process' order."""
+    places: dict[str, int] = {}
+    definitions = (app.process(process),) if process is not None else app.processes()
+    for definition in definitions:
+        for place, stage in enumerate(definition.stages):
+            places.setdefault(stage.key, place)
+
+    def key(row: Any) -> tuple[int, str]:
+        return places.get(row.key or "", len(places)), row.key or ""
+
+    return key
+
+
+def _group_heading(texts: Texts, group_by: str) -> str:
+    if group_by == "owner":
+        return texts._("By owner")
+    if group_by == "stage":
+        return texts._("By stage")
+    return texts._("By month (of the expected close, or of the closing day of a won deal)")
+
+
+def _group_name(
+    app: SalesFlow, texts: Texts, group_by: str, key: str | None, process: str | None
+) -> str:
+    if key is None:
+        return texts._("(unassigned)")
+    if group_by == "month":
+        year, _, month = key.partition("-")
+        try:
+            return texts.month(dt.date(int(year), int(month), 1))
+        except ValueError:
+            return key
+    if group_by == "stage":
+        for definition in (app.process(process),) if process is not None else app.processes():
+            for stage in definition.stages:
+                if stage.key == key:
+                    return texts.stage(stage.name)
+    return key
