@@ -37,7 +37,14 @@ from salesflow import (
 )
 from salesflow.cli._demo import CONSULTING, DAYS
 from salesflow.cli._demo import run as run_demo
-from salesflow.cli._text import Texts, UsageError, environment_locale, parse_locale
+from salesflow.cli._text import (
+    Texts,
+    UsageError,
+    environment_locale,
+    parse_locale,
+    safe,
+    safe_line,
+)
 from salesflow.cli._transfer import (
     FIELDS,
     Format,
@@ -156,10 +163,11 @@ class _Context:
         self.style = Style(colour)
 
     def print(self, line: str = "") -> None:
-        print(line, file=self.out)
+        # The views escape stored text where they place it; this is the last guard.
+        print(safe_line(line, colour=self.style.colour), file=self.out)
 
     def note(self, line: str) -> None:
-        print(line, file=self.err)
+        print(safe(line), file=self.err)
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -296,7 +304,7 @@ def _find(app: SalesFlow, given: str) -> Opportunity:
         return page.items[0]
     if page.total == 0:
         raise Failure(f"no opportunity has the id {given!r} or {given!r} in its title")
-    names = ", ".join(f"{o.display_title} ({o.id})" for o in page.items)
+    names = ", ".join(f"{safe(o.display_title)} ({o.id})" for o in page.items)
     more = "" if page.total <= len(page.items) else f" and {page.total - len(page.items)} more"
     raise Failure(f"{page.total} opportunities match {given!r}: {names}{more}; give an id")
 
@@ -853,10 +861,10 @@ def main(
     except SystemExit as done:  # --help and --version
         return done.code if isinstance(done.code, int) else 0
     except UsageError as error:
-        print(f"{PROGRAM}: {error}", file=err)
+        print(f"{PROGRAM}: {safe(str(error))}", file=err)
         return 2
     except (Failure, TransferError, SalesflowError) as error:
-        print(f"{PROGRAM}: error: {error}", file=err)
+        print(f"{PROGRAM}: error: {safe(str(error))}", file=err)
         return 1
     except BrokenPipeError:
         # The reader went away (salesflow board | head): stop quietly, as SIGPIPE would.
@@ -866,7 +874,7 @@ def main(
         return 141
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
-        print(f"{PROGRAM}: error: {where}{error.strerror or error}", file=err)
+        print(f"{PROGRAM}: error: {safe(f'{where}{error.strerror or error}')}", file=err)
         return 1
     except KeyboardInterrupt:
         print(f"{PROGRAM}: interrupted", file=err)
@@ -875,7 +883,7 @@ def main(
         if os.environ.get("SALESFLOW_TRACEBACK"):
             raise
         print(
-            f"{PROGRAM}: internal error: {type(error).__name__}: {error} "
+            f"{PROGRAM}: internal error: {type(error).__name__}: {safe(str(error))} "
             "(set SALESFLOW_TRACEBACK=1 to see where)",
             file=err,
         )

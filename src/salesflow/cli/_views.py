@@ -29,7 +29,7 @@ from salesflow import (
     Status,
 )
 from salesflow.cli._catalog import enum_label
-from salesflow.cli._text import Texts, clip, pad, width
+from salesflow.cli._text import Texts, clip, pad, safe, width
 from salesflow.errors import SalesflowError, UnknownStage
 
 __all__ = ["COLUMNS", "Style", "activities", "board", "forecast", "history"]
@@ -121,7 +121,7 @@ def board(
     _ = texts._
     title = texts.process(definition.name)
     if owner is not None:
-        title = _("{process}, owner {owner}").format(process=title, owner=owner)
+        title = _("{process}, owner {owner}").format(process=title, owner=safe(owner))
     lines = _line(
         style.bold(clip(title, COLUMNS - 24)), _("as of {day}").format(day=texts.date(_today(app)))
     )
@@ -201,12 +201,12 @@ def _card(
     else:
         mark = "   "
     value = texts.money(opportunity.value)
-    owner = opportunity.owner or texts._("(unassigned)")
+    owner = safe(opportunity.owner or texts._("(unassigned)"))
     owner_columns = 14
     value_columns = max(16, width(value))
     title_columns = COLUMNS - 6 - value_columns - 2 - owner_columns - 1
     return (
-        f"  {mark} {pad(opportunity.display_title, title_columns)} "
+        f"  {mark} {pad(safe(opportunity.display_title), title_columns)} "
         f"{pad(value, value_columns, right=True)}  {clip(owner, owner_columns)}"
     ).rstrip()
 
@@ -235,12 +235,14 @@ def activities(
             if day == today
             else Indicator.UPCOMING
         )
-        what = f"{_kind(texts, activity)}: {activity.title}"
+        what = f"{_kind(texts, activity)}: {safe(activity.title)}"
         if activity.opportunity_id is not None:
             if activity.opportunity_id not in titles:
-                titles[activity.opportunity_id] = app.get(activity.opportunity_id).display_title
+                titles[activity.opportunity_id] = safe(
+                    app.get(activity.opportunity_id).display_title
+                )
             what += f" - {titles[activity.opportunity_id]}"
-        owner = activity.owner or texts._("(unassigned)")
+        owner = safe(activity.owner or texts._("(unassigned)"))
         when = texts.time(local)
         head = f"  {pad(when, max(8, width(when)))} {style.symbol(state)} "
         what_columns = COLUMNS - width(head) - 2 - 10
@@ -261,11 +263,11 @@ def _event_name(texts: Texts, kind: EventKind) -> str:
 
 def _stage_name(texts: Texts, process: Process | None, key: object) -> str:
     if process is None or not isinstance(key, str):
-        return str(key)
+        return safe(str(key))
     try:
         return texts.stage(process.stage(key).name)
     except UnknownStage:
-        return key
+        return safe(key)
 
 
 def _details(
@@ -293,17 +295,18 @@ def _details(
             f"{_stage_name(texts, process, details['to'])}"
         )
     if "title" in details:
-        parts.append(f"'{details['title']}'")
+        parts.append(f"'{safe(str(details['title']))}'")
     elif "key" in details:
-        parts.append(f"'{actions.get(str(details.get('action_id')), details['key'])}'")
+        action = actions.get(str(details.get("action_id")), str(details["key"]))
+        parts.append(f"'{safe(action)}'")
     due = details.get("due")
     if event.kind is EventKind.ACTIVITY_SCHEDULED and isinstance(due, dt.datetime):
         parts.append(texts._("due {day}").format(day=texts.date(due.date())))
     if details.get("outcome"):
-        parts.append(texts._("outcome '{outcome}'").format(outcome=details["outcome"]))
+        parts.append(texts._("outcome '{outcome}'").format(outcome=safe(str(details["outcome"]))))
     reason = details.get("reason") or changed.get("loss_reason", (None, None))[1]
     if reason:
-        parts.append(texts._("reason '{reason}'").format(reason=reason))
+        parts.append(texts._("reason '{reason}'").format(reason=safe(str(reason))))
     if event.kind is EventKind.UPDATED:
         parts.extend(
             f"{field} {_shown(texts, old)} -> {_shown(texts, new)}"
@@ -328,10 +331,10 @@ def _shown(texts: Texts, value: object) -> str:
     if isinstance(value, enum.Enum):
         return enum_label(value)
     if isinstance(value, Individual | Organization):
-        return value.name
+        return safe(value.name)
     if isinstance(value, tuple):
         return str(len(value))
-    return f"'{clip(str(value), 30)}'"
+    return f"'{clip(safe(str(value)), 30)}'"
 
 
 def history(
@@ -347,7 +350,7 @@ def history(
     for stage in process.stages if process is not None else ():
         actions.update((a.id, a.title) for a in app.actions(opportunity.id, stage.key))
     heading = texts._("History of {title} (now in {stage}, {status})").format(
-        title=opportunity.display_title,
+        title=safe(opportunity.display_title),
         stage=_stage_name(texts, process, opportunity.stage),
         status=texts.pgettext("status", enum_label(opportunity.status)),
     )
@@ -361,7 +364,7 @@ def history(
         when = texts.time(local)
         head = (
             f"  {pad(when, max(8, width(when)))} {pad(_event_name(texts, event.kind), 19)} "
-            f"{pad(event.actor or '-', 8)}"
+            f"{pad(safe(event.actor or '-'), 8)}"
         )
         text = _details(texts, process, event, actions)
         if width(head) + 1 + width(text) <= COLUMNS:
@@ -421,7 +424,7 @@ def forecast(
         else _("Forecast, {process}").format(process=texts.process(app.process(process).name))
     )
     if owner is not None:
-        title = _("{process}, owner {owner}").format(process=title, owner=owner)
+        title = _("{process}, owner {owner}").format(process=title, owner=safe(owner))
     period = _("{start} to {end}").format(
         start=texts.date(report.start), end=texts.date(report.end)
     )
@@ -516,4 +519,4 @@ def _group_name(
             for stage in definition.stages:
                 if stage.key == key:
                     return texts.stage(stage.name)
-    return key
+    return safe(key)
