@@ -362,6 +362,8 @@ def test_a_bad_csv_file_writes_nothing(
     [
         ('[{"title": "a"},', "line 1 is not JSON"),
         ('{"deals": []}', "expected a list of opportunities"),
+        ('{"opportunities": ' + "[" * 100_000 + "]" * 100_000 + "}", "nests arrays"),
+        ("[" + '{"a": ' * 50_000 + "1" + "}" * 50_000 + "]", "or objects too deeply"),
     ],
 )
 def test_a_bad_json_file_leaves_a_pipeline_as_it_was(
@@ -373,7 +375,12 @@ def test_a_bad_json_file_leaves_a_pipeline_as_it_was(
     done = run("import", "bad.json")
     assert done.code == 1
     assert message in done.err
+    assert done.err.count("\n") == 1
+    assert "internal error" not in done.err
     assert count(tmp_path / "salesflow.db") == 1
+    fresh = run("--db", "new.db", "import", "bad.json")
+    assert (fresh.code, fresh.err) == (1, done.err)
+    assert not (tmp_path / "new.db").exists()
 
 
 @pytest.mark.parametrize(

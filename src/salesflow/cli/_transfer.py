@@ -501,6 +501,12 @@ def _json_rows(path: Path, text: str, reader: _Reader) -> Rows:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise TransferError(f"{path}: line {error.lineno} is not JSON: {error.msg}") from None
+    except RecursionError:
+        # Python's parser gives up on arrays or objects nested deeper than its
+        # recursion limit; no opportunity file nests more than a few levels.
+        raise TransferError(
+            f"{path}: the JSON nests arrays or objects too deeply to be an opportunities file"
+        ) from None
     items = data.get("opportunities") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise TransferError(
