@@ -440,3 +440,45 @@ def test_export_of_one_process(run: Run, source: Path, tmp_path: Path) -> None:
         "title,process,stage,customer,customer_type,customer_id,value,currency,"
         "annual_value,probability,expected_close,owner,description,external_ref,loss_reason"
     )
+
+
+def test_blanks_around_free_text_survive_a_csv_round_trip(
+    run: Run, tmp_path: Path, clock: FixedClock
+) -> None:
+    app = open_app(tmp_path / "source.db", clock)
+    try:
+        app.create_opportunity(
+            title="Acme",
+            customer=Organization(" org-1", "Acme Ltd "),
+            owner=" ann",
+            description="  indented\n",
+            external_ref=" CRM-1 ",
+            stage="lost",
+            loss_reason="price  ",
+        )
+    finally:
+        app.repository.close()
+    assert run("--db", "source.db", "export", "deals.csv").code == 0
+    done = run("--db", "target.db", "import", "deals.csv")
+    assert done.code == 0, done.err
+    (copy,) = records(tmp_path / "target.db", clock)
+    assert (copy.owner, copy.description) == (" ann", "  indented\n")
+    assert (copy.external_ref, copy.loss_reason) == (" CRM-1 ", "price  ")
+    assert copy.customer == Organization(" org-1", "Acme Ltd ")
+    assert records(tmp_path / "target.db", clock) == records(tmp_path / "source.db", clock)
+
+
+def test_numbers_codes_and_stages_are_read_trimmed(
+    run: Run, tmp_path: Path, clock: FixedClock
+) -> None:
+    (tmp_path / "deals.csv").write_text(
+        "title,value,currency,stage,probability,expected_close,status,loss_reason\n"
+        "A, 1200.50 , usd ,  Proposal , 40% , 2026-05-31 ,,\n"
+        "B,1,USD,,,, lost ,   \n"
+    )
+    done = run("import", "deals.csv")
+    assert done.code == 0, done.err
+    a, b = sorted(records(tmp_path / "salesflow.db", clock), key=lambda r: r.title or "")
+    assert (a.value, a.stage, a.probability) == (Money("1200.50", "USD"), "proposal", 40)
+    assert a.expected_close == dt.date(2026, 5, 31)
+    assert (b.stage, b.loss_reason) == ("lost", None)  # a cell of blanks is empty

@@ -16,14 +16,12 @@ from hypothesis import strategies as st
 from salesflow import FixedClock, Individual, Money, Organization, SalesFlow
 from salesflow.cli._transfer import Format, Record, export_file, read_rows
 from tests.conftest import START
-from tests.strategies import names
+from tests.strategies import names, text
 
-#: Cells are trimmed on import, so generated text has no blanks at either end.
-trimmed = names.map(str.strip).filter(bool)
+#: Free text and names are read as written: blanks at either end included.
+texts = names
 
-customers = (
-    st.none() | st.builds(Organization, trimmed, trimmed) | st.builds(Individual, trimmed, trimmed)
-)
+customers = st.none() | st.builds(Organization, texts, texts) | st.builds(Individual, texts, texts)
 
 
 @st.composite
@@ -34,7 +32,7 @@ def creations(draw: st.DrawFn) -> dict[str, Any]:
         lambda d: Money(d, currency)
     )
     customer = draw(customers)
-    title = draw(trimmed if not isinstance(customer, Organization) else st.none() | trimmed)
+    title = draw(texts if not isinstance(customer, Organization) else st.none() | texts)
     stage = draw(st.sampled_from(["lead", "qualification", "proposal", "won", "lost"]))
     return {
         "title": title,
@@ -44,10 +42,10 @@ def creations(draw: st.DrawFn) -> dict[str, Any]:
         "annual_value": draw(st.none() | amount),
         "probability": draw(st.none() | st.integers(0, 100)),
         "expected_close": draw(st.none() | st.dates(dt.date(2000, 1, 1), dt.date(2099, 12, 31))),
-        "owner": draw(st.none() | trimmed),
-        "description": draw(st.just("") | trimmed),
-        "external_ref": draw(st.none() | trimmed),
-        "loss_reason": draw(st.none() | trimmed) if stage == "lost" else None,
+        "owner": draw(st.none() | texts),
+        "description": draw(st.just("") | text),
+        "external_ref": draw(st.none() | texts),
+        "loss_reason": draw(st.none() | texts) if stage == "lost" else None,
     }
 
 

@@ -236,11 +236,38 @@ class Rows:
 _GROUPED = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 
+#: The fields whose cells are read as they are, blanks at either end included: free
+#: text and names, which salesflow stores as given (so that export then import gives
+#: them back exactly). A cell of blanks only is an empty one, but for the description.
+VERBATIM = frozenset(
+    {
+        "title",
+        "description",
+        "owner",
+        "external_ref",
+        "loss_reason",
+        "customer",
+        "customer_id",
+        "person",
+    }
+)
+
+
 class _Cells:
-    """One CSV row's cells by field, and the conversions of each."""
+    """One CSV row's cells by field, and the conversions of each.
+
+    Cells of :data:`VERBATIM` fields are kept as written; the others -- numbers,
+    dates, codes, the stage and the status -- are read with blanks trimmed.
+    """
 
     def __init__(self, cells: Mapping[str, str]) -> None:
-        self.cells = {k: v.strip() for k, v in cells.items() if v is not None and v.strip()}
+        self.cells: dict[str, str] = {}
+        for field, raw in cells.items():
+            if raw is None:
+                continue
+            value = raw if field in VERBATIM else raw.strip()
+            if value and (field == "description" or value.strip()):
+                self.cells[field] = value
 
     def text(self, field: str) -> str | None:
         return self.cells.get(field)
