@@ -482,3 +482,32 @@ def test_numbers_codes_and_stages_are_read_trimmed(
     assert (a.value, a.stage, a.probability) == (Money("1200.50", "USD"), "proposal", 40)
     assert a.expected_close == dt.date(2026, 5, 31)
     assert (b.stage, b.loss_reason) == ("lost", None)  # a cell of blanks is empty
+
+
+def test_cells_a_spreadsheet_would_run_are_protected_and_come_back(
+    run: Run, tmp_path: Path, clock: FixedClock
+) -> None:
+    app = open_app(tmp_path / "source.db", clock)
+    try:
+        for title, owner, reference in (
+            ('=HYPERLINK("http://evil","x")', "+ann", "@SUM(A1)"),
+            ("-2+3", "\tbob", "\rCR"),
+            ("'=already quoted", "'plain", "a=b"),
+        ):
+            app.create_opportunity(title=title, owner=owner, external_ref=reference)
+    finally:
+        app.repository.close()
+    assert run("--db", "source.db", "export", "deals.csv").code == 0
+    with (tmp_path / "deals.csv").open(newline="") as file:
+        cells = list(csv.DictReader(file))
+    written = {(row["title"], row["owner"], row["external_ref"]) for row in cells}
+    assert written == {
+        ('\'=HYPERLINK("http://evil","x")', "'+ann", "'@SUM(A1)"),
+        ("'-2+3", "'\tbob", "'\rCR"),
+        ("''=already quoted", "'plain", "a=b"),
+    }
+    for row in cells:
+        assert not any(value.startswith(("=", "+", "-", "@", "\t", "\r")) for value in row.values())
+    done = run("--db", "target.db", "import", "deals.csv")
+    assert done.code == 0, done.err
+    assert records(tmp_path / "target.db", clock) == records(tmp_path / "source.db", clock)

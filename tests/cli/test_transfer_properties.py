@@ -14,12 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from salesflow import FixedClock, Individual, Money, Organization, SalesFlow
-from salesflow.cli._transfer import Format, Record, export_file, read_rows
+from salesflow.cli._transfer import Format, Record, export_file, protect, read_rows, unprotect
 from tests.conftest import START
 from tests.strategies import names, text
 
-#: Free text and names are read as written: blanks at either end included.
-texts = names
+#: Free text and names are read as written: blanks at either end included, and text
+#: a spreadsheet would take for a formula (protected on export, restored on import).
+texts = names | st.builds(
+    str.__add__, st.sampled_from(["=", "+", "-", "@", "\t", "\r", "'", "'=", "''-", " "]), names
+)
 
 customers = st.none() | st.builds(Organization, texts, texts) | st.builds(Individual, texts, texts)
 
@@ -94,3 +97,10 @@ def test_amounts_and_percentages_that_are_not_numbers(tmp_path: Path) -> None:
     assert rows.rows[3].arguments["value"] == Money(Decimal("1234.5"), "USD")
     assert rows.rows[3].arguments["probability"] == 25
     assert problems[4] == "value: '1.234,5' is not an amount such as 1234.50"
+
+
+@given(text)
+def test_unprotect_undoes_protect_and_protected_cells_are_no_formulas(cell: str) -> None:
+    shown = protect(cell)
+    assert unprotect(shown) == cell
+    assert not shown.startswith(("=", "+", "-", "@", "\t", "\r"))

@@ -253,6 +253,25 @@ VERBATIM = frozenset(
 )
 
 
+#: A cell a spreadsheet would take for a formula: one starting with = + - @, a tab
+#: or a carriage return -- after any number of apostrophes, so that the apostrophe
+#: added on export is told apart from one the text itself starts with.
+_FORMULA = re.compile("'*[=+\\-@\t\r]")
+
+
+def protect(cell: str) -> str:
+    """A CSV cell as export writes it: one a spreadsheet would run as a formula gets
+    an apostrophe in front (``=HYPERLINK("x")`` -> ``'=HYPERLINK("x")``), as does one
+    that already starts with apostrophes before such a character."""
+    return "'" + cell if _FORMULA.match(cell) else cell
+
+
+def unprotect(cell: str) -> str:
+    """A CSV cell as import reads it: the apostrophe :func:`protect` added is taken
+    off again, so ``unprotect(protect(text)) == text`` for every text."""
+    return cell[1:] if cell.startswith("'") and _FORMULA.match(cell) else cell
+
+
 class _Cells:
     """One CSV row's cells by field, and the conversions of each.
 
@@ -265,7 +284,7 @@ class _Cells:
         for field, raw in cells.items():
             if raw is None:
                 continue
-            value = raw if field in VERBATIM else raw.strip()
+            value = unprotect(raw) if field in VERBATIM else unprotect(raw.strip())
             if value and (field == "description" or value.strip()):
                 self.cells[field] = value
 
@@ -613,7 +632,8 @@ def export_file(app: SalesFlow, path: Path, form: Format, *, process: str | None
                 writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
                 writer.writeheader()
                 for opportunity in _all(app, process):
-                    writer.writerow(_csv_cells(Record.of(opportunity)))
+                    cells = _csv_cells(Record.of(opportunity))
+                    writer.writerow({k: protect(v) for k, v in cells.items()})
                     count += 1
             else:
                 out.write('{"opportunities": [')
