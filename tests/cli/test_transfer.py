@@ -344,6 +344,13 @@ def test_dry_run_writes_nothing(run: Run, tmp_path: Path) -> None:
         (b"title,value\nAcme,1\n\xff\xfe bad bytes\n", "line 3 is not UTF-8 text"),
         (b"colour,size\nred,2\n", "no column gives a title or a customer"),
         (b'title\n"unclosed\n', "is not CSV"),
+        (b"title,title,value\nA,B,1\n", "line 1: columns 1 and 2 are both named 'title'"),
+        (
+            b"value,Title,owner,title\n1,A,ann,B\n",
+            "columns 2 ('Title') and 4 ('title') read as one column",
+        ),
+        (b"Deal - Title;Title\nA;B\n", "columns 1 ('Deal - Title') and 2 ('Title')"),
+        (b"title,colour,colour\nA,red,blue\n", "columns 2 and 3 are both named 'colour'"),
     ],
 )
 def test_a_bad_csv_file_writes_nothing(
@@ -511,3 +518,10 @@ def test_cells_a_spreadsheet_would_run_are_protected_and_come_back(
     done = run("--db", "target.db", "import", "deals.csv")
     assert done.code == 0, done.err
     assert records(tmp_path / "target.db", clock) == records(tmp_path / "source.db", clock)
+
+
+def test_unnamed_columns_may_repeat(run: Run, tmp_path: Path, clock: FixedClock) -> None:
+    (tmp_path / "deals.csv").write_text("title,value,,\nA,5,,\n")
+    done = run("import", "deals.csv")
+    assert done.code == 0, done.err
+    assert [r.value for r in records(tmp_path / "salesflow.db", clock)] == [Money("5", "USD")]

@@ -507,6 +507,7 @@ def _csv_rows(path: Path, text: str, reader: _Reader, mapping: Mapping[str, str]
         header = next(lines)
     except csv.Error as error:
         raise TransferError(f"{path}: line 1 is not CSV: {error}") from None
+    _no_twins(path, header)
     used, ignored = _columns(header, mapping)
     fields = set(used.values())
     if not fields & {"title", "customer", "person"}:
@@ -540,6 +541,27 @@ def _csv_rows(path: Path, text: str, reader: _Reader, mapping: Mapping[str, str]
         except (ValueError, SalesflowError) as error:
             rows.append(Row(where, problem=problem(error)))
     return Rows(tuple(rows), tuple(ignored))
+
+
+def _no_twins(path: Path, header: Sequence[str]) -> None:
+    """Refuse a header that names one column twice: which of the two to read would
+    be a guess. Names are compared as columns are matched (without case, spaces,
+    ``_``, ``-`` or a leading ``Deal - ``); unnamed columns may repeat."""
+    seen: dict[str, int] = {}
+    for number, name in enumerate(header, start=1):
+        key = _column_key(name)
+        if not key:
+            continue
+        if key not in seen:
+            seen[key] = number
+            continue
+        first = seen[key]
+        if header[first - 1] == name:
+            why = f"columns {first} and {number} are both named {name!r}"
+        else:
+            earlier = header[first - 1]
+            why = f"columns {first} ({earlier!r}) and {number} ({name!r}) read as one column"
+        raise TransferError(f"{path}: line 1: {why}; rename or remove one of them")
 
 
 def _json_rows(path: Path, text: str, reader: _Reader) -> Rows:
