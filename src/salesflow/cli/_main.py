@@ -179,9 +179,17 @@ def _isatty(stream: IO[str]) -> bool:
 
 def _board(ctx: _Context) -> int:
     o = ctx.options
+    as_of = None if o.as_of is None else _moment(o.as_of, o.tz)
     with _app(o, ctx.clock) as app:
         for line in render_board(
-            app, o.process, ctx.texts, ctx.style, owner=o.owner, currency=o.currency, cards=o.cards
+            app,
+            o.process,
+            ctx.texts,
+            ctx.style,
+            owner=o.owner,
+            currency=o.currency,
+            cards=o.cards,
+            as_of=as_of,
         ):
             ctx.print(line)
     return 0
@@ -622,6 +630,14 @@ def _money_options(parser: argparse.ArgumentParser, currency: str) -> None:
     )
 
 
+def _as_of(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--as-of",
+        metavar="DATETIME",
+        help=f"{what}: 2026-03-01T17:00 (in --timezone unless it has an offset), or a day: its end",
+    )
+
+
 def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """The options every command takes, before or after the command's name."""
     default: Any = (lambda value: value) if top else (lambda value: argparse.SUPPRESS)
@@ -703,6 +719,7 @@ def parser() -> argparse.ArgumentParser:
     board.add_argument("--owner", help="only this owner's deals")
     _money_options(board, "report in this currency (needs --rate for any other currency)")
     board.add_argument("--cards", type=_count, default=10, help="cards shown per stage")
+    _as_of(board, "the figures as they stood then, without cards")
     board.set_defaults(run=_board)
 
     fc = command(
@@ -732,12 +749,7 @@ def parser() -> argparse.ArgumentParser:
         help="simulate N outcomes for P10/P50/P90 of the revenue (up to 100000)",
     )
     fc.add_argument("--seed", type=_integer, metavar="S", help="makes the simulation repeatable")
-    fc.add_argument(
-        "--as-of",
-        metavar="DATETIME",
-        help="the forecast as it stood then: 2026-03-01T17:00 (in --timezone unless "
-        "it has an offset), or a day: its end",
-    )
+    _as_of(fc, "the forecast as it stood then")
     fc.set_defaults(run=_forecast)
 
     activities = command(

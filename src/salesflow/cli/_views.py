@@ -112,19 +112,22 @@ def board(
     owner: str | None = None,
     currency: str | None = None,
     cards: int = 10,
+    as_of: dt.datetime | None = None,
 ) -> list[str]:
     """The board of ``process``: each stage with its count, total and weighted value,
     then up to ``cards`` of its opportunities (largest value first) with their value,
-    owner and activity indicator."""
+    owner and activity indicator. ``as_of``: the figures as they stood then, without
+    cards (a card shows a deal as it is now)."""
     definition = app.process(process)
-    summary = app.pipeline(definition.key, owner=owner, currency=currency)
+    summary = app.pipeline(definition.key, owner=owner, currency=currency, as_of=as_of)
+    if as_of is not None:
+        cards = 0
     _ = texts._
     title = texts.process(definition.name)
     if owner is not None:
         title = _("{process}, owner {owner}").format(process=title, owner=safe(owner))
-    lines = _line(
-        style.bold(clip(title, COLUMNS - 24)), _("as of {day}").format(day=texts.date(_today(app)))
-    )
+    moment = texts.date(_today(app)) if as_of is None else texts.moment(as_of, app.timezone)
+    lines = _line(style.bold(clip(title, COLUMNS - 24)), _("as of {day}").format(day=moment))
     lines.append("=" * COLUMNS)
     statuses = (Status.OPEN, Status.WON, Status.LOST)
     counts = {
@@ -188,7 +191,10 @@ def board(
                 summary.paused,
             ).format(count=summary.paused)
         )
-    lines.append(legend(texts, style))
+    if as_of is None:
+        lines.append(legend(texts, style))
+    else:
+        lines.append(_("Figures as they stood then; no cards, which show deals as they are now."))
     return lines
 
 
