@@ -56,9 +56,11 @@ from salesflow.cli._transfer import (
 )
 from salesflow.cli._views import Style
 from salesflow.cli._views import activities as render_activities
+from salesflow.cli._views import analytics as render_analytics
 from salesflow.cli._views import board as render_board
 from salesflow.cli._views import forecast as render_forecast
 from salesflow.cli._views import history as render_history
+from salesflow.cli._views import stuck as render_stuck
 from salesflow.errors import NotFound, SalesflowError, ValidationError
 
 __all__ = ["__version__", "main"]
@@ -260,6 +262,32 @@ def _forecast(ctx: _Context) -> int:
         for line in render_forecast(
             app, report, ctx.texts, ctx.style, process=o.process, owner=o.owner, as_of=as_of
         ):
+            ctx.print(line)
+    return 0
+
+
+def _stuck(ctx: _Context) -> int:
+    o = ctx.options
+    with _app(o, ctx.clock) as app:
+        key = app.process(o.process).key
+        deals = [d for d in app.stuck(key) if o.owner is None or d.owner == o.owner]
+        shown = deals[: o.limit] if o.limit else deals
+        for line in render_stuck(app, key, shown, ctx.texts, ctx.style, owner=o.owner):
+            ctx.print(line)
+        if len(shown) < len(deals):
+            ctx.print(ctx.texts._("... and {count} more").format(count=len(deals) - len(shown)))
+    return 0
+
+
+def _analytics(ctx: _Context) -> int:
+    o = ctx.options
+    start = None if o.start is None else _day(o.start, "--from")
+    end = None if o.end is None else _day(o.end, "--to")
+    if start is not None and end is not None and end < start:
+        raise UsageError(f"--to {end}: before --from {start}")
+    with _app(o, ctx.clock) as app:
+        report = app.analytics(o.process, start=start, end=end, currency=o.currency)
+        for line in render_analytics(app, report, ctx.texts, ctx.style):
             ctx.print(line)
     return 0
 
@@ -751,6 +779,37 @@ def parser() -> argparse.ArgumentParser:
     fc.add_argument("--seed", type=_integer, metavar="S", help="makes the simulation repeatable")
     _as_of(fc, "the forecast as it stood then")
     fc.set_defaults(run=_forecast)
+
+    st = command(
+        "stuck",
+        "open deals that outstayed their stage",
+        "List the open deals that have been in their stage longer than its time limit "
+        "(rot_after), longest first, with the days in the stage and the limit.",
+    )
+    st.add_argument("--process", default="standard", help="process key (default standard)")
+    st.add_argument("--owner", help="only this owner's deals")
+    st.add_argument(
+        "--limit", type=_count, default=50, help="show at most this many (default 50; 0: all)"
+    )
+    st.set_defaults(run=_stuck)
+
+    an = command(
+        "analytics",
+        "what the closed deals tell",
+        "Print what a process' closed deals tell: win rate, average won value, median "
+        "days from creation to won, each stage's reach, conversion, days and win rate, "
+        "and the loss reasons. --from and --to choose the deals by their closing day "
+        "(default: every closed deal).",
+    )
+    an.add_argument("--process", default="standard", help="process key (default standard)")
+    an.add_argument("--from", dest="start", metavar="DATE", help="first closing day")
+    an.add_argument("--to", dest="end", metavar="DATE", help="last closing day")
+    _money_options(
+        an,
+        "the currency of the average won value (needed, with --rate, when the won deals "
+        "are in several)",
+    )
+    an.set_defaults(run=_analytics)
 
     activities = command(
         "activities",

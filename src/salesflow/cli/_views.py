@@ -14,6 +14,7 @@ from typing import Any
 
 from salesflow import (
     Activity,
+    Analytics,
     Event,
     EventKind,
     Forecast,
@@ -32,7 +33,16 @@ from salesflow.cli._catalog import enum_label
 from salesflow.cli._text import Texts, clip, pad, safe, width
 from salesflow.errors import SalesflowError, UnknownStage
 
-__all__ = ["COLUMNS", "Style", "activities", "board", "forecast", "history"]
+__all__ = [
+    "COLUMNS",
+    "Style",
+    "activities",
+    "analytics",
+    "board",
+    "forecast",
+    "history",
+    "stuck",
+]
 
 #: The width every view is made for.
 COLUMNS = 80
@@ -386,10 +396,17 @@ def history(
 # -- forecast ----------------------------------------------------------------------
 
 
-def _table(heading: Sequence[str], rows: Sequence[Sequence[str]], *, indent: int = 2) -> list[str]:
+def _table(
+    heading: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    indent: int = 2,
+    text: frozenset[int] = frozenset(),
+) -> list[str]:
     """A table in :data:`COLUMNS`: the first column left-aligned and as wide as is
-    left, the others right-aligned to their widest cell. When the figures leave the
-    first column too little room, each row's name is on a line of its own."""
+    left, the others as wide as their widest cell, right-aligned but for the columns
+    in ``text``. When the others leave the first column too little room, each row's
+    name is on a line of its own."""
     widths = [max(width(row[i]) for row in (heading, *rows)) for i in range(1, len(heading))]
     figures_columns = sum(w + 2 for w in widths)
     name_columns = COLUMNS - indent - figures_columns
@@ -397,7 +414,8 @@ def _table(heading: Sequence[str], rows: Sequence[Sequence[str]], *, indent: int
 
     def figures(row: Sequence[str]) -> str:
         return "".join(
-            "  " + pad(cell, w, right=True) for cell, w in zip(row[1:], widths, strict=True)
+            "  " + pad(cell, w, right=i not in text)
+            for i, (cell, w) in enumerate(zip(row[1:], widths, strict=True), start=1)
         )
 
     if name_columns >= 12:
@@ -526,3 +544,138 @@ def _group_name(
                 if stage.key == key:
                     return texts.stage(stage.name)
     return safe(key)
+
+
+# -- stuck -------------------------------------------------------------------------
+
+
+def _days(texts: Texts, value: float) -> str:
+    """A number of days: whole, or with one decimal when it has a fraction."""
+    whole = round(value, 1)
+    if texts.babel:
+        from babel.numbers import format_decimal
+
+        return format_decimal(whole, format="#,##0.#", locale=texts.locale)
+    return f"{whole:,.1f}".removesuffix(".0")
+
+
+def stuck(
+    app: SalesFlow,
+    process: str,
+    deals: Sequence[Opportunity],
+    texts: Texts,
+    style: Style,
+    *,
+    owner: str | None = None,
+) -> list[str]:
+    """The open deals that outstayed their stage's ``rot_after``, longest first: each
+    with its stage, the days in it and the stage's limit, value and owner."""
+    _ = texts._
+    definition = app.process(process)
+    title = _("Stuck deals, {process}").format(process=texts.process(definition.name))
+    if owner is not None:
+        title = _("{process}, owner {owner}").format(process=title, owner=safe(owner))
+    now = app.clock.now()
+    lines = _line(
+        style.bold(clip(title, COLUMNS - 24)), _("as of {day}").format(day=texts.date(_today(app)))
+    )
+    lines.append("=" * COLUMNS)
+    if not any(s.rot_after is not None for s in definition.stages):
+        lines.append(_("No stage of this process has a time limit (rot_after)."))
+        return lines
+    if not deals:
+        lines.append(_("No open deal has outstayed its stage."))
+        return lines
+    heading = ["", _("Stage"), _("Days (limit)"), _("Value"), _("Owner")]
+    rows: list[list[str]] = []
+    for deal in deals:
+        stage = definition.stage(deal.stage)
+        spent = (now - deal.stage_entered_at).total_seconds() / 86_400
+        limit = stage.rot_after.total_seconds() / 86_400 if stage.rot_after else 0.0
+        rows.append(
+            [
+                safe(deal.display_title),
+                clip(texts.stage(stage.name), 16),
+                f"{_days(texts, spent)} ({_days(texts, limit)})",
+                texts.money(deal.value),
+                clip(safe(deal.owner or _("(unassigned)")), 12),
+            ]
+        )
+    lines += _table(heading, rows, text=frozenset({1, 4}))
+    return lines
+
+
+# -- analytics ---------------------------------------------------------------------
+
+
+def _rate_text(texts: Texts, rate: float | None) -> str:
+    if rate is None:
+        return "-"
+    if texts.babel:
+        from babel.numbers import format_percent
+
+        return format_percent(rate, locale=texts.locale)
+    return f"{rate:.0%}"
+
+
+def analytics(app: SalesFlow, report: Analytics, texts: Texts, style: Style) -> list[str]:
+    """What the closed deals of a period tell: counts, win rate, average won value,
+    median cycle, each stage's reach, conversion, days and win rate, loss reasons."""
+    _ = texts._
+    definition = report.process
+    title = _("Analytics, {process}").format(process=texts.process(definition.name))
+    if report.start is None and report.end is None:
+        period = _("every closed deal")
+    else:
+        period = _("closed {start} to {end}").format(
+            start=texts.date(report.start) if report.start is not None else "...",
+            end=texts.date(report.end) if report.end is not None else "...",
+        )
+    lines = _line(style.bold(clip(title, COLUMNS - 30)), period)
+    lines.append("=" * COLUMNS)
+    lines += _line(_("Closed deals (won, lost)"), f"{report.closed} ({report.won}, {report.lost})")
+    lines += _line(_("Win rate"), _rate_text(texts, report.win_rate))
+    average = report.average_won_value
+    lines += _line(_("Average won value"), "-" if average is None else texts.money(average))
+    cycle = report.median_cycle_days
+    lines += _line(
+        _("Median days from creation to won"), "-" if cycle is None else _days(texts, cycle)
+    )
+    lines.append("")
+    lines.append(style.bold(_("Stages")))
+    lines.append("-" * COLUMNS)
+    heading = ["", _("Reached"), _("Went on"), _("Days in stage"), _("Won")]
+    rows: list[list[str]] = []
+    for stage in definition.stages:
+        days = report.average_days_in_stage.get(stage.key)
+        rows.append(
+            [
+                texts.stage(stage.name),
+                str(report.reached.get(stage.key, 0)),
+                _rate_text(texts, report.conversion.get(stage.key))
+                if stage.kind is StageKind.OPEN
+                else "",
+                "" if days is None else _days(texts, days),
+                _rate_text(texts, report.stage_win_rates.get(stage.key)),
+            ]
+        )
+    lines += _table(heading, rows)
+    lines.append(
+        "  "
+        + _(
+            "Reached: closed deals that were in the stage; went on: share of them that "
+            "reached a later stage; won: share of them won."
+        )
+    )
+    lines[-1:] = textwrap.wrap(lines[-1], COLUMNS, subsequent_indent="  ")
+    lines.append("")
+    lines.append(style.bold(_("Loss reasons")))
+    lines.append("-" * COLUMNS)
+    if not report.loss_reasons:
+        lines.append("  " + _("No lost deal gave a reason."))
+    else:
+        lines += _table(
+            ["", _("Lost deals")],
+            [[safe(reason), str(count)] for reason, count in report.loss_reasons.items()],
+        )
+    return lines
