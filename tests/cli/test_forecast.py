@@ -84,6 +84,9 @@ def test_a_period_of_ones_own(run: Run, pipeline: Path) -> None:
     assert only_to.lines[0].endswith("Apr 1, 2026 to May 31, 2026")
     only_from = run("forecast", "--from", "2026-02-01")
     assert only_from.lines[0].endswith("Feb 1, 2026 to Mar 31, 2026")
+    last = run("forecast", "--from", "9999-11-01")  # the calendar's last quarter
+    assert last.code == 0, last.err
+    assert last.lines[0].endswith("Nov 1, 9999 to Dec 31, 9999")
 
 
 def table(lines: list[str], heading: str) -> list[list[str]]:

@@ -225,12 +225,9 @@ def _moment(text: str, zone: dt.tzinfo) -> dt.datetime:
 def _quarter(today: dt.date) -> tuple[dt.date, dt.date]:
     """The first and last day of ``today``'s calendar quarter."""
     first = dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
-    after = (
-        dt.date(first.year + 1, 1, 1)
-        if first.month == 10
-        else dt.date(first.year, first.month + 3, 1)
-    )
-    return first, after - dt.timedelta(days=1)
+    if first.month == 10:
+        return first, dt.date(first.year, 12, 31)
+    return first, dt.date(first.year, first.month + 3, 1) - dt.timedelta(days=1)
 
 
 def _forecast(ctx: _Context) -> int:
