@@ -266,3 +266,11 @@ def test_a_postgresql_forecast(
     assert done.code == 0, done.err
     assert figure(done.lines, "Best case") == "$16,000.00"
     assert table(done.lines, "By owner")[1] == ["bob", "1", "$1,000.00", "$4,000.00", "$3,000.00"]
+
+
+def test_this_quarter_is_the_timezones(run: Run, pipeline: Path, clock: FixedClock) -> None:
+    clock.set(dt.datetime(2026, 3, 31, 22, 30, tzinfo=dt.UTC))  # April 1 in Oslo
+    assert run("forecast").lines[0].endswith("Jan 1, 2026 to Mar 31, 2026")
+    oslo = run("--timezone", "Europe/Oslo", "forecast")
+    assert oslo.lines[0].endswith("Apr 1, 2026 to Jun 30, 2026")
+    assert figure(oslo.lines, "Open deals expected") == "1"  # Later, on April 1
