@@ -274,3 +274,43 @@ def test_an_organisation_without_title_shows_its_name(
     finally:
         app.repository.close()
     assert "Globex" in run("board").out
+
+
+def test_the_board_as_it_stood_at_a_past_moment(
+    run: Run, pipeline: Path, clock: FixedClock
+) -> None:
+    before = run("board").lines
+    clock.advance(dt.timedelta(days=1))
+    app = open_app(pipeline, clock)
+    try:
+        late = app.search(text="Late deal").items[0]
+        app.change_stage(late.id, "proposal", cancel_pending=False)
+        app.create_opportunity(title="New deal", value=Money("9000", "USD"), owner="ann")
+    finally:
+        app.repository.close()
+    then = run("board", "--as-of", "2026-03-02")
+    assert then.code == 0, then.err
+    assert then.lines[0].startswith("Standard sales process")
+    assert then.lines[0].replace("\u202f", " ").endswith("as of Mar 2, 2026 11:59 PM")
+    figures = [line for line in before if line.startswith(("Lead", "Proposal", "Open stages"))]
+    assert [line for line in then.lines if line.startswith(("Lead", "Proposal", "Open"))] == (
+        figures
+    )
+    assert not any(line.startswith("  [") for line in then.lines)  # no cards
+    assert then.lines[-1] == (
+        "Figures as they stood then; no cards, which show deals as they are now."
+    )
+    now = run("board").out
+    assert "New deal" in now
+    lead = next(line for line in run("board").lines if line.startswith("Lead"))
+    assert "1 deal " in lead  # the new one in, Late deal out
+    assert "$9,000.00" in lead
+    assert lead not in before  # so the board as of then is not today's
+
+
+@pytest.mark.parametrize("moment", ["2026-03-32", "noon", "2026-03-02T25:00"])
+def test_a_wrong_as_of_is_a_usage_error(run: Run, pipeline: Path, moment: str) -> None:
+    done = run("board", "--as-of", moment)
+    assert done.code == 2
+    assert done.err.count("\n") == 1
+    assert "--as-of" in done.err

@@ -18,7 +18,18 @@ from salesflow import FixedClock
 from salesflow.cli import _main
 from tests.cli.conftest import Run
 
-COMMANDS = ("demo", "board", "activities", "history", "import", "export", "calendar")
+COMMANDS = (
+    "demo",
+    "board",
+    "forecast",
+    "stuck",
+    "analytics",
+    "activities",
+    "history",
+    "import",
+    "export",
+    "calendar",
+)
 
 
 def test_help(run: Run) -> None:

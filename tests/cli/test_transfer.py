@@ -344,6 +344,13 @@ def test_dry_run_writes_nothing(run: Run, tmp_path: Path) -> None:
         (b"title,value\nAcme,1\n\xff\xfe bad bytes\n", "line 3 is not UTF-8 text"),
         (b"colour,size\nred,2\n", "no column gives a title or a customer"),
         (b'title\n"unclosed\n', "is not CSV"),
+        (b"title,title,value\nA,B,1\n", "line 1: columns 1 and 2 are both named 'title'"),
+        (
+            b"value,Title,owner,title\n1,A,ann,B\n",
+            "columns 2 ('Title') and 4 ('title') read as one column",
+        ),
+        (b"Deal - Title;Title\nA;B\n", "columns 1 ('Deal - Title') and 2 ('Title')"),
+        (b"title,colour,colour\nA,red,blue\n", "columns 2 and 3 are both named 'colour'"),
     ],
 )
 def test_a_bad_csv_file_writes_nothing(
@@ -362,6 +369,8 @@ def test_a_bad_csv_file_writes_nothing(
     [
         ('[{"title": "a"},', "line 1 is not JSON"),
         ('{"deals": []}', "expected a list of opportunities"),
+        ('{"opportunities": ' + "[" * 100_000 + "]" * 100_000 + "}", "nests arrays"),
+        ("[" + '{"a": ' * 50_000 + "1" + "}" * 50_000 + "]", "or objects too deeply"),
     ],
 )
 def test_a_bad_json_file_leaves_a_pipeline_as_it_was(
@@ -373,7 +382,12 @@ def test_a_bad_json_file_leaves_a_pipeline_as_it_was(
     done = run("import", "bad.json")
     assert done.code == 1
     assert message in done.err
+    assert done.err.count("\n") == 1
+    assert "internal error" not in done.err
     assert count(tmp_path / "salesflow.db") == 1
+    fresh = run("--db", "new.db", "import", "bad.json")
+    assert (fresh.code, fresh.err) == (1, done.err)
+    assert not (tmp_path / "new.db").exists()
 
 
 @pytest.mark.parametrize(
@@ -433,3 +447,81 @@ def test_export_of_one_process(run: Run, source: Path, tmp_path: Path) -> None:
         "title,process,stage,customer,customer_type,customer_id,value,currency,"
         "annual_value,probability,expected_close,owner,description,external_ref,loss_reason"
     )
+
+
+def test_blanks_around_free_text_survive_a_csv_round_trip(
+    run: Run, tmp_path: Path, clock: FixedClock
+) -> None:
+    app = open_app(tmp_path / "source.db", clock)
+    try:
+        app.create_opportunity(
+            title="Acme",
+            customer=Organization(" org-1", "Acme Ltd "),
+            owner=" ann",
+            description="  indented\n",
+            external_ref=" CRM-1 ",
+            stage="lost",
+            loss_reason="price  ",
+        )
+    finally:
+        app.repository.close()
+    assert run("--db", "source.db", "export", "deals.csv").code == 0
+    done = run("--db", "target.db", "import", "deals.csv")
+    assert done.code == 0, done.err
+    (copy,) = records(tmp_path / "target.db", clock)
+    assert (copy.owner, copy.description) == (" ann", "  indented\n")
+    assert (copy.external_ref, copy.loss_reason) == (" CRM-1 ", "price  ")
+    assert copy.customer == Organization(" org-1", "Acme Ltd ")
+    assert records(tmp_path / "target.db", clock) == records(tmp_path / "source.db", clock)
+
+
+def test_numbers_codes_and_stages_are_read_trimmed(
+    run: Run, tmp_path: Path, clock: FixedClock
+) -> None:
+    (tmp_path / "deals.csv").write_text(
+        "title,value,currency,stage,probability,expected_close,status,loss_reason\n"
+        "A, 1200.50 , usd ,  Proposal , 40% , 2026-05-31 ,,\n"
+        "B,1,USD,,,, lost ,   \n"
+    )
+    done = run("import", "deals.csv")
+    assert done.code == 0, done.err
+    a, b = sorted(records(tmp_path / "salesflow.db", clock), key=lambda r: r.title or "")
+    assert (a.value, a.stage, a.probability) == (Money("1200.50", "USD"), "proposal", 40)
+    assert a.expected_close == dt.date(2026, 5, 31)
+    assert (b.stage, b.loss_reason) == ("lost", None)  # a cell of blanks is empty
+
+
+def test_cells_a_spreadsheet_would_run_are_protected_and_come_back(
+    run: Run, tmp_path: Path, clock: FixedClock
+) -> None:
+    app = open_app(tmp_path / "source.db", clock)
+    try:
+        for title, owner, reference in (
+            ('=HYPERLINK("http://evil","x")', "+ann", "@SUM(A1)"),
+            ("-2+3", "\tbob", "\rCR"),
+            ("'=already quoted", "'plain", "a=b"),
+        ):
+            app.create_opportunity(title=title, owner=owner, external_ref=reference)
+    finally:
+        app.repository.close()
+    assert run("--db", "source.db", "export", "deals.csv").code == 0
+    with (tmp_path / "deals.csv").open(newline="") as file:
+        cells = list(csv.DictReader(file))
+    written = {(row["title"], row["owner"], row["external_ref"]) for row in cells}
+    assert written == {
+        ('\'=HYPERLINK("http://evil","x")', "'+ann", "'@SUM(A1)"),
+        ("'-2+3", "'\tbob", "'\rCR"),
+        ("''=already quoted", "'plain", "a=b"),
+    }
+    for row in cells:
+        assert not any(value.startswith(("=", "+", "-", "@", "\t", "\r")) for value in row.values())
+    done = run("--db", "target.db", "import", "deals.csv")
+    assert done.code == 0, done.err
+    assert records(tmp_path / "target.db", clock) == records(tmp_path / "source.db", clock)
+
+
+def test_unnamed_columns_may_repeat(run: Run, tmp_path: Path, clock: FixedClock) -> None:
+    (tmp_path / "deals.csv").write_text("title,value,,\nA,5,,\n")
+    done = run("import", "deals.csv")
+    assert done.code == 0, done.err
+    assert [r.value for r in records(tmp_path / "salesflow.db", clock)] == [Money("5", "USD")]

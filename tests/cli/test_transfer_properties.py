@@ -14,16 +14,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from salesflow import FixedClock, Individual, Money, Organization, SalesFlow
-from salesflow.cli._transfer import Format, Record, export_file, read_rows
+from salesflow.cli._transfer import Format, Record, export_file, protect, read_rows, unprotect
 from tests.conftest import START
-from tests.strategies import names
+from tests.strategies import names, text
 
-#: Cells are trimmed on import, so generated text has no blanks at either end.
-trimmed = names.map(str.strip).filter(bool)
-
-customers = (
-    st.none() | st.builds(Organization, trimmed, trimmed) | st.builds(Individual, trimmed, trimmed)
+#: Free text and names are read as written: blanks at either end included, and text
+#: a spreadsheet would take for a formula (protected on export, restored on import).
+texts = names | st.builds(
+    str.__add__, st.sampled_from(["=", "+", "-", "@", "\t", "\r", "'", "'=", "''-", " "]), names
 )
+
+customers = st.none() | st.builds(Organization, texts, texts) | st.builds(Individual, texts, texts)
 
 
 @st.composite
@@ -34,7 +35,7 @@ def creations(draw: st.DrawFn) -> dict[str, Any]:
         lambda d: Money(d, currency)
     )
     customer = draw(customers)
-    title = draw(trimmed if not isinstance(customer, Organization) else st.none() | trimmed)
+    title = draw(texts if not isinstance(customer, Organization) else st.none() | texts)
     stage = draw(st.sampled_from(["lead", "qualification", "proposal", "won", "lost"]))
     return {
         "title": title,
@@ -44,10 +45,10 @@ def creations(draw: st.DrawFn) -> dict[str, Any]:
         "annual_value": draw(st.none() | amount),
         "probability": draw(st.none() | st.integers(0, 100)),
         "expected_close": draw(st.none() | st.dates(dt.date(2000, 1, 1), dt.date(2099, 12, 31))),
-        "owner": draw(st.none() | trimmed),
-        "description": draw(st.just("") | trimmed),
-        "external_ref": draw(st.none() | trimmed),
-        "loss_reason": draw(st.none() | trimmed) if stage == "lost" else None,
+        "owner": draw(st.none() | texts),
+        "description": draw(st.just("") | text),
+        "external_ref": draw(st.none() | texts),
+        "loss_reason": draw(st.none() | texts) if stage == "lost" else None,
     }
 
 
@@ -96,3 +97,10 @@ def test_amounts_and_percentages_that_are_not_numbers(tmp_path: Path) -> None:
     assert rows.rows[3].arguments["value"] == Money(Decimal("1234.5"), "USD")
     assert rows.rows[3].arguments["probability"] == 25
     assert problems[4] == "value: '1.234,5' is not an amount such as 1234.50"
+
+
+@given(text)
+def test_unprotect_undoes_protect_and_protected_cells_are_no_formulas(cell: str) -> None:
+    shown = protect(cell)
+    assert unprotect(shown) == cell
+    assert not shown.startswith(("=", "+", "-", "@", "\t", "\r"))

@@ -37,7 +37,14 @@ from salesflow import (
 )
 from salesflow.cli._demo import CONSULTING, DAYS
 from salesflow.cli._demo import run as run_demo
-from salesflow.cli._text import Texts, UsageError, environment_locale, parse_locale
+from salesflow.cli._text import (
+    Texts,
+    UsageError,
+    environment_locale,
+    parse_locale,
+    safe,
+    safe_line,
+)
 from salesflow.cli._transfer import (
     FIELDS,
     Format,
@@ -49,8 +56,11 @@ from salesflow.cli._transfer import (
 )
 from salesflow.cli._views import Style
 from salesflow.cli._views import activities as render_activities
+from salesflow.cli._views import analytics as render_analytics
 from salesflow.cli._views import board as render_board
+from salesflow.cli._views import forecast as render_forecast
 from salesflow.cli._views import history as render_history
+from salesflow.cli._views import stuck as render_stuck
 from salesflow.errors import NotFound, SalesflowError, ValidationError
 
 __all__ = ["__version__", "main"]
@@ -155,10 +165,11 @@ class _Context:
         self.style = Style(colour)
 
     def print(self, line: str = "") -> None:
-        print(line, file=self.out)
+        # The views escape stored text where they place it; this is the last guard.
+        print(safe_line(line, colour=self.style.colour), file=self.out)
 
     def note(self, line: str) -> None:
-        print(line, file=self.err)
+        print(safe(line), file=self.err)
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -170,10 +181,110 @@ def _isatty(stream: IO[str]) -> bool:
 
 def _board(ctx: _Context) -> int:
     o = ctx.options
+    as_of = None if o.as_of is None else _moment(o.as_of, o.tz)
     with _app(o, ctx.clock) as app:
         for line in render_board(
-            app, o.process, ctx.texts, ctx.style, owner=o.owner, currency=o.currency, cards=o.cards
+            app,
+            o.process,
+            ctx.texts,
+            ctx.style,
+            owner=o.owner,
+            currency=o.currency,
+            cards=o.cards,
+            as_of=as_of,
         ):
+            ctx.print(line)
+    return 0
+
+
+def _day(text: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: expected a date such as 2026-03-31") from None
+
+
+def _moment(text: str, zone: dt.tzinfo) -> dt.datetime:
+    """``--as-of``: a date and time (``2026-03-01T17:00``, with or without an offset;
+    without one, in ``--timezone``), or a day alone: the end of that day."""
+    raw = text.strip()
+    try:
+        if len(raw) == 10:
+            day = dt.date.fromisoformat(raw)
+            return dt.datetime.combine(day, dt.time.max, tzinfo=zone)
+        moment = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise UsageError(
+            f"--as-of {text!r}: expected a day or a moment such as 2026-03-01 or 2026-03-01T17:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment
+
+
+def _quarter(today: dt.date) -> tuple[dt.date, dt.date]:
+    """The first and last day of ``today``'s calendar quarter."""
+    first = dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    if first.month == 10:
+        return first, dt.date(first.year, 12, 31)
+    return first, dt.date(first.year, first.month + 3, 1) - dt.timedelta(days=1)
+
+
+def _forecast(ctx: _Context) -> int:
+    o = ctx.options
+    start = None if o.start is None else _day(o.start, "--from")
+    end = None if o.end is None else _day(o.end, "--to")
+    as_of = None if o.as_of is None else _moment(o.as_of, o.tz)
+    if o.seed is not None and not o.simulations:
+        raise UsageError("--seed: only with --simulations N")
+    with _app(o, ctx.clock) as app:
+        # Without --from and --to: this quarter; with one of them: that day's quarter.
+        today = app.clock.now().astimezone(app.timezone).date()
+        start = start or _quarter(end or today)[0]
+        end = end or _quarter(start)[1]
+        if end < start:
+            raise UsageError(f"--to {end}: before --from {start}")
+        currency = o.currency or app.process(o.process or "standard").currency
+        report = app.forecast(
+            start=start,
+            end=end,
+            currency=currency,
+            process=o.process,
+            owner=o.owner,
+            group_by=o.by,
+            as_of=as_of,
+            simulations=o.simulations,
+            seed=o.seed,
+        )
+        for line in render_forecast(
+            app, report, ctx.texts, ctx.style, process=o.process, owner=o.owner, as_of=as_of
+        ):
+            ctx.print(line)
+    return 0
+
+
+def _stuck(ctx: _Context) -> int:
+    o = ctx.options
+    with _app(o, ctx.clock) as app:
+        key = app.process(o.process).key
+        deals = [d for d in app.stuck(key) if o.owner is None or d.owner == o.owner]
+        shown = deals[: o.limit] if o.limit else deals
+        for line in render_stuck(app, key, shown, ctx.texts, ctx.style, owner=o.owner):
+            ctx.print(line)
+        if len(shown) < len(deals):
+            ctx.print(ctx.texts._("... and {count} more").format(count=len(deals) - len(shown)))
+    return 0
+
+
+def _analytics(ctx: _Context) -> int:
+    o = ctx.options
+    start = None if o.start is None else _day(o.start, "--from")
+    end = None if o.end is None else _day(o.end, "--to")
+    if start is not None and end is not None and end < start:
+        raise UsageError(f"--to {end}: before --from {start}")
+    with _app(o, ctx.clock) as app:
+        report = app.analytics(o.process, start=start, end=end, currency=o.currency)
+        for line in render_analytics(app, report, ctx.texts, ctx.style):
             ctx.print(line)
     return 0
 
@@ -226,7 +337,7 @@ def _find(app: SalesFlow, given: str) -> Opportunity:
         return page.items[0]
     if page.total == 0:
         raise Failure(f"no opportunity has the id {given!r} or {given!r} in its title")
-    names = ", ".join(f"{o.display_title} ({o.id})" for o in page.items)
+    names = ", ".join(f"{safe(o.display_title)} ({o.id})" for o in page.items)
     more = "" if page.total <= len(page.items) else f" and {page.total - len(page.items)} more"
     raise Failure(f"{page.total} opportunities match {given!r}: {names}{more}; give an id")
 
@@ -517,6 +628,41 @@ def _count(text: str) -> int:
     return number
 
 
+def _simulations(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= number <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 100000")
+    return number
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _money_options(parser: argparse.ArgumentParser, currency: str) -> None:
+    parser.add_argument("--currency", help=currency)
+    parser.add_argument(
+        "--rate",
+        action="append",
+        metavar="BASE/QUOTE=RATE",
+        help="an exchange rate, e.g. USD/EUR=0.92 (its inverse follows); repeatable",
+    )
+
+
+def _as_of(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--as-of",
+        metavar="DATETIME",
+        help=f"{what}: 2026-03-01T17:00 (in --timezone unless it has an offset), or a day: its end",
+    )
+
+
 def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """The options every command takes, before or after the command's name."""
     default: Any = (lambda value: value) if top else (lambda value: argparse.SUPPRESS)
@@ -596,17 +742,71 @@ def parser() -> argparse.ArgumentParser:
     )
     board.add_argument("--process", default="standard", help="process key (default standard)")
     board.add_argument("--owner", help="only this owner's deals")
-    board.add_argument(
-        "--currency", help="report in this currency (needs --rate for any other currency)"
-    )
-    board.add_argument(
-        "--rate",
-        action="append",
-        metavar="BASE/QUOTE=RATE",
-        help="an exchange rate, e.g. USD/EUR=0.92 (its inverse follows); repeatable",
-    )
+    _money_options(board, "report in this currency (needs --rate for any other currency)")
     board.add_argument("--cards", type=_count, default=10, help="cards shown per stage")
+    _as_of(board, "the figures as they stood then, without cards")
     board.set_defaults(run=_board)
+
+    fc = command(
+        "forecast",
+        "what should close in a period, and what did",
+        "Print the forecast of a period (default: this quarter): the open deals "
+        "expected to close in it, their total (best case) and their value weighted by "
+        "probability (expected), and the deals won in it; by owner, stage or month "
+        "with --by; with --simulations, the range of the period's revenue (P10, P50, "
+        "P90).",
+    )
+    fc.add_argument("--from", dest="start", metavar="DATE", help="first day, e.g. 2026-01-01")
+    fc.add_argument("--to", dest="end", metavar="DATE", help="last day, e.g. 2026-03-31")
+    fc.add_argument("--process", help="only this process' deals (default: every process)")
+    fc.add_argument("--owner", help="only this owner's deals")
+    _money_options(
+        fc,
+        "report in this currency (default: the process' currency, or the standard "
+        "process'; needs --rate for any other currency)",
+    )
+    fc.add_argument("--by", choices=("owner", "stage", "month"), help="figures per group too")
+    fc.add_argument(
+        "--simulations",
+        type=_simulations,
+        default=0,
+        metavar="N",
+        help="simulate N outcomes for P10/P50/P90 of the revenue (up to 100000)",
+    )
+    fc.add_argument("--seed", type=_integer, metavar="S", help="makes the simulation repeatable")
+    _as_of(fc, "the forecast as it stood then")
+    fc.set_defaults(run=_forecast)
+
+    st = command(
+        "stuck",
+        "open deals that outstayed their stage",
+        "List the open deals that have been in their stage longer than its time limit "
+        "(rot_after), longest first, with the days in the stage and the limit.",
+    )
+    st.add_argument("--process", default="standard", help="process key (default standard)")
+    st.add_argument("--owner", help="only this owner's deals")
+    st.add_argument(
+        "--limit", type=_count, default=50, help="show at most this many (default 50; 0: all)"
+    )
+    st.set_defaults(run=_stuck)
+
+    an = command(
+        "analytics",
+        "what the closed deals tell",
+        "Print what a process' closed deals tell: win rate, average won value, median "
+        "days from creation to won, each stage's reach, conversion, days and win rate, "
+        "and the loss reasons. --from and --to choose the deals by their closing day "
+        "(default: every closed deal).",
+    )
+    an.add_argument("--process", default="standard", help="process key (default standard)")
+    an.add_argument("--from", dest="start", metavar="DATE", help="first closing day")
+    an.add_argument("--to", dest="end", metavar="DATE", help="last closing day")
+    _money_options(
+        an,
+        "the currency of the average won value (needed, with --rate, when the won deals "
+        "are in several)",
+    )
+    an.set_defaults(run=_analytics)
 
     activities = command(
         "activities",
@@ -729,10 +929,10 @@ def main(
     except SystemExit as done:  # --help and --version
         return done.code if isinstance(done.code, int) else 0
     except UsageError as error:
-        print(f"{PROGRAM}: {error}", file=err)
+        print(f"{PROGRAM}: {safe(str(error))}", file=err)
         return 2
     except (Failure, TransferError, SalesflowError) as error:
-        print(f"{PROGRAM}: error: {error}", file=err)
+        print(f"{PROGRAM}: error: {safe(str(error))}", file=err)
         return 1
     except BrokenPipeError:
         # The reader went away (salesflow board | head): stop quietly, as SIGPIPE would.
@@ -742,7 +942,7 @@ def main(
         return 141
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
-        print(f"{PROGRAM}: error: {where}{error.strerror or error}", file=err)
+        print(f"{PROGRAM}: error: {safe(f'{where}{error.strerror or error}')}", file=err)
         return 1
     except KeyboardInterrupt:
         print(f"{PROGRAM}: interrupted", file=err)
@@ -751,7 +951,7 @@ def main(
         if os.environ.get("SALESFLOW_TRACEBACK"):
             raise
         print(
-            f"{PROGRAM}: internal error: {type(error).__name__}: {error} "
+            f"{PROGRAM}: internal error: {type(error).__name__}: {safe(str(error))} "
             "(set SALESFLOW_TRACEBACK=1 to see where)",
             file=err,
         )

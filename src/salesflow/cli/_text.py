@@ -13,7 +13,17 @@ from moneyed import Money
 
 from salesflow import locale as catalogs
 
-__all__ = ["Texts", "UsageError", "clip", "environment_locale", "pad", "parse_locale", "width"]
+__all__ = [
+    "Texts",
+    "UsageError",
+    "clip",
+    "environment_locale",
+    "pad",
+    "parse_locale",
+    "safe",
+    "safe_line",
+    "width",
+]
 
 #: The locale used when neither ``--locale`` nor the environment names one.
 DEFAULT_LOCALE = "en_US"
@@ -94,11 +104,11 @@ class Texts:
     def stage(self, name: str) -> str:
         """A stage's name in this locale: the built-in stages are translated, a name
         the catalog does not know is shown as it is."""
-        return self.pgettext("stage", name)
+        return safe(self.pgettext("stage", name))
 
     def process(self, name: str) -> str:
         """A process' name in this locale (the built-in processes are translated)."""
-        return self.pgettext("process", name)
+        return safe(self.pgettext("process", name))
 
     def money(self, value: Money) -> str:
         """``value`` written as the locale writes money (``$48,000.00``,
@@ -117,6 +127,14 @@ class Texts:
 
             return format_date(value, "medium", locale=self.locale)
         return value.isoformat()
+
+    def month(self, value: dt.date) -> str:
+        """A month, as the locale writes it in short (``Mar 2026``, ``mars 2026``)."""
+        if self.babel:
+            from babel.dates import format_date
+
+            return format_date(value, "LLL y", locale=self.locale)
+        return f"{value:%Y-%m}"
 
     def time(self, value: dt.datetime) -> str:
         """A time of day, as the locale writes it in short (``9:05 AM``, ``09:05``)."""
@@ -137,6 +155,43 @@ class Texts:
                 f"{format_time(local, 'short', locale=self.locale)}"
             )
         return f"{local:%Y-%m-%d %H:%M}"
+
+
+# -- stored text -----------------------------------------------------------------------
+
+#: Characters that change what a terminal does or where the text goes rather than
+#: showing a glyph: C0 and C1 controls and DEL, line and paragraph separators, and
+#: the bidirectional overrides and isolates (which can make text read backwards).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def safe(text: str) -> str:
+    """Stored text made safe to print on one line of a terminal: each control
+    character is shown escaped (``\\x1b``, ``\\n``, ``\\t``, ``\\u202e``), so a
+    title can neither move the cursor, recolour or retitle the terminal, nor break a
+    line."""
+    return _UNSAFE.sub(_escape, text)
+
+
+_ANSI_SPLIT = re.compile(r"(\x1b\[[0-9;]*m)")
+
+
+def safe_line(line: str, *, colour: bool) -> str:
+    """A line about to be printed, with any control character left in it escaped --
+    except, when ``colour`` is on, the colour codes the views put there themselves."""
+    if not colour:
+        return safe(line)
+    parts = _ANSI_SPLIT.split(line)
+    return "".join(part if i % 2 else safe(part) for i, part in enumerate(parts))
 
 
 # -- columns ---------------------------------------------------------------------------

@@ -236,11 +236,57 @@ class Rows:
 _GROUPED = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 
+#: The fields whose cells are read as they are, blanks at either end included: free
+#: text and names, which salesflow stores as given (so that export then import gives
+#: them back exactly). A cell of blanks only is an empty one, but for the description.
+VERBATIM = frozenset(
+    {
+        "title",
+        "description",
+        "owner",
+        "external_ref",
+        "loss_reason",
+        "customer",
+        "customer_id",
+        "person",
+    }
+)
+
+
+#: A cell a spreadsheet would take for a formula: one starting with = + - @, a tab
+#: or a carriage return -- after any number of apostrophes, so that the apostrophe
+#: added on export is told apart from one the text itself starts with.
+_FORMULA = re.compile("'*[=+\\-@\t\r]")
+
+
+def protect(cell: str) -> str:
+    """A CSV cell as export writes it: one a spreadsheet would run as a formula gets
+    an apostrophe in front (``=HYPERLINK("x")`` -> ``'=HYPERLINK("x")``), as does one
+    that already starts with apostrophes before such a character."""
+    return "'" + cell if _FORMULA.match(cell) else cell
+
+
+def unprotect(cell: str) -> str:
+    """A CSV cell as import reads it: the apostrophe :func:`protect` added is taken
+    off again, so ``unprotect(protect(text)) == text`` for every text."""
+    return cell[1:] if cell.startswith("'") and _FORMULA.match(cell) else cell
+
+
 class _Cells:
-    """One CSV row's cells by field, and the conversions of each."""
+    """One CSV row's cells by field, and the conversions of each.
+
+    Cells of :data:`VERBATIM` fields are kept as written; the others -- numbers,
+    dates, codes, the stage and the status -- are read with blanks trimmed.
+    """
 
     def __init__(self, cells: Mapping[str, str]) -> None:
-        self.cells = {k: v.strip() for k, v in cells.items() if v is not None and v.strip()}
+        self.cells: dict[str, str] = {}
+        for field, raw in cells.items():
+            if raw is None:
+                continue
+            value = unprotect(raw) if field in VERBATIM else unprotect(raw.strip())
+            if value and (field == "description" or value.strip()):
+                self.cells[field] = value
 
     def text(self, field: str) -> str | None:
         return self.cells.get(field)
@@ -461,6 +507,7 @@ def _csv_rows(path: Path, text: str, reader: _Reader, mapping: Mapping[str, str]
         header = next(lines)
     except csv.Error as error:
         raise TransferError(f"{path}: line 1 is not CSV: {error}") from None
+    _no_twins(path, header)
     used, ignored = _columns(header, mapping)
     fields = set(used.values())
     if not fields & {"title", "customer", "person"}:
@@ -496,11 +543,38 @@ def _csv_rows(path: Path, text: str, reader: _Reader, mapping: Mapping[str, str]
     return Rows(tuple(rows), tuple(ignored))
 
 
+def _no_twins(path: Path, header: Sequence[str]) -> None:
+    """Refuse a header that names one column twice: which of the two to read would
+    be a guess. Names are compared as columns are matched (without case, spaces,
+    ``_``, ``-`` or a leading ``Deal - ``); unnamed columns may repeat."""
+    seen: dict[str, int] = {}
+    for number, name in enumerate(header, start=1):
+        key = _column_key(name)
+        if not key:
+            continue
+        if key not in seen:
+            seen[key] = number
+            continue
+        first = seen[key]
+        if header[first - 1] == name:
+            why = f"columns {first} and {number} are both named {name!r}"
+        else:
+            earlier = header[first - 1]
+            why = f"columns {first} ({earlier!r}) and {number} ({name!r}) read as one column"
+        raise TransferError(f"{path}: line 1: {why}; rename or remove one of them")
+
+
 def _json_rows(path: Path, text: str, reader: _Reader) -> Rows:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise TransferError(f"{path}: line {error.lineno} is not JSON: {error.msg}") from None
+    except RecursionError:
+        # Python's parser gives up on arrays or objects nested deeper than its
+        # recursion limit; no opportunity file nests more than a few levels.
+        raise TransferError(
+            f"{path}: the JSON nests arrays or objects too deeply to be an opportunities file"
+        ) from None
     items = data.get("opportunities") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise TransferError(
@@ -580,7 +654,8 @@ def export_file(app: SalesFlow, path: Path, form: Format, *, process: str | None
                 writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
                 writer.writeheader()
                 for opportunity in _all(app, process):
-                    writer.writerow(_csv_cells(Record.of(opportunity)))
+                    cells = _csv_cells(Record.of(opportunity))
+                    writer.writerow({k: protect(v) for k, v in cells.items()})
                     count += 1
             else:
                 out.write('{"opportunities": [')
