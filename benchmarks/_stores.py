@@ -322,9 +322,7 @@ def _copy_rows_sqlite(path: pathlib.Path, copies: int, shape: Shape) -> None:
                 connection.execute("DROP TABLE temp.template")
                 continue
             # Each copy's events come after all those before it in the feed.
-            (span,) = connection.execute(
-                f"SELECT coalesce(max(seq), 0) FROM main.{table}"
-            ).fetchone()
+            (span,) = connection.execute("SELECT coalesce(max(seq), 0) FROM main.events").fetchone()
             chosen = ", ".join(
                 f"replace({name}, '{TOKEN}', printf('_%07d', n.k))"
                 if declared in ("TEXT", "")
@@ -427,7 +425,7 @@ def postgres_store(dsn: str, shape: Shape, count: int) -> str:
             kinds: dict[str, str] = {str(name): str(kind) for name, kind in found}
             new = "'_' || lpad(n.k::text, 7, '0')"
             span_row = connection.execute(
-                f'SELECT coalesce(max(seq), 0) FROM "{schema}".{table}'
+                f'SELECT coalesce(max(seq), 0) FROM "{schema}".events'
             ).fetchone()
             span = int(span_row[0]) if span_row else 0
             chosen = ", ".join(
