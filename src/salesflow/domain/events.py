@@ -7,6 +7,7 @@ import datetime as dt
 import enum
 import types
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -45,10 +46,19 @@ class EventKind(enum.Enum):
     TICKET_LINKED = "ticket_linked"
 
 
+#: Types whose values are immutable and hold nothing mutable: ``freeze`` keeps them.
+_IMMUTABLE: frozenset[type] = frozenset(
+    {type(None), str, int, bool, float, Decimal, dt.date, dt.datetime, dt.timedelta}
+)
+
+
 def freeze(value: Any) -> Any:
     """``value`` with every mapping made a read-only ``MappingProxyType``, every list a
     tuple and every ``Money`` or ``relativedelta`` the frozen form, all the way down:
     what an event holds can be read, never changed."""
+    kind = type(value)
+    if kind in _IMMUTABLE or kind is checks.FrozenMoney or isinstance(value, enum.Enum):
+        return value
     if isinstance(value, Money) and not isinstance(value, checks.FrozenMoney):
         return checks.FrozenMoney(value.amount, value.currency)
     if isinstance(value, relativedelta):
