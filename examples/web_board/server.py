@@ -10,6 +10,7 @@ names the record and the rule, so the page shows it as it is.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -128,10 +129,22 @@ async def _answer(work: Callable[[], views.JSON]) -> Response:
     return JSONResponse(result)
 
 
+#: The largest request body the board reads: its requests are a few hundred bytes.
+MAX_BODY = 64 * 1024
+
+
 async def _body(request: Request) -> dict[str, Any]:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise BadRequest(f"the request body is larger than {MAX_BODY} bytes")
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise BadRequest(f"the request body is larger than {MAX_BODY} bytes")
     try:
-        body = await request.json()
-    except ValueError as error:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as error:
         raise BadRequest(f"the request body is not JSON: {error}") from error
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")

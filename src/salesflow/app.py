@@ -16,7 +16,9 @@ The rules themselves live in the domain; this module holds none of its own.
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
+import decimal
 import enum
 import itertools
 import logging
@@ -25,7 +27,7 @@ import threading
 import time
 import types
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -1467,13 +1469,14 @@ class SalesFlow:
                 queries.pipeline_totals(changed.now, basis=basis, owner=who),
                 queries.pipeline_totals(changed.then, basis=basis, owner=who),
             )
-        return reporting.pipeline(
-            definition,
-            totals,
-            currency=target,
-            probability=probability,
-            convert=self._converter(moment),
-        )
+        with _exact_sums("pipeline"):
+            return reporting.pipeline(
+                definition,
+                totals,
+                currency=target,
+                probability=probability,
+                convert=self._converter(moment),
+            )
 
     def forecast(
         self,
@@ -1523,16 +1526,17 @@ class SalesFlow:
                 queries.forecast_totals(changed.now, query),
                 queries.forecast_totals(changed.then, query),
             )
-        return reporting.forecast(
-            totals,
-            start=first,
-            end=last,
-            currency=target,
-            group_by=group_by,
-            convert=self._converter(moment),
-            simulations=runs,
-            seed=seed,
-        )
+        with _exact_sums("forecast"):
+            return reporting.forecast(
+                totals,
+                start=first,
+                end=last,
+                currency=target,
+                group_by=group_by,
+                convert=self._converter(moment),
+                simulations=runs,
+                seed=seed,
+            )
 
     def analytics(
         self,
@@ -1554,15 +1558,16 @@ class SalesFlow:
             raise ValidationError(f"{where}: end {last} is before start {first}")
         target = checks.optional(checks.currency)(currency, f"{where}(currency=...)")
         deals = self.repository.closed_deals(definition.key, start=first, end=last)
-        return reporting.analytics(
-            definition,
-            deals,
-            start=first,
-            end=last,
-            currency=target,
-            convert=self._converter(None),
-            timezone=self.timezone,
-        )
+        with _exact_sums("analytics"):
+            return reporting.analytics(
+                definition,
+                deals,
+                start=first,
+                end=last,
+                currency=target,
+                convert=self._converter(None),
+                timezone=self.timezone,
+            )
 
     def stuck(
         self, process: str = "standard", *, now: dt.datetime | None = None
@@ -1650,6 +1655,19 @@ def _pending(call: PendingCall, why: str) -> str:
         f"{_title(call)} could not be sent: {why}. "
         "It is pending and will be sent by deliver_pending()."
     )
+
+
+@contextlib.contextmanager
+def _exact_sums(report: str) -> Iterator[None]:
+    """A report whose converted sums outgrow exact decimal arithmetic (a rate of 1e30,
+    say) is a ``ValidationError`` naming the report, not a ``decimal`` error."""
+    try:
+        yield
+    except decimal.DecimalException as error:
+        raise ValidationError(
+            f"{report}: the amounts, converted at the rates given, are too large to sum "
+            f"exactly ({type(error).__name__}); check the exchange rates"
+        ) from error
 
 
 def _call(port: Callable[[], T], name: str) -> T:

@@ -165,6 +165,21 @@ def test_a_failing_rates_port_is_a_missing_rate(make_app: MakeApp) -> None:
         app.pipeline(currency="GBP")
 
 
+def test_a_rate_too_large_to_sum_exactly_is_a_validation_error(make_app: MakeApp) -> None:
+    class Huge(ExchangeRates):
+        def rate(self, base: str, quote: str, on: dt.date) -> Decimal:
+            return Decimal("1e30")
+
+    app = make_app(rates=Huge())
+    day = START.date()
+    app.create_opportunity(title="a", value=Money(100, "EUR"), expected_close=day)
+    app.create_opportunity(title="b", value=Money(100, "GBP"), expected_close=day)
+    with pytest.raises(ValidationError, match=r"pipeline: the amounts.* too large"):
+        app.pipeline(currency="GBP")
+    with pytest.raises(ValidationError, match=r"forecast: the amounts.* too large"):
+        app.forecast(start=day, end=day, currency="GBP")
+
+
 # -- as of ---------------------------------------------------------------------------
 
 

@@ -233,6 +233,8 @@ def test_an_unknown_stage_is_422(client: TestClient, flow: SalesFlow, action: st
         (b'{"stage": 3}', "'stage' must be str, not 3"),
         (b'{"stage": "won", "cancel_pending": "yes"}', "'cancel_pending' must be bool"),
         (b'{"stage": "lost", "loss_reason": 7}', "'loss_reason' must be str"),
+        (b'{"stage": "lead", "x": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", "not JSON"),
+        (b'{"stage": "won"' + b" " * 100_000 + b"}", "larger than"),
     ],
 )
 def test_unreadable_requests_are_400(
