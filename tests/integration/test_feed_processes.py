@@ -6,22 +6,17 @@ Marked slow: each test starts a few interpreters ("spawn").
 
 from __future__ import annotations
 
-import multiprocessing
 import signal
 import threading
-import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
-from multiprocessing.context import SpawnContext
-from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from salesflow import EventKind, InMemoryRepository, Opportunity, OpportunityAction, SalesFlow
 from salesflow.ports import current_call
 from tests.integration import feed_workers
+from tests.integration.spawning import SPAWN, join_all, run_all
 from tests.integration.workers import Target
 from tests.unit.support import action, new_deal, seed003_process
 
@@ -29,36 +24,6 @@ pytestmark = pytest.mark.slow
 
 WRITERS = 4
 ROUNDS = 25
-SPAWN: SpawnContext = multiprocessing.get_context("spawn")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
-    """Shared storage, in a workspace of this test's own."""
-    workspace = f"w-{uuid.uuid4().hex[:12]}"
-    if request.param == "sqlite":
-        return ("sqlite", str(tmp_path / "shared.db"), workspace)
-    dsn: str = request.getfixturevalue("postgres_dsn")
-    schema: str = request.getfixturevalue("postgres_schema")
-    return ("postgres", dsn, schema, workspace)
-
-
-def run_all(
-    function: Callable[..., None], argument_lists: list[tuple[Any, ...]], timeout: float = 120
-) -> None:
-    """Start one process per argument list; they start work together (once every one
-    has built its repository) and must all succeed."""
-    together = SPAWN.Barrier(len(argument_lists), timeout=60)
-    children = [SPAWN.Process(target=function, args=(*args, together)) for args in argument_lists]
-    for child in children:
-        child.start()
-    join_all(children, timeout)
-
-
-def join_all(children: Sequence[BaseProcess], timeout: float = 120) -> None:
-    for child in children:
-        child.join(timeout=timeout)
-    assert [c.exitcode for c in children] == [0] * len(children), "a child process failed"
 
 
 # -- the feed ----------------------------------------------------------------------

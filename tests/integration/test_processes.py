@@ -5,17 +5,13 @@ Marked slow: each test starts a few interpreters ("spawn"), a second or two in a
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import random
 import signal
 import sqlite3
 import time
-import uuid
-from collections.abc import Callable
-from multiprocessing.context import SpawnContext, SpawnProcess
+from multiprocessing.context import SpawnProcess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,38 +21,13 @@ from salesflow.postgres import SCHEMA_VERSION, PostgresRepository
 from salesflow.sqlite import SCHEMA_VERSION as SQLITE_SCHEMA_VERSION
 from salesflow.testing import make_opportunity
 from tests.integration import workers
+from tests.integration.spawning import SPAWN, run_all
 from tests.integration.workers import Target
 
 pytestmark = pytest.mark.slow
 
 PROCESSES = 4
 ROUNDS = 25
-SPAWN: SpawnContext = multiprocessing.get_context("spawn")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
-    """Shared storage, in a workspace of this test's own."""
-    workspace = f"w-{uuid.uuid4().hex[:12]}"
-    if request.param == "sqlite":
-        return ("sqlite", str(tmp_path / "shared.db"), workspace)
-    dsn: str = request.getfixturevalue("postgres_dsn")
-    schema: str = request.getfixturevalue("postgres_schema")
-    return ("postgres", dsn, schema, workspace)
-
-
-def run_all(
-    function: Callable[..., None], argument_lists: list[tuple[Any, ...]], *, timeout: float = 60
-) -> None:
-    """Start one process per argument list; they start work together (once every one
-    has built its repository) and must all succeed."""
-    together = SPAWN.Barrier(len(argument_lists), timeout=30)
-    children = [SPAWN.Process(target=function, args=(*args, together)) for args in argument_lists]
-    for child in children:
-        child.start()
-    for child in children:
-        child.join(timeout=timeout)
-    assert [c.exitcode for c in children] == [0] * len(children), "a child process failed"
 
 
 def seeded(target: Target) -> Repository:
