@@ -244,8 +244,9 @@ class SQLRepository(Repository):
     a version); each has a ``seq`` column in insertion order, and ``data`` holds the
     record's JSON. Beside them, ``opportunity_related`` holds each opportunity's
     related ids (for ``search(related_id=...)``), written in the same transaction as
-    the opportunity, and ``process_versions`` one counter per workspace that each commit
-    writing a process moves on.
+    the opportunity, ``process_versions`` one counter per workspace that each commit
+    writing a process moves on, and ``process_history`` every definition of each
+    process with its ``defined_at`` (for reports as of a past moment).
 
     Each event also has its ``position`` in the workspace's change feed, given at
     commit by :meth:`_next_positions`, with a unique index on (workspace, position).
@@ -463,6 +464,19 @@ class SQLRepository(Repository):
             (self.workspace,),
         )
         return int(rows[0][0]) if rows else 0
+
+    def process_as_of(self, key: str, at: dt.datetime) -> Process | None:
+        mark = self._mark
+        rows = self._query(
+            f"reading process {key!r} as defined at {at}",
+            f"SELECT {self._json_text} FROM {self._table('process_history')} "
+            f"WHERE workspace = {mark} AND key = {mark} AND defined_at <= {mark} "
+            "ORDER BY defined_at DESC, seq DESC LIMIT 1",
+            (self.workspace, key, self._column(checks.aware(at, "process_as_of(at)"))),
+        )
+        if not rows:
+            return None
+        return load_record(rows[0][0], Process, record_name("process", key, self.workspace))
 
     def get_opportunity(self, opportunity_id: str) -> Opportunity | None:
         return self._get(Opportunity, "opportunities", "opportunity", opportunity_id)
@@ -1097,6 +1111,7 @@ class SQLRepository(Repository):
             (p.key, dump_record(p, record_name("process", p.key, self.workspace)))
             for p in changes.processes
         ]
+        defined_at = self._column(changes.defined_at)
         opportunities = [(o, self._row(o)) for o in changes.opportunities]
         activities = [(a, self._row(a)) for a in changes.activities]
         events = [self._row(e) for e in changes.events]
@@ -1118,6 +1133,12 @@ class SQLRepository(Repository):
                     f"VALUES ({mark}, {mark}, {self._json_mark}) "
                     "ON CONFLICT (workspace, key) DO UPDATE SET data = excluded.data",
                     [(self.workspace, key, data) for key, data in processes],
+                )
+                cursor.executemany(
+                    f"INSERT INTO {self._table('process_history')} "
+                    f"(workspace, key, defined_at, data) VALUES ({mark}, {mark}, {mark}, "
+                    f"{self._json_mark})",
+                    [(self.workspace, key, defined_at, data) for key, data in processes],
                 )
                 cursor.execute(
                     f"INSERT INTO {self._table('process_versions')} AS v (workspace, version) "

@@ -95,6 +95,10 @@ __all__ = ["MAX_SIMULATIONS", "ActivityIndicator", "BulkResult", "Result", "Sale
 
 #: The most outcomes ``forecast(simulations=...)`` draws.
 MAX_SIMULATIONS = 100_000
+#: The processes every app has, by key, until ``define_process`` replaces them.
+_BUILT_IN: Mapping[str, Process] = types.MappingProxyType(
+    {p.key: p for p in (builtin.STANDARD, builtin.SIMPLE)}
+)
 
 log = logging.getLogger("salesflow")
 T = TypeVar("T")
@@ -651,7 +655,10 @@ class SalesFlow:
                 opportunities.extend(changes.opportunities)
                 events.extend(changes.events)
             changes = ChangeSet(
-                processes=(process,), opportunities=tuple(opportunities), events=tuple(events)
+                processes=(process,),
+                defined_at=now,
+                opportunities=tuple(opportunities),
+                events=tuple(events),
             )
             return changes, events
 
@@ -665,10 +672,21 @@ class SalesFlow:
         version = self.repository.processes_version()
         cached = self._processes
         if cached is None or cached[0] != version:
-            found = {p.key: p for p in (builtin.STANDARD, builtin.SIMPLE)}
+            found = dict(_BUILT_IN)
             found.update({p.key: p for p in self.repository.processes()})
             cached = self._processes = (version, types.MappingProxyType(found))
         return cached[1]
+
+    def _process_then(self, process: Process, moment: dt.datetime | None) -> Process:
+        """``process`` as it was defined at ``moment`` (as it is, when None): the stored
+        definition in effect then, else the built-in one it replaced, else as it is
+        (defined later, so no opportunity was in it then)."""
+        if moment is None:
+            return process
+        then = self.repository.process_as_of(process.key, moment)
+        if then is not None:
+            return then
+        return _BUILT_IN.get(process.key, process)
 
     def _find_process(self, key: str) -> Process | None:
         return self._defined().get(key)
@@ -1449,7 +1467,7 @@ class SalesFlow:
         moment (inclusive), rebuilt from history.
         """
         where = "pipeline"
-        definition = self.process(process)
+        current = self.process(process)
         target = checks.optional(checks.currency)(currency, f"{where}(currency=...)")
         if basis not in ("value", "annual_value"):
             raise ValidationError(
@@ -1461,6 +1479,7 @@ class SalesFlow:
             )
         who = checks.optional_name(owner, f"{where}(owner=...)")
         moment = checks.optional(checks.aware)(as_of, f"{where}(as_of=...)")
+        definition = self._process_then(current, moment)
         totals = self.repository.pipeline_totals(definition.key, basis=basis, owner=who)
         if moment is not None:
             changed = self.repository.revision(definition.key, moment)

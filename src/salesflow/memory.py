@@ -56,6 +56,8 @@ class InMemoryRepository(Repository):
         self.workspace = workspace
         self._lock = threading.RLock()
         self._processes: dict[str, Process] = {}
+        #: Every definition of each process as committed: (defined_at, process).
+        self._definitions: dict[str, list[tuple[dt.datetime, Process]]] = {}
         self._opportunities: dict[str, Opportunity] = {}
         self._activities: dict[str, Activity] = {}
         #: opportunity id -> {activity id: activity}, for the activities naming one.
@@ -102,6 +104,15 @@ class InMemoryRepository(Repository):
     def processes_version(self) -> int:
         with self._lock:
             return self._processes_version
+
+    def process_as_of(self, key: str, at: dt.datetime) -> Process | None:
+        with self._lock:
+            definitions = self._definitions.get(key, ())
+        found: tuple[dt.datetime, Process] | None = None
+        for defined_at, process in definitions:  # commit order: the later wins a tie
+            if defined_at <= at and (found is None or defined_at >= found[0]):
+                found = (defined_at, process)
+        return None if found is None else found[1]
 
     def get_opportunity(self, opportunity_id: str) -> Opportunity | None:
         with self._lock:
@@ -288,6 +299,8 @@ class InMemoryRepository(Repository):
                 self._undo.append(self._undoing(changes, opportunities, activities))
             for process in changes.processes:
                 self._processes[process.key] = process
+                assert changes.defined_at is not None  # a ChangeSet checks it
+                self._definitions.setdefault(process.key, []).append((changes.defined_at, process))
             if changes.processes:
                 self._processes_version += 1
             self._opportunities.update(opportunities)
@@ -314,6 +327,7 @@ class InMemoryRepository(Repository):
     ) -> Callable[[], None]:
         """What puts back the state before ``changes`` (called with the lock held)."""
         processes = {key: self._processes.get(key) for key in (p.key for p in changes.processes)}
+        definitions = {key: len(self._definitions.get(key, ())) for key in processes}
         version = self._processes_version
         old_opportunities = {i: self._opportunities.get(i) for i in opportunities}
         old_activities = {i: self._activities.get(i) for i in activities}
@@ -331,6 +345,8 @@ class InMemoryRepository(Repository):
                     self._processes.pop(key, None)
                 else:
                     self._processes[key] = process
+            for key, length in definitions.items():
+                del self._definitions[key][length:]
             self._processes_version = version
             for id_, opportunity in old_opportunities.items():
                 if opportunity is None:

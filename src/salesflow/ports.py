@@ -281,6 +281,9 @@ class ChangeSet:
     are ignored. ``outbox`` holds the outbound calls the command asked for, queued in
     the same transaction (their ``seq`` and ``attempts`` are given by the repository);
     a call whose id is already queued is refused with ``ValidationError``.
+
+    ``defined_at`` is when ``processes`` were defined (the command's clock time): the
+    repository keeps each definition under it, for :meth:`Repository.process_as_of`.
     """
 
     opportunities: tuple[Opportunity, ...] = ()
@@ -289,6 +292,16 @@ class ChangeSet:
     events: tuple[Event, ...] = ()
     processes: tuple[Process, ...] = ()
     outbox: tuple[PendingCall, ...] = ()
+    defined_at: dt.datetime | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.processes and (
+            not isinstance(self.defined_at, dt.datetime) or self.defined_at.utcoffset() is None
+        ):
+            raise ValidationError(
+                "ChangeSet: process definitions need defined_at, a timezone-aware datetime, "
+                f"not {self.defined_at!r}"
+            )
 
     def __bool__(self) -> bool:
         return bool(
@@ -325,6 +338,13 @@ class Repository(abc.ABC):
         workspace, by any process using the same storage (0 before the first). Reading
         it costs one indexed row, so an app can cache :meth:`processes` and read them
         again only when this number has moved."""
+
+    @abc.abstractmethod
+    def process_as_of(self, key: str, at: dt.datetime) -> Process | None:
+        """The definition of process ``key`` in effect at ``at`` (inclusive): the one
+        written by the latest commit whose ``defined_at`` is not after ``at`` (of two
+        at the same moment, the later commit's); None when none was stored by then.
+        Reports as of a past moment read the stages as they were defined then."""
 
     @abc.abstractmethod
     def get_opportunity(self, opportunity_id: str) -> Opportunity | None: ...

@@ -213,6 +213,23 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX opportunities_by_customer "
         "ON {s}.opportunities (workspace, customer_id, expected_close, id)",
     ),
+    # Version 6: every definition of each process with when it was defined, so that a
+    # report as of a past moment reads the stages as they were then. A schema upgraded
+    # from an earlier version knows only the current definitions: they count as
+    # defined since '-infinity'.
+    (
+        """CREATE TABLE {s}.process_history (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            workspace text COLLATE "C" NOT NULL,
+            key text COLLATE "C" NOT NULL,
+            defined_at timestamptz NOT NULL,
+            data jsonb NOT NULL
+        )""",
+        "CREATE INDEX process_history_by_time "
+        "ON {s}.process_history (workspace, key, defined_at, seq)",
+        "INSERT INTO {s}.process_history (workspace, key, defined_at, data) "
+        "SELECT workspace, key, '-infinity', data FROM {s}.processes ORDER BY seq",
+    ),
 )
 #: The schema version this release writes.
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -361,13 +361,15 @@ def analytics(
     onward = {key: -1 if kind[key] is StageKind.LOST else place[key] for key in place}
     sequences: Counter[tuple[tuple[str, ...], bool]] = Counter()
     for deal in deals:
-        path = [(at, stage) for at, stage in deal.path if stage in place]
-        sequences[(tuple(stage for _, stage in path), deal.won)] += 1
+        # Time is counted over the whole path, so that days spent in a stage the process
+        # no longer has are nobody's; only the stages it has are then reported.
         spent: dict[str, float] = {}
-        for (at, stage), (then, _) in itertools.pairwise(path):
+        for (at, stage), (then, _) in itertools.pairwise(deal.path):
             spent[stage] = spent.get(stage, 0.0) + (then - at).total_seconds()
         for stage, seconds in spent.items():
             days.setdefault(stage, []).append(seconds / 86_400)
+        known = tuple(stage for _, stage in deal.path if stage in place)
+        sequences[(known, deal.won)] += 1
     for (stages, won_it), count in sequences.items():
         # The furthest non-LOST stage entered after each point, in one backward pass.
         furthest = [-1] * len(stages)

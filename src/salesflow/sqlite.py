@@ -289,6 +289,24 @@ _V6 = (
     "ANALYZE",
 )
 
+#: Version 7: every definition of each process with when it was defined, so that a
+#: report as of a past moment reads the stages as they were then. A file upgraded
+#: from an earlier version knows only the current definitions: they count as defined
+#: since the beginning of time.
+_V7 = (
+    """CREATE TABLE process_history (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        workspace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        defined_at TEXT NOT NULL,
+        data TEXT NOT NULL
+    )""",
+    "CREATE INDEX process_history_by_time ON process_history (workspace, key, defined_at, seq)",
+    "INSERT INTO process_history (workspace, key, defined_at, data) "
+    "SELECT workspace, key, '0001-01-01T00:00:00.000000Z', data "
+    "FROM processes ORDER BY seq",
+)
+
 #: The migrations in order: ``MIGRATIONS[n]`` upgrades a file from version n to n + 1.
 MIGRATIONS: tuple[Migration, ...] = (
     _run(_V1),
@@ -297,6 +315,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _upgrade_to_v4,
     _run(_V5),
     _run(_V6),
+    _run(_V7),
 )
 #: The schema version this release writes.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -85,6 +85,8 @@ __all__ = [
 #: The moment the sample records are made at.
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 _CET = dt.timezone(dt.timedelta(hours=1))
+#: A moment after every sample record.
+_LATER = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 
 
 def make_opportunity(id: str, *, version: int = 1, **fields: Any) -> Opportunity:
@@ -548,6 +550,7 @@ class RepositoryContract:
         """Everything a repository shows, to compare before and after a failed commit."""
         return (
             repository.processes(),
+            repository.process_as_of("p-new", _LATER),
             repository.opportunities(),
             repository.activities(),
             [repository.history(i) for i in opportunity_ids],
@@ -567,7 +570,7 @@ class RepositoryContract:
     def test_an_empty_change_set_changes_nothing(self) -> None:
         repository = self.repository()
         repository.commit(ChangeSet())
-        assert self.snapshot(repository) == ([], [], [], [])
+        assert self.snapshot(repository) == ([], None, [], [], [])
 
     def test_opportunities_come_back_equal(self) -> None:
         repository = self.repository()
@@ -641,11 +644,40 @@ class RepositoryContract:
     def test_processes_are_replaced_by_key_and_keep_their_place(self) -> None:
         repository = self.repository()
         first, second = make_process("first"), make_process("second")
-        repository.commit(ChangeSet(processes=(first, second)))
+        repository.commit(ChangeSet(processes=(first, second), defined_at=T0))
         assert repository.processes() == [first, second]
         renamed = attrs.evolve(first, name="First, renamed")
-        repository.commit(ChangeSet(processes=(renamed,)))
+        repository.commit(ChangeSet(processes=(renamed,), defined_at=T0))
         assert repository.processes() == [renamed, second]
+
+    def test_each_definition_of_a_process_is_kept_with_when_it_was_defined(self) -> None:
+        repository = self.repository()
+        first = make_process("p-1")
+        renamed = attrs.evolve(first, name="Renamed")
+        again = attrs.evolve(first, name="Renamed again")
+        hour = dt.timedelta(hours=1)
+        repository.commit(ChangeSet(processes=(first,), defined_at=T0))
+        repository.commit(ChangeSet(processes=(renamed,), defined_at=T0 + hour))
+        repository.commit(ChangeSet(processes=(again,), defined_at=T0 + hour))
+        assert repository.process_as_of("p-1", T0 - dt.timedelta(microseconds=1)) is None
+        assert repository.process_as_of("p-1", T0) == first
+        assert repository.process_as_of("p-1", T0 + hour / 2) == first
+        # Two definitions at one moment: the later commit's is the one in effect.
+        assert repository.process_as_of("p-1", T0 + hour) == again
+        assert repository.process_as_of("p-1", _LATER.astimezone(_CET)) == again
+        assert repository.process_as_of("p-2", _LATER) is None
+        assert repository.processes() == [again]
+
+    def test_a_definition_made_with_a_clock_set_back_is_in_effect_from_its_moment(
+        self,
+    ) -> None:
+        repository = self.repository()
+        later, earlier = make_process("p-1"), make_process("p-1", "Defined second")
+        repository.commit(ChangeSet(processes=(later,), defined_at=T0 + dt.timedelta(days=2)))
+        repository.commit(ChangeSet(processes=(earlier,), defined_at=T0))
+        assert repository.process_as_of("p-1", T0 + dt.timedelta(days=1)) == earlier
+        assert repository.process_as_of("p-1", T0 + dt.timedelta(days=3)) == later
+        assert repository.processes() == [earlier]
 
     # -- versions --------------------------------------------------------------
 
@@ -675,6 +707,7 @@ class RepositoryContract:
                     activities=(make_activity("a-new", opportunity_id="o-1"),),
                     events=(make_event("e-1", "o-1"),),
                     processes=(make_process("p-new"),),
+                    defined_at=T0,
                 )
             )
         assert self.snapshot(repository, ("o-1",)) == before
@@ -762,6 +795,7 @@ class RepositoryContract:
                     activities=(make_activity("a-1", title="Duplicate"),),
                     events=(make_event("e-2", "o-2"),),
                     processes=(make_process("p-new"),),
+                    defined_at=T0,
                 )
             )
         assert self.snapshot(repository, ("o-1", "o-2")) == before
@@ -777,7 +811,7 @@ class RepositoryContract:
             )
         with _raises(ValidationError, "Activity 'a-1': the id is already taken"):
             repository.commit(ChangeSet(activities=(make_activity("a-1"), make_activity("a-1"))))
-        assert self.snapshot(repository) == ([], [], [], [])
+        assert self.snapshot(repository) == ([], None, [], [], [])
 
     def test_a_change_set_may_create_a_record_and_update_it(self) -> None:
         repository = self.repository()
@@ -819,6 +853,7 @@ class RepositoryContract:
                     ),
                     events=(make_event("e-1", "o-missing"), make_event("e-2", "o-1")),
                     processes=(make_process("p-new"),),
+                    defined_at=T0,
                 )
             )
         with _raises(StorageError, "Activity 'a-1'", "opportunity 'o-missing'"):
@@ -884,6 +919,7 @@ class RepositoryContract:
             activities=(make_activity("a-1", opportunity_id="o-2"), make_activity("a-2")),
             events=(make_event("e-1", "o-2"), make_event("e-2", "o-1")),
             processes=(make_process("p-1"),),
+            defined_at=T0,
             deleted_activities=(make_activity("a-missing"),),
         )
         with _raises(ConcurrencyError, "a-missing"):
@@ -1969,16 +2005,17 @@ class RepositoryContract:
         assert isinstance(start, int)
         repository.commit(ChangeSet(opportunities=(make_opportunity("o-1"),)))
         assert repository.processes_version() == start
-        repository.commit(ChangeSet(processes=(make_process("p-1"),)))
+        repository.commit(ChangeSet(processes=(make_process("p-1"),), defined_at=T0))
         second = repository.processes_version()
         assert second != start
-        repository.commit(ChangeSet(processes=(make_process("p-1", "Renamed"),)))
+        repository.commit(ChangeSet(processes=(make_process("p-1", "Renamed"),), defined_at=T0))
         third = repository.processes_version()
         assert third not in (start, second)
         with _raises(ConcurrencyError, "o-ghost"):
             repository.commit(
                 ChangeSet(
                     processes=(make_process("p-2"),),
+                    defined_at=T0,
                     opportunities=(make_opportunity("o-ghost", version=5),),
                 )
             )
@@ -2054,6 +2091,7 @@ class RepositoryContract:
                 activities=(make_activity("a-1", opportunity_id="o-1"),),
                 events=(make_event("e-1", "o-1"),),
                 processes=(make_process("p-1"),),
+                defined_at=T0,
             )
         )
         assert b.get_opportunity("o-1") is None
@@ -2078,6 +2116,7 @@ class RepositoryContract:
                 activities=(activity,),
                 events=(make_event("e-1", "o-1"),),
                 processes=(make_process("p-1"),),
+                defined_at=T0,
             )
         )
         before = self.snapshot(a, ("o-1",))
@@ -2097,6 +2136,7 @@ class RepositoryContract:
                 opportunities=(theirs,),
                 events=(make_event("e-1", "o-1", side="b"),),
                 processes=(make_process("p-1", "B's process"),),
+                defined_at=T0,
             )
         )
         assert self.snapshot(a, ("o-1",)) == before
@@ -2158,6 +2198,7 @@ class RepositoryContract:
                     activities=(make_activity("a-1", opportunity_id="o-1"),),
                     events=(make_event("e-1", "o-1"),),
                     processes=(make_process("p-new"),),
+                    defined_at=T0,
                 )
             )
             assert repository.get_opportunity("o-1") == moved
@@ -2275,6 +2316,7 @@ class DurableRepositoryContract(RepositoryContract):
                 activities=(activity,),
                 events=(event,),
                 processes=(process,),
+                defined_at=T0,
             )
         )
         first.close()
@@ -2318,6 +2360,7 @@ class DurableRepositoryContract(RepositoryContract):
                 activities=(make_activity("a-bad"),),
                 events=(make_event("e-bad", "o-ok"),),
                 processes=(make_process("p-bad"),),
+                defined_at=T0,
             )
         )
         without_value = converter.unstructure(opportunity)

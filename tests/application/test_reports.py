@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from salesflow import (
@@ -201,6 +202,53 @@ def test_the_pipeline_as_it_stood(app: SalesFlow, clock: FixedClock) -> None:
     assert middle == app.pipeline("board")
     assert middle.paused == 1
     assert middle.stages[0].total == gbp(40)
+
+
+def test_reports_as_of_a_moment_read_the_stages_as_they_were_defined_then(
+    app: SalesFlow, clock: FixedClock
+) -> None:
+    app.define_process(BOARD)
+    deal = app.create_opportunity(title="a", process="board", value=gbp(100)).opportunity
+    clock.advance(DAY)
+    app.change_stage(deal.id, "pitch")
+    clock.advance(2 * DAY)
+    then = clock.now()
+    before = app.pipeline("board")
+    by_stage = app.pipeline("board", probability="stage")
+    clock.advance(DAY)
+    # The next version drops "pitch" (its deal goes to "offer") and reweighs "offer".
+    stages = tuple(
+        attrs.evolve(s, probability=70) if s.key == "offer" else s
+        for s in BOARD.stages
+        if s.key != "pitch"
+    )
+    app.define_process(attrs.evolve(BOARD, stages=stages), stage_map={"pitch": "offer"})
+    assert [s.stage.key for s in app.pipeline("board").stages] == ["lead", "offer", "won", "lost"]
+    assert app.pipeline("board", as_of=then) == before
+    assert app.pipeline("board", as_of=then, probability="stage") == by_stage
+    assert summary(app, "pitch", as_of=then) == (1, gbp(100), gbp(33))
+    # Before the process was first defined, the board was not there: no deal in it.
+    assert app.pipeline("board", as_of=then - 4 * DAY).stages[1].count == 0
+    clock.advance(4 * DAY)
+    app.mark_won(deal.id)
+    # One day in lead; the three in the dropped "pitch" are not given to any stage.
+    days = app.analytics("board").average_days_in_stage
+    assert dict(days) == {"lead": 1.0, "offer": 4.0}
+
+
+def test_the_built_in_process_as_it_stood_before_it_was_replaced(
+    app: SalesFlow, clock: FixedClock
+) -> None:
+    standard = app.process("standard")
+    app.create_opportunity(title="a", stage="proposal", value=Money(1000, "USD"))
+    clock.advance(DAY)
+    then = clock.now()
+    before = app.pipeline()
+    clock.advance(DAY)
+    fewer = tuple(s for s in standard.stages if s.key != "proposal")
+    app.define_process(attrs.evolve(standard, stages=fewer), stage_map={"proposal": "lead"})
+    assert app.pipeline(as_of=then) == before
+    assert app.pipeline(as_of=then).stages[2].stage == standard.stages[2]
 
 
 def test_a_forecast_as_it_stood_at_the_start_of_a_period(app: SalesFlow, clock: FixedClock) -> None:

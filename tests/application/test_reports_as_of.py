@@ -1,7 +1,8 @@
 """Reports as of a past moment equal the live reports taken at that moment.
 
-Random command sequences run under a clock that moves on by random steps (zero too,
-so several commands share a moment); after each command the live reports are kept
+Random command sequences (replacing the process' definition among them) run under a
+clock that moves on by random steps (zero too, so several commands share a moment);
+after each command the live reports are kept
 under the clock's time. At the end, each report ``as_of`` each kept moment must equal
 the one kept -- on every repository. The Monte Carlo ranges are checked against the
 exact distribution of small random cases.
@@ -14,6 +15,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -55,6 +57,7 @@ commands = st.one_of(
     st.tuples(st.just("probability"), st.none() | st.integers(0, 100)),
     st.tuples(st.just("pause"), st.none()),
     st.tuples(st.just("resume"), st.none()),
+    st.tuples(st.just("redefine"), st.integers(0, 2)),
 )
 steps = st.lists(
     st.tuples(commands, st.integers(0, 10_000), st.sampled_from((0, 0, 1, 3600, 86_400 * 3))),
@@ -63,8 +66,32 @@ steps = st.lists(
 )
 
 
+#: Versions of the standard process to replace it with: as it ships, without
+#: "proposal" (its deals go to "qualification"), and with other probabilities.
+VERSIONS = (
+    processes.STANDARD,
+    attrs.evolve(
+        processes.STANDARD,
+        stages=tuple(s for s in processes.STANDARD.stages if s.key != "proposal"),
+    ),
+    attrs.evolve(
+        processes.STANDARD,
+        stages=tuple(
+            attrs.evolve(s, probability={"lead": 20, "negotiation": 80}.get(s.key, s.probability))
+            for s in processes.STANDARD.stages
+        ),
+    ),
+)
+
+
 def run(app: SalesFlow, ids: list[str], command: tuple[str, Any], pick: int) -> None:
     name, argument = command
+    if name == "redefine":
+        version = VERSIONS[argument]
+        keys = {s.key for s in version.stages}
+        dropped = [s.key for s in app.process("standard").stages if s.key not in keys]
+        app.define_process(version, stage_map=dict.fromkeys(dropped, "qualification") or None)
+        return
     if name == "create":
         ids.append(app.create_opportunity(title="deal", **argument).opportunity.id)
         return
@@ -208,9 +235,11 @@ def test_stage_figures_follow_their_definitions(paths: list[tuple[bool, list[Any
                 place[s] > place[key] and process.stage(s).kind is not StageKind.LOST
                 for _, s in later
             )
+            # A stay lasts until the next stage entered, one the process no longer has
+            # ("gone") too.
             stays = [
-                (known[i + 1][0] - at).total_seconds() / 86_400
-                for i, (at, s) in enumerate(known[:-1])
+                (deal.path[i + 1][0] - at).total_seconds() / 86_400
+                for i, (at, s) in enumerate(deal.path[:-1])
                 if s == key
             ]
             behind.append((deal.won, went_on, sum(stays) if stays else None))

@@ -126,7 +126,7 @@ def test_a_version_4_sqlite_file_numbers_its_events_in_stored_order(tmp_path: Pa
     _v4_file(path)
     repository = SQLiteRepository(path, workspace="main")
     try:
-        assert repository.schema_version() == sqlite_module.SCHEMA_VERSION == 6
+        assert repository.schema_version() == sqlite_module.SCHEMA_VERSION == 7
         assert_the_feed_carries_on(repository, list(OPPORTUNITIES))
     finally:
         repository.close()
@@ -190,7 +190,7 @@ def test_a_version_3_postgres_schema_numbers_its_events_in_stored_order(
             )
     repository = PostgresRepository(postgres_dsn, schema=fresh_schema, workspace="main")
     try:
-        assert repository.schema_version() == postgres_module.SCHEMA_VERSION == 5
+        assert repository.schema_version() == postgres_module.SCHEMA_VERSION == 6
         assert_the_feed_carries_on(repository, list(OPPORTUNITIES))
     finally:
         repository.close()

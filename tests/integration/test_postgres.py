@@ -29,6 +29,7 @@ from salesflow.ports import Repository
 from salesflow.postgres import SCHEMA_VERSION, PostgresRepository
 from salesflow.serialization import encode_row
 from salesflow.testing import (
+    T0,
     DurableRepositoryContract,
     make_activity,
     make_event,
@@ -144,7 +145,7 @@ def test_a_version_1_schema_gets_the_stage_index_in_place(
         assert ("opportunities_by_stage",) not in connection.execute(indexes).fetchall()
     repository = PostgresRepository(postgres_dsn, schema=fresh_schema)
     try:
-        assert repository.schema_version() == SCHEMA_VERSION == 5
+        assert repository.schema_version() == SCHEMA_VERSION == 6
         assert repository.count_by_stage("standard") == {"lead": 1, "proposal": 1}
         assert [o.id for o in repository.opportunities(stages=["proposal"])] == ["o-2"]
     finally:
@@ -185,7 +186,7 @@ def test_a_version_2_schema_gets_the_query_columns_in_place(
         assert repository.schema_version() == SCHEMA_VERSION
         assert repository.processes_version() == 0
         assert_the_query_side_answers(repository, stored)
-        repository.commit(ChangeSet(processes=(make_process("p-1"),)))
+        repository.commit(ChangeSet(processes=(make_process("p-1"),), defined_at=T0))
         assert repository.processes_version() == 1
     finally:
         repository.close()

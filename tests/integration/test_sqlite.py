@@ -94,7 +94,7 @@ def test_the_file_is_in_wal_mode_with_foreign_keys_a_busy_timeout_and_full_sync(
     assert connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
     assert connection.execute("PRAGMA busy_timeout").fetchone() == (30000,)
     assert connection.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
-    assert repository.schema_version() == SCHEMA_VERSION == 6
+    assert repository.schema_version() == SCHEMA_VERSION == 7
     with raw(path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
@@ -417,7 +417,7 @@ def test_a_version_3_file_gets_the_query_columns_in_place(path: Path) -> None:
     old_file(path, 3, stored, activities)
     repository = SQLiteRepository(path, workspace="main")
     try:
-        assert repository.schema_version() == SCHEMA_VERSION == 6
+        assert repository.schema_version() == SCHEMA_VERSION == 7
         assert repository.processes_version() == 0
         assert_the_query_side_answers(repository, stored)
         assert [a.id for a in repository.activities(opportunity_id="o-1")] == ["a-1", "a-2"]
