@@ -2,11 +2,16 @@
 
 Each message names the record concerned (an opportunity, an activity, a process,
 a field) and the rule that was broken, so that a front end can show it as it is.
+An error built from a :class:`~salesflow.messages.Message` keeps it as ``message``,
+so that ``SalesFlow(locale=...)`` can show it in another language; ``str()`` of the
+error is its English text either way.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from salesflow.messages import Message
 
 __all__ = [
     "AlreadyAssigned",
@@ -27,7 +32,23 @@ __all__ = [
 
 
 class SalesflowError(Exception):
-    """The root of every error salesflow raises on purpose."""
+    """The root of every error salesflow raises on purpose.
+
+    ``message`` is the translatable :class:`~salesflow.messages.Message` the error
+    was raised with, or None for one raised with plain text; ``locale`` is the locale
+    its text was put in by ``SalesFlow(locale=...)``, or None for English.
+    """
+
+    message: Message | None = None
+    #: The locale the text of the error is in, once ``SalesFlow(locale=...)`` has
+    #: translated it (None: English).
+    locale: str | None = None
+
+    def __init__(self, *args: object) -> None:
+        if args and isinstance(args[0], Message):
+            self.message = args[0]
+            args = (str(args[0]), *args[1:])
+        super().__init__(*args)
 
 
 class ValidationError(SalesflowError):
@@ -51,10 +72,10 @@ class ConfirmationRequired(SalesflowError):
 
     ``plan`` is the :class:`~salesflow.StageChangePlan` that would have been carried
     out: ``plan.to_cancel`` lists the activities in question. (This module imports
-    nothing of salesflow, so the attribute is typed loosely.)
+    nothing of salesflow's domain, so the attribute is typed loosely.)
     """
 
-    def __init__(self, message: str, plan: Any) -> None:
+    def __init__(self, message: str | Message, plan: Any) -> None:
         super().__init__(message)
         self.plan = plan
 
