@@ -9,9 +9,7 @@ error is its English text either way.
 
 from __future__ import annotations
 
-from typing import Any
-
-from salesflow.messages import Message
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "AlreadyAssigned",
@@ -31,6 +29,17 @@ __all__ = [
 ]
 
 
+@runtime_checkable
+class Translatable(Protocol):
+    """A text that can be shown in another language: a
+    :class:`~salesflow.messages.Message` (described here by what it does, since this
+    module imports nothing of salesflow)."""
+
+    def render(self, catalog: Any = None, /) -> str:
+        """The text, looked up in ``catalog`` (a gettext translations object); English
+        without one."""
+
+
 class SalesflowError(Exception):
     """The root of every error salesflow raises on purpose.
 
@@ -39,13 +48,13 @@ class SalesflowError(Exception):
     its text was put in by ``SalesFlow(locale=...)``, or None for English.
     """
 
-    message: Message | None = None
+    message: Translatable | None = None
     #: The locale the text of the error is in, once ``SalesFlow(locale=...)`` has
     #: translated it (None: English).
     locale: str | None = None
 
     def __init__(self, *args: object) -> None:
-        if args and isinstance(args[0], Message):
+        if args and not isinstance(args[0], str) and isinstance(args[0], Translatable):
             self.message = args[0]
             args = (str(args[0]), *args[1:])
         super().__init__(*args)
@@ -75,7 +84,7 @@ class ConfirmationRequired(SalesflowError):
     nothing of salesflow's domain, so the attribute is typed loosely.)
     """
 
-    def __init__(self, message: str | Message, plan: Any) -> None:
+    def __init__(self, message: str | Translatable, plan: Any) -> None:
         super().__init__(message)
         self.plan = plan
 

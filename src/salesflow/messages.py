@@ -41,7 +41,7 @@ class Term:
     context: str
     text: str
 
-    def render(self, catalog: Catalog | None = None) -> str:
+    def render(self, catalog: Catalog | None = None, /) -> str:
         return self.text if catalog is None else catalog.pgettext(self.context, self.text)
 
     def __str__(self) -> str:
@@ -72,7 +72,7 @@ class Message:
         """This template with some of its values replaced."""
         return Message(self.template, **{**dict(self._params), **params})
 
-    def render(self, catalog: Catalog | None = None) -> str:
+    def render(self, catalog: Catalog | None = None, /) -> str:
         """The text, with the template looked up in ``catalog`` (English without one).
         A translation whose placeholders do not fit the values falls back to the
         English template, so that a faulty catalog cannot hide an error."""

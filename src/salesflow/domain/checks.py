@@ -138,7 +138,7 @@ def validator(check: Callable[[Any, str], object]) -> Any:
         except ValidationError as error:
             where = f"{record_of(instance)}.{attribute.name}"
             message = error.message
-            if message is not None and message.params.get("where") == _FIELD:
+            if isinstance(message, Message) and message.params.get("where") == _FIELD:
                 raise ValidationError(message.with_params(where=where)) from None
             raise ValidationError(str(error).replace(_FIELD, where)) from None
 
