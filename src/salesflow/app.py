@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import decimal
 import enum
+import functools
 import itertools
 import logging
 import random
@@ -34,11 +35,12 @@ from typing import Any, TypeVar
 import attrs
 from moneyed import Money
 
+from salesflow import locale as catalogs
 from salesflow import processes as builtin
 from salesflow import queries, reporting
 from salesflow.domain import checks
 from salesflow.domain.activity import Activity, ActivityIndicator, indicator
-from salesflow.domain.deal import Deal, quoted
+from salesflow.domain.deal import Deal
 from salesflow.domain.events import POSITION_MAX, Event
 from salesflow.domain.events import contributors as worked_on
 from salesflow.domain.opportunity import (
@@ -72,6 +74,7 @@ from salesflow.errors import (
     ValidationError,
 )
 from salesflow.memory import InMemoryRepository
+from salesflow.messages import Catalog, Message
 from salesflow.ports import (
     AllowAll,
     ChangeSet,
@@ -253,6 +256,36 @@ class _Announcements:
             raise
 
 
+C = TypeVar("C", bound=type)
+
+
+def _speaking(cls: C) -> C:
+    """The one place where errors leave a ``SalesFlow``: each public method of the
+    class, wrapped so that the errors it raises -- and the errors a ``BulkResult`` it
+    returns holds -- have their messages in the app's locale (``_translate``)."""
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def public(self: SalesFlow, /, *args: Any, **kwargs: Any) -> Any:
+            try:
+                returned = method(self, *args, **kwargs)
+            except SalesflowError as error:
+                self._translate(error)
+                raise
+            if isinstance(returned, BulkResult):
+                for failure in returned.failed.values():
+                    self._translate(failure)
+            return returned
+
+        return public
+
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and isinstance(member, types.FunctionType):
+            setattr(cls, name, wrap(member))
+    return cls
+
+
+@_speaking
 class SalesFlow:
     """The opportunities module: processes, opportunities, stages, actions, activities.
 
@@ -260,6 +293,12 @@ class SalesFlow:
     clock, UTC, no exchange rates, recording correspondence and invitations, and a
     policy that allows everything. ``retries`` bounds how often a command is re-run
     after a version conflict before ``ConcurrencyError`` reaches the caller.
+
+    ``locale`` (``"nb_NO"``, ``"nb"``, ``"en_US"``...) is the language of the
+    ``Result.notices`` and of the messages of the errors this app raises; None (the
+    default) keeps the English texts. A locale without a catalog shipped in
+    ``salesflow.locale`` gets English; one that names no language is a
+    ``ValidationError``.
     """
 
     def __init__(
@@ -275,6 +314,7 @@ class SalesFlow:
         ids: Callable[[], str] | None = None,
         retries: int = 20,
         backoff: dt.timedelta = dt.timedelta(milliseconds=2),
+        locale: str | None = None,
     ) -> None:
         if repository is not None and not isinstance(repository, Repository):
             raise ValidationError(
@@ -314,6 +354,29 @@ class SalesFlow:
         self._subscribers: list[Callable[[Event], None]] = []
         self._announcements = _Announcements(self._tell)
         self._processes: tuple[int, Mapping[str, Process]] | None = None
+        #: The locale of notices and error messages (None: English, as written).
+        self.locale = (
+            catalogs.locale_name(locale, "SalesFlow(locale=...)") if locale is not None else None
+        )
+        self._catalog: Catalog | None = (
+            catalogs.translation(self.locale) if self.locale is not None else None
+        )
+
+    # -- speaking the caller's language ----------------------------------------
+
+    def _say(self, message: Message) -> str:
+        """A notice in this app's locale."""
+        return message.render(self._catalog)
+
+    def _translate(self, error: SalesflowError) -> None:
+        """Put the message of an error that leaves this app into its locale: the same
+        error object, with its English text replaced. Errors raised with plain text,
+        and errors already translated (by a public call made inside another), stay
+        as they are."""
+        if self._catalog is None or error.message is None or error.locale is not None:
+            return
+        error.args = (error.message.render(self._catalog), *error.args[1:])
+        error.locale = self.locale
 
     # -- the command loop ------------------------------------------------------
 
@@ -340,7 +403,7 @@ class SalesFlow:
         if activity_id is not None:
             activity = self.repository.get_activity(activity_id)
             if activity is None:
-                raise NotFound(f"Activity {activity_id!r} does not exist")
+                raise NotFound(Message("Activity {id!r} does not exist", id=activity_id))
             opportunity_id = activity.opportunity_id
             activities = [activity]
         opportunity = None
@@ -363,11 +426,13 @@ class SalesFlow:
         """Ask the policy; a refusal -- or a policy that fails, which refuses -- raises
         ``PermissionDenied``."""
         target = (
-            f"opportunity {quoted(opportunity.display_title)} ({opportunity.id!r})"
+            Message(
+                "opportunity '{title}' ({id!r})", title=opportunity.display_title, id=opportunity.id
+            )
             if opportunity is not None
-            else "this workspace"
+            else Message("this workspace")
         )
-        who = actor or "An anonymous actor"
+        who = actor or Message("An anonymous actor")
         try:
             allowed = self.policy.allows(actor, command, opportunity)
         except SalesflowError:
@@ -375,12 +440,30 @@ class SalesFlow:
         except Exception as error:
             log.exception("salesflow policy %r failed on %s", self.policy, command)
             raise PermissionDenied(
-                f"{who} may not {command} on {target}: the policy failed "
-                f"({type(error).__name__}: {error})"
+                Message(
+                    "{who} may not {command} on {target}: the policy failed ({error})",
+                    who=who,
+                    command=command,
+                    target=target,
+                    error=f"{type(error).__name__}: {error}",
+                )
             ) from error
+        if allowed is False:
+            raise PermissionDenied(
+                Message(
+                    "{who} may not {command} on {target}", who=who, command=command, target=target
+                )
+            )
         if allowed is not True:  # only a plain True allows: anything else refuses
-            why = "" if allowed is False else f": the policy answered {allowed!r}, not True"
-            raise PermissionDenied(f"{who} may not {command} on {target}{why}")
+            raise PermissionDenied(
+                Message(
+                    "{who} may not {command} on {target}: the policy answered {answer!r}, not True",
+                    who=who,
+                    command=command,
+                    target=target,
+                    answer=allowed,
+                )
+            )
 
     def _commit(
         self,
@@ -460,7 +543,7 @@ class SalesFlow:
         return Result(
             opportunity=changes.opportunities[0] if changes.opportunities else deal.opportunity,
             events=events,
-            notices=tuple(notices),
+            notices=tuple(self._say(notice) for notice in notices),
             created=tuple(committed[i] for i in deal.created if i in committed),
             cancelled=tuple(committed[i] for i in deal.cancelled if i in committed),
         )
@@ -482,7 +565,7 @@ class SalesFlow:
             )
         return lease
 
-    def _call_out(self, calls: Sequence[PendingCall]) -> list[str]:
+    def _call_out(self, calls: Sequence[PendingCall]) -> list[Message]:
         """Make the outbound calls a command has just committed to its outbox; the
         notices they give.
 
@@ -510,12 +593,14 @@ class SalesFlow:
         for call in calls:
             mine = claimed.get(call.id)
             if mine is None:  # another process' deliver_pending took it first
-                notices.append(f"{_title(call)} is being sent by another process.")
+                notices.append(
+                    Message("{action} is being sent by another process.", action=_title(call))
+                )
             else:
                 notices.append(self._make(mine)[1])
         return notices
 
-    def _make(self, call: PendingCall) -> tuple[bool, str]:
+    def _make(self, call: PendingCall) -> tuple[bool, Message]:
         """Make one claimed call through its port and mark it made, or release it when
         the port fails: whether it went out, and the notice."""
         try:
@@ -523,13 +608,13 @@ class SalesFlow:
             with making(call):
                 if call.kind is ActionKind.LETTER:
                     self.correspondence.send(call.opportunity, action)
-                    notice = f"Sent {quoted(action.title)}."
+                    notice = Message("Sent '{action}'.", action=action.title)
                 else:
                     event = action.spec.event or ""
                     if self.invitations.invite(event, call.opportunity) is False:
-                        notice = f"The customer is already invited to {event}."
+                        notice = Message("The customer is already invited to {event}.", event=event)
                     else:
-                        notice = f"Invited the customer to {event}."
+                        notice = Message("Invited the customer to {event}.", event=event)
         except Exception as error:
             log.exception("salesflow: %s call %s failed", call.kind.name, call.id)
             try:
@@ -695,7 +780,7 @@ class SalesFlow:
         """The process with this key; ``NotFound`` if none is defined."""
         found = self._find_process(checks.name(key, "process(key=...)"))
         if found is None:
-            raise NotFound(f"Process {key!r} is not defined")
+            raise NotFound(Message("Process {key!r} is not defined", key=key))
         return found
 
     def processes(self) -> tuple[Process, ...]:
@@ -894,7 +979,7 @@ class SalesFlow:
         """The opportunity with this id; ``NotFound`` if there is none."""
         found = self.repository.get_opportunity(checks.name(opportunity_id, "opportunity id"))
         if found is None:
-            raise NotFound(f"Opportunity {opportunity_id!r} does not exist")
+            raise NotFound(Message("Opportunity {id!r} does not exist", id=opportunity_id))
         return found
 
     def update(self, opportunity_id: str, *, actor: str | None = None, **fields: Any) -> Result:
@@ -1315,7 +1400,7 @@ class SalesFlow:
 
         def body(deal: Deal) -> None:
             deal.schedule(title=name, due=when, kind=what, owner=who, track_outcome=tracked)
-            deal.notice(f"Scheduled {quoted(name)}.")
+            deal.notice(Message("Scheduled '{activity}'.", activity=name))
 
         return self._run(command, actor, body, opportunity_id=on).created[0]
 
@@ -1623,8 +1708,14 @@ class SalesFlow:
                     raise
                 except Exception as error:
                     raise MissingExchangeRate(
-                        f"No exchange rate from {base} to {quote} on {on}: the rates port "
-                        f"failed: {type(error).__name__}: {error}"
+                        Message(
+                            "No exchange rate from {base} to {quote} on {on}: the rates port "
+                            "failed: {error}",
+                            base=base,
+                            quote=quote,
+                            on=on,
+                            error=f"{type(error).__name__}: {error}",
+                        )
                     ) from error
                 if not isinstance(found, Decimal) or not found.is_finite() or found <= 0:
                     raise ValidationError(
@@ -1660,19 +1751,20 @@ def _queued(deal: Deal, changes: ChangeSet) -> tuple[PendingCall, ...]:
     )
 
 
-def _title(call: PendingCall) -> str:
+def _title(call: PendingCall) -> Message:
     """How notices name an outbound call: by its action's title."""
     try:
-        return quoted(call.action.title)
+        return Message("'{action}'", action=call.action.title)
     except SalesflowError:
-        return f"Call {call.id!r}"
+        return Message("Call {id!r}", id=call.id)
 
 
-def _pending(call: PendingCall, why: str) -> str:
+def _pending(call: PendingCall, why: str) -> Message:
     """The notice for an outbound call that failed and is still pending."""
-    return (
-        f"{_title(call)} could not be sent: {why}. "
-        "It is pending and will be sent by deliver_pending()."
+    return Message(
+        "{action} could not be sent: {why}. It is pending and will be sent by deliver_pending().",
+        action=_title(call),
+        why=why,
     )
 
 

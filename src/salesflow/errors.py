@@ -2,11 +2,14 @@
 
 Each message names the record concerned (an opportunity, an activity, a process,
 a field) and the rule that was broken, so that a front end can show it as it is.
+An error built from a :class:`~salesflow.messages.Message` keeps it as ``message``,
+so that ``SalesFlow(locale=...)`` can show it in another language; ``str()`` of the
+error is its English text either way.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "AlreadyAssigned",
@@ -26,8 +29,35 @@ __all__ = [
 ]
 
 
+@runtime_checkable
+class Translatable(Protocol):
+    """A text that can be shown in another language: a
+    :class:`~salesflow.messages.Message` (described here by what it does, since this
+    module imports nothing of salesflow)."""
+
+    def render(self, catalog: Any = None, /) -> str:
+        """The text, looked up in ``catalog`` (a gettext translations object); English
+        without one."""
+
+
 class SalesflowError(Exception):
-    """The root of every error salesflow raises on purpose."""
+    """The root of every error salesflow raises on purpose.
+
+    ``message`` is the translatable :class:`~salesflow.messages.Message` the error
+    was raised with, or None for one raised with plain text; ``locale`` is the locale
+    its text was put in by ``SalesFlow(locale=...)``, or None for English.
+    """
+
+    message: Translatable | None = None
+    #: The locale the text of the error is in, once ``SalesFlow(locale=...)`` has
+    #: translated it (None: English).
+    locale: str | None = None
+
+    def __init__(self, *args: object) -> None:
+        if args and not isinstance(args[0], str) and isinstance(args[0], Translatable):
+            self.message = args[0]
+            args = (str(args[0]), *args[1:])
+        super().__init__(*args)
 
 
 class ValidationError(SalesflowError):
@@ -51,10 +81,10 @@ class ConfirmationRequired(SalesflowError):
 
     ``plan`` is the :class:`~salesflow.StageChangePlan` that would have been carried
     out: ``plan.to_cancel`` lists the activities in question. (This module imports
-    nothing of salesflow, so the attribute is typed loosely.)
+    nothing of salesflow's domain, so the attribute is typed loosely.)
     """
 
-    def __init__(self, message: str, plan: Any) -> None:
+    def __init__(self, message: str | Translatable, plan: Any) -> None:
         super().__init__(message)
         self.plan = plan
 

@@ -24,6 +24,7 @@ from salesflow.domain.opportunity import Opportunity, OpportunityAction
 from salesflow.domain.process import Process
 from salesflow.domain.values import ActionKind, ActivityStatus
 from salesflow.errors import MissingExchangeRate, ValidationError
+from salesflow.messages import Message
 from salesflow.queries import (
     Basis,
     ClosedDeal,
@@ -137,7 +138,9 @@ class StaticRates(ExchangeRates):
         try:
             return self._rates[(base, quote)]
         except KeyError:
-            raise MissingExchangeRate(f"No exchange rate from {base} to {quote}") from None
+            raise MissingExchangeRate(
+                Message("No exchange rate from {base} to {quote}", base=base, quote=quote)
+            ) from None
 
 
 # -- outbound ----------------------------------------------------------------------

@@ -35,6 +35,7 @@ from salesflow import (
     SystemClock,
     processes,
 )
+from salesflow import locale as catalogs
 from salesflow.cli._demo import CONSULTING, DAYS
 from salesflow.cli._demo import run as run_demo
 from salesflow.cli._text import (
@@ -126,9 +127,25 @@ def _app(
     rates = _rates(getattr(options, "rate", None))
     repository = _open(options, create=create)
     try:
-        yield SalesFlow(repository, clock=clock or SystemClock(), timezone=options.tz, rates=rates)
+        yield SalesFlow(
+            repository,
+            clock=clock or SystemClock(),
+            timezone=options.tz,
+            rates=rates,
+            locale=_locale(options),
+        )
     finally:
         repository.close()
+
+
+def _locale(options: argparse.Namespace) -> str | None:
+    """The locale of the library's notices and error messages: the command line's own
+    (``--locale`` or the environment's), when salesflow knows it as a language."""
+    texts: Texts = options.texts
+    try:
+        return catalogs.locale_name(texts.locale, "--locale")
+    except SalesflowError:
+        return None
 
 
 def _rates(values: Sequence[str] | None) -> StaticRates | None:
@@ -361,7 +378,12 @@ def _import(ctx: _Context) -> int:
     if o.dry_run and not existed:
         # Nothing to check against but the built-in processes: no file is made.
         pipeline = contextlib.nullcontext(
-            SalesFlow(InMemoryRepository(), clock=ctx.clock or SystemClock(), timezone=o.tz)
+            SalesFlow(
+                InMemoryRepository(),
+                clock=ctx.clock or SystemClock(),
+                timezone=o.tz,
+                locale=_locale(o),
+            )
         )
     else:
         pipeline = _app(o, ctx.clock, create=True)
@@ -415,7 +437,9 @@ def _import_into(
         problems = [(row.where, row.problem or "") for row in rows.rows if row.problem]
         target = app
         if o.dry_run:
-            target = SalesFlow(InMemoryRepository(), clock=app.clock, timezone=app.timezone)
+            target = SalesFlow(
+                InMemoryRepository(), clock=app.clock, timezone=app.timezone, locale=app.locale
+            )
             builtin = {processes.STANDARD.key, processes.SIMPLE.key}
             for definition in app.processes():
                 if definition.key not in builtin:
@@ -551,7 +575,7 @@ def _demo_run(ctx: _Context) -> int:
         built = Path(scratch) / target.name
         repository = SQLiteRepository(built, workspace=o.workspace)
         try:
-            app = SalesFlow(repository, clock=clock, timezone=o.tz)
+            app = SalesFlow(repository, clock=clock, timezone=o.tz, locale=_locale(o))
             run_demo(app, clock, texts, ctx.print)
             ctx.print()
             for process in (CONSULTING.key, processes.STANDARD.key):

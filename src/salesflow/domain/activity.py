@@ -10,6 +10,7 @@ import attrs
 from salesflow.domain import checks
 from salesflow.domain.values import ActivityKind, ActivityStatus, Indicator
 from salesflow.errors import OutcomeRequired, ValidationError
+from salesflow.messages import Message
 
 __all__ = ["Activity", "ActivityIndicator", "indicator"]
 
@@ -76,8 +77,11 @@ class Activity:
         self._require_planned("completed")
         if self.track_outcome and outcome is None and ask_outcome:
             raise OutcomeRequired(
-                f"Activity {self.id!r} ('{self.title}') tracks outcomes: "
-                "completing it needs an outcome"
+                Message(
+                    "Activity {id!r} ('{title}') tracks outcomes: completing it needs an outcome",
+                    id=self.id,
+                    title=self.title,
+                )
             )
         return attrs.evolve(self, status=ActivityStatus.DONE, outcome=outcome, done_at=at)
 

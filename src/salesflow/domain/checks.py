@@ -33,6 +33,7 @@ from moneyed import Money, get_currency
 from moneyed.classes import CurrencyDoesNotExist
 
 from salesflow.errors import ValidationError
+from salesflow.messages import Message
 
 __all__ = [
     "AMOUNT_LIMIT",
@@ -136,6 +137,9 @@ def validator(check: Callable[[Any, str], object]) -> Any:
             check(value, _FIELD)
         except ValidationError as error:
             where = f"{record_of(instance)}.{attribute.name}"
+            message = error.message
+            if isinstance(message, Message) and message.params.get("where") == _FIELD:
+                raise ValidationError(message.with_params(where=where)) from None
             raise ValidationError(str(error).replace(_FIELD, where)) from None
 
     return validate
@@ -184,7 +188,11 @@ def tuple_of(kind: type | tuple[type, ...], what: str) -> Callable[[Any, str], t
     return sequence
 
 
-def _fail(where: str, rule: str) -> ValidationError:
+def _fail(where: str, rule: str | Message) -> ValidationError:
+    """The error for a value at ``where`` breaking ``rule`` (translatable when the rule
+    is a :class:`~salesflow.messages.Message`)."""
+    if isinstance(rule, Message):
+        return ValidationError(Message("{where}: {rule}", where=where, rule=rule))
     return ValidationError(f"{where}: {rule}")
 
 
@@ -206,7 +214,7 @@ def text(value: object, where: str, *, limit: int = TEXT_MAX, blank: bool = True
     if "\x00" in value:
         raise _fail(where, "must not contain the NUL character")
     if not blank and not value.strip():
-        raise _fail(where, "must not be blank")
+        raise _fail(where, Message("must not be blank"))
     return value
 
 
@@ -230,7 +238,15 @@ def flag(value: object, where: str) -> bool:
 def integer(value: object, where: str, low: int, high: int) -> int:
     """An int (not a bool) within ``low..high``."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _fail(where, f"expected a whole number {low}..{high}, got {_shown(value)}")
+        raise _fail(
+            where,
+            Message(
+                "expected a whole number {low}..{high}, got {value}",
+                low=low,
+                high=high,
+                value=_shown(value),
+            ),
+        )
     return value
 
 
@@ -244,7 +260,9 @@ def aware(value: object, where: str) -> dt.datetime:
     if not isinstance(value, dt.datetime):
         raise _fail(where, f"expected a datetime, got {_shown(value)}")
     if value.tzinfo is None or value.utcoffset() is None:
-        raise _fail(where, f"datetimes must be timezone-aware, got naive {value}")
+        raise _fail(
+            where, Message("datetimes must be timezone-aware, got naive {value}", value=value)
+        )
     try:
         utc = value.astimezone(dt.UTC)
     except (OverflowError, ValueError):
@@ -297,7 +315,7 @@ def currency(value: object, where: str) -> str:
     try:
         get_currency(code)
     except CurrencyDoesNotExist:
-        raise _fail(where, f"unknown currency code {code!r}") from None
+        raise _fail(where, Message("unknown currency code {code!r}", code=code)) from None
     return code
 
 
@@ -321,7 +339,7 @@ def amount(value: object, where: str, *, negative: bool = False) -> Decimal:
     ):
         raise _fail(where, f"must have at most {AMOUNT_PLACES} decimal places, got {number}")
     if not negative and number < 0:
-        raise _fail(where, f"must not be negative, got {number}")
+        raise _fail(where, Message("must not be negative, got {number}", number=number))
     return number
 
 

@@ -47,6 +47,7 @@ from salesflow.domain.values import (
     TicketRef,
 )
 from salesflow.errors import ConfirmationRequired, NotFound, ValidationError
+from salesflow.messages import Message, Term
 
 __all__ = ["Deal", "OutboundCall", "quoted"]
 
@@ -56,8 +57,15 @@ def quoted(text: str) -> str:
     return f"'{text}'"
 
 
-def _activities(n: int) -> str:
-    return "1 planned activity" if n == 1 else f"{n} planned activities"
+def _activities(n: int) -> Message:
+    if n == 1:
+        return Message("1 planned activity")
+    return Message("{count} planned activities", count=n)
+
+
+def _stage(stage: Stage) -> Term:
+    """A stage's name in a message: translated when it is a built-in stage's."""
+    return Term("stage", stage.name)
 
 
 @attrs.frozen
@@ -101,7 +109,7 @@ class Deal:
         self.actor = actor
         self.new_id = new_id
         self.events: list[Event] = []
-        self.notices: list[str] = []
+        self.notices: list[Message] = []
         self.created: list[str] = []
         self.cancelled: list[str] = []
         self.deleted: list[str] = []
@@ -129,7 +137,7 @@ class Deal:
         try:
             return self._activities[activity_id]
         except KeyError:
-            raise NotFound(f"Activity {activity_id!r} does not exist") from None
+            raise NotFound(Message("Activity {id!r} does not exist", id=activity_id)) from None
 
     @property
     def today(self) -> dt.date:
@@ -158,7 +166,7 @@ class Deal:
         self.opportunity = new
         self.record(kind, new.id, **details, changes=changes)
 
-    def notice(self, text: str) -> None:
+    def notice(self, text: Message) -> None:
         self.notices.append(text)
 
     def _put(self, activity: Activity) -> Activity:
@@ -193,7 +201,7 @@ class Deal:
         stage's gate, the loss-reason rules of a LOST stage, and the stage's
         automatic activities."""
         process = self.proc
-        record = f"Opportunity {opportunity_id!r}"
+        record = Message("Opportunity {id!r}", id=opportunity_id)
         reason = check_loss_reason(process, start, loss_reason, record)
         if not start.is_open:  # a closed deal's probability is its stage's
             fields = {**fields, "probability_override": None}
@@ -220,55 +228,59 @@ class Deal:
         self.change(new, EventKind.CREATED, stage=start.key)
         for action in entry_actions(new, start.key, self._activities):
             self._book(self.opp.require_action(action.id), None)
-        self.notice(f"Created {quoted(new.display_title)} in {start.name}.")
+        self.notice(
+            Message("Created '{title}' in {stage}.", title=new.display_title, stage=_stage(start))
+        )
 
     def update(self, fields: Mapping[str, Any]) -> None:
         new = self.opp.edited(fields, require_customer=self.proc.require_customer)
         if new == self.opp:
-            self.notice("Nothing changed.")
+            self.notice(Message("Nothing changed."))
             return
         self.change(new, EventKind.UPDATED)
-        self.notice("Saved.")
+        self.notice(Message("Saved."))
 
     def set_probability(self, probability: int | None) -> None:
         new = self.opp.with_probability(probability)
         if new == self.opp:
-            self.notice("Nothing changed.")
+            self.notice(Message("Nothing changed."))
             return
         self.change(new, EventKind.PROBABILITY_SET)
-        self.notice(f"Probability set to {new.probability}%.")
+        self.notice(Message("Probability set to {probability}%.", probability=new.probability))
 
     def pause(self) -> None:
         self.change(self.opp.paused(), EventKind.PAUSED)
-        self.notice("Paused.")
+        self.notice(Message("Paused."))
 
     def resume(self) -> None:
         self.change(self.opp.resumed(), EventKind.RESUMED)
-        self.notice("Resumed.")
+        self.notice(Message("Resumed."))
 
     # -- assignment, notes, tickets, billables (seed 002) ----------------------
 
     @property
     def _title(self) -> str:
-        return quoted(self.opp.display_title)
+        return self.opp.display_title
 
     def assign(self, user: str) -> None:
         """Make ``user`` the owner. Assigning the current owner changes nothing."""
         before = self.opp.owner
         if before == user:
-            self.notice(f"{self._title} is already assigned to {user}.")
+            self.notice(
+                Message("'{title}' is already assigned to {user}.", title=self._title, user=user)
+            )
             return
         self.change(self.opp.assigned(user), EventKind.ASSIGNED, **{"from": before, "to": user})
-        self.notice(f"Assigned {self._title} to {user}.")
+        self.notice(Message("Assigned '{title}' to {user}.", title=self._title, user=user))
 
     def unassign(self) -> None:
         """Leave the opportunity without an owner, for someone to claim."""
         before = self.opp.owner
         if before is None:
-            self.notice(f"{self._title} has no owner.")
+            self.notice(Message("'{title}' has no owner.", title=self._title))
             return
         self.change(self.opp.assigned(None), EventKind.UNASSIGNED, **{"from": before, "to": None})
-        self.notice(f"Unassigned {self._title}.")
+        self.notice(Message("Unassigned '{title}'.", title=self._title))
 
     def claim(self) -> None:
         """The actor takes an unowned opportunity (``AlreadyAssigned`` when someone
@@ -276,30 +288,38 @@ class Deal:
         if self.actor is None:
             raise ValidationError(f"{self.opp.record}: claiming needs an actor, who becomes owner")
         if self.opp.owner == self.actor:
-            self.notice(f"{self._title} is already yours.")
+            self.notice(Message("'{title}' is already yours.", title=self._title))
             return
         before = self.opp.owner
         self.change(
             self.opp.claimed_by(self.actor), EventKind.CLAIMED, **{"from": before, "to": self.actor}
         )
-        self.notice(f"Claimed {self._title}.")
+        self.notice(Message("Claimed '{title}'.", title=self._title))
 
     def add_note(self, text: str) -> None:
         """A comment, written by the actor, now."""
         note = Note(text=text, author=self.actor, at=self.now)
         self.opportunity = self.opp.with_note(note)
         self.record(EventKind.NOTE_ADDED, note=note)
-        self.notice(f"Added a note to {self._title}.")
+        self.notice(Message("Added a note to '{title}'.", title=self._title))
 
     def link_ticket(self, ticket: TicketRef) -> None:
         """Link a ticket of the host app; one already linked changes nothing."""
         linked = self.opp.with_ticket(ticket)
         if linked is self.opp:
-            self.notice(f"Ticket {quoted(ticket.id)} is already linked to {self._title}.")
+            self.notice(
+                Message(
+                    "Ticket '{ticket}' is already linked to '{title}'.",
+                    ticket=ticket.id,
+                    title=self._title,
+                )
+            )
             return
         self.opportunity = linked
         self.record(EventKind.TICKET_LINKED, ticket=ticket)
-        self.notice(f"Linked ticket {quoted(ticket.id)} to {self._title}.")
+        self.notice(
+            Message("Linked ticket '{ticket}' to '{title}'.", ticket=ticket.id, title=self._title)
+        )
 
     def add_line_item(self, item: LineItem) -> None:
         """Add a billable line; one without an id gets a new one. With
@@ -308,13 +328,17 @@ class Deal:
             item = attrs.evolve(item, id=self.new_id())
         new = self.opp.with_line_item(item)
         self.change(new, EventKind.LINE_ITEM_ADDED, line_id=item.id, item=item)
-        self.notice(f"Added {quoted(item.description)} to {self._title}.")
+        self.notice(
+            Message("Added '{item}' to '{title}'.", item=item.description, title=self._title)
+        )
 
     def remove_line_item(self, line_id: str) -> None:
         item = self.opp.line_item(line_id)
         new = self.opp.without_line_item(line_id)
         self.change(new, EventKind.LINE_ITEM_REMOVED, line_id=line_id, item=item)
-        self.notice(f"Removed {quoted(item.description)} from {self._title}.")
+        self.notice(
+            Message("Removed '{item}' from '{title}'.", item=item.description, title=self._title)
+        )
 
     def invoice(self, number: str, *, issued: dt.date | None, due_in: dt.timedelta) -> InvoiceDraft:
         """Draw an invoice from the billables, issued today (in the deal's time zone)
@@ -329,9 +353,14 @@ class Deal:
         draft = self.opp.invoice_draft(number, issued=day, due=due)
         self.record(EventKind.INVOICED, invoice=draft)
         self.notice(
-            f"Drafted invoice {quoted(number)} of {self._title} for "
-            f"{draft.total.amount} {draft.currency}, "
-            f"due {due.isoformat()}."
+            Message(
+                "Drafted invoice '{number}' of '{title}' for {amount} {currency}, due {due}.",
+                number=number,
+                title=self._title,
+                amount=draft.total.amount,
+                currency=draft.currency,
+                due=due.isoformat(),
+            )
         )
         return draft
 
@@ -342,7 +371,7 @@ class Deal:
         action_id = self.new_id()
         self.opportunity = self.opp.with_added_action(target, spec, action_id)
         self.record(EventKind.ACTION_ADDED, action_id=action_id, key=spec.key, stage=target.key)
-        self.notice(f"Added {quoted(spec.title)}.")
+        self.notice(Message("Added '{action}'.", action=spec.title))
 
     def remove_action(self, action_id: str) -> None:
         action = self.opp.require_action(action_id)
@@ -350,7 +379,7 @@ class Deal:
         self.record(
             EventKind.ACTION_REMOVED, action_id=action_id, key=action.key, stage=action.stage
         )
-        self.notice(f"Removed {quoted(action.title)}.")
+        self.notice(Message("Removed '{action}'.", action=action.title))
 
     def perform(self, action_id: str, due: dt.datetime | None) -> None:
         """Perform an action (seed 003): a CALENDAR action books its activity and stays
@@ -362,10 +391,10 @@ class Deal:
                 f"Action {quoted(action.title)}: only a CALENDAR action takes a due time"
             )
         if action.completed:
-            self.notice(f"{quoted(action.title)} is already completed.")
+            self.notice(Message("'{action}' is already completed.", action=action.title))
             return
         if action.kind is ActionKind.CALENDAR and has_live_activity(action, self._activities):
-            self.notice("An activity already exists for this action.")
+            self.notice(Message("An activity already exists for this action."))
             return
         self.record(
             EventKind.ACTION_PERFORMED, action_id=action.id, key=action.key, stage=action.stage
@@ -377,7 +406,7 @@ class Deal:
             performed = self.events[-1]
             self.outbox.append(OutboundCall(action.kind, self.opp.id, action.id, performed.id))
         self._complete_action(action)
-        self.notice(f"Completed {quoted(action.title)}.")
+        self.notice(Message("Completed '{action}'.", action=action.title))
         self.auto_advance()
 
     def complete_actions(self, action_ids: Sequence[str], outcome: str | None) -> None:
@@ -394,13 +423,13 @@ class Deal:
         for listed in actions:
             action = self.opp.require_action(listed.id)  # the latest copy
             if action.completed:
-                self.notice(f"{quoted(action.title)} is already completed.")
+                self.notice(Message("'{action}' is already completed.", action=action.title))
                 continue
             linked = self._activities.get(action.activity_id) if action.activity_id else None
             if linked is not None and linked.is_planned:
                 self._finish(linked, outcome if single else None, ask_outcome=single)
             self._complete_action(action)
-            self.notice(f"Completed {quoted(action.title)}.")
+            self.notice(Message("Completed '{action}'.", action=action.title))
             completed_any = True
         if completed_any:
             self.auto_advance()
@@ -472,7 +501,7 @@ class Deal:
             action=action,
         )
         day = when.astimezone(self.timezone).date().isoformat()
-        self.notice(f"Scheduled {quoted(spec.title)} for {day}.")
+        self.notice(Message("Scheduled '{activity}' for {day}.", activity=spec.title, day=day))
 
     def _finish(self, activity: Activity, outcome: str | None, *, ask_outcome: bool = True) -> None:
         done = self._put(activity.completed(outcome, at=self.now, ask_outcome=ask_outcome))
@@ -508,7 +537,7 @@ class Deal:
         )
         if action is not None and completes_action:
             self._complete_action(action)
-        self.notice(f"Completed {quoted(activity.title)}.")
+        self.notice(Message("Completed '{activity}'.", activity=activity.title))
         if move_to is not None:
             self.change_stage(move_to, cancel_pending=cancel_pending, loss_reason=loss_reason)
         elif completes_action:
@@ -516,7 +545,7 @@ class Deal:
 
     def cancel_activity(self, activity_id: str) -> None:
         activity = self._cancel(self.activity(activity_id))
-        self.notice(f"Cancelled {quoted(activity.title)}.")
+        self.notice(Message("Cancelled '{activity}'.", activity=activity.title))
 
     def _cancel(self, activity: Activity) -> Activity:
         cancelled = self._put(activity.cancelled(at=self.now))
@@ -542,7 +571,7 @@ class Deal:
             activity_id=activity.id,
             title=activity.title,
         )
-        self.notice(f"Deleted {quoted(activity.title)}.")
+        self.notice(Message("Deleted '{activity}'.", activity=activity.title))
 
     # -- stages ----------------------------------------------------------------
 
@@ -580,22 +609,36 @@ class Deal:
         source, target = plan.from_stage, plan.to_stage
         if plan.needs_answer:
             raise ConfirmationRequired(
-                f"{self.opp.record}: moving to {target.name!r} would leave "
-                f"{_activities(len(plan.to_cancel))} of {source.name!r}; "
-                "answer cancel_pending=True or False",
+                Message(
+                    "Opportunity {id!r}: moving to {stage!r} would leave {activities} of "
+                    "{source!r}; answer cancel_pending=True or False",
+                    id=self.opp.id,
+                    stage=_stage(target),
+                    activities=_activities(len(plan.to_cancel)),
+                    source=_stage(source),
+                ),
                 plan,
             )
         if not plan.moves:
-            self.notice(f"Already in {target.name}.")
+            self.notice(Message("Already in {stage}.", stage=_stage(target)))
             return
         for activity in plan.to_cancel:
             self._cancel(self.activity(activity.id))
         if plan.to_cancel:
-            self.notice(f"Cancelled {_activities(len(plan.to_cancel))} of {source.name}.")
+            self.notice(
+                Message(
+                    "Cancelled {activities} of {stage}.",
+                    activities=_activities(len(plan.to_cancel)),
+                    stage=_stage(source),
+                )
+            )
         if plan.kept and plan.policy is CancelPolicy.ASK:
             self.notice(
-                f"Kept {_activities(len(plan.kept))} of {source.name}; "
-                "cancel what is no longer needed."
+                Message(
+                    "Kept {activities} of {stage}; cancel what is no longer needed.",
+                    activities=_activities(len(plan.kept)),
+                    stage=_stage(source),
+                )
             )
         moved = self.opp.moved(target, at=self.now, today=self.today, loss_reason=plan.loss_reason)
         self.change(moved, EventKind.STAGE_CHANGED, **{"from": source.key, "to": target.key})
@@ -603,7 +646,7 @@ class Deal:
             self.record(EventKind.REOPENED, **{"from": source.key, "to": target.key})
         for action in plan.to_create:
             self._book(self.opp.require_action(action.id), None)
-        self.notice(f"Moved to {target.name}.")
+        self.notice(Message("Moved to {stage}.", stage=_stage(target)))
 
     def auto_advance(self) -> None:
         """Move to the next open stage when every required action of this one is
@@ -620,8 +663,12 @@ class Deal:
         missing = missing_fields(opportunity, following)
         if missing:
             self.notice(
-                f"Stayed in {process.stage(opportunity.stage).name}: "
-                f"{following.name} requires {', '.join(missing)} to be set."
+                Message(
+                    "Stayed in {stage}: {next} requires {fields} to be set.",
+                    stage=_stage(process.stage(opportunity.stage)),
+                    next=_stage(following),
+                    fields=", ".join(missing),
+                )
             )
             return
         self.apply(self.plan(following.key, automatic=True))
@@ -637,7 +684,7 @@ class Deal:
             process,
             target,
             self.opp.loss_reason if target.kind is StageKind.LOST else None,
-            self.opp.record,
+            Message("Opportunity {id!r}", id=self.opp.id),
         )
         check_gate(self.opp, target)
         moved = self.opp.moved(target, at=self.now, today=self.today, loss_reason=reason)

@@ -42,6 +42,7 @@ from salesflow.errors import (
     TransitionNotAllowed,
     ValidationError,
 )
+from salesflow.messages import Message, Term
 
 __all__ = ["EDITABLE_FIELDS", "TRACKED_FIELDS", "Opportunity", "OpportunityAction"]
 
@@ -189,6 +190,11 @@ class Opportunity:
         return f"Opportunity {self.id!r}"
 
     @property
+    def _status(self) -> Term:
+        """The status as messages write it (``won``), translatable."""
+        return Term("status value", self.status.value)
+
+    @property
     def probability(self) -> int:
         """The probability in effect: the override if one is set, else the stage's."""
         if self.probability_override is not None:
@@ -245,7 +251,9 @@ class Opportunity:
         for line in self.line_items:
             if line.id == line_id:
                 return line
-        raise NotFound(f"{self.record} has no line item {line_id!r}")
+        raise NotFound(
+            Message("Opportunity {id!r} has no line item {line!r}", id=self.id, line=line_id)
+        )
 
     @property
     def is_closed(self) -> bool:
@@ -261,7 +269,9 @@ class Opportunity:
         """The action with this id; ``NotFound`` if the opportunity has none."""
         found = self.action(action_id)
         if found is None:
-            raise NotFound(f"{self.record} has no action {action_id!r}")
+            raise NotFound(
+                Message("Opportunity {id!r} has no action {action!r}", id=self.id, action=action_id)
+            )
         return found
 
     def tracked(self) -> dict[str, Any]:
@@ -303,7 +313,11 @@ class Opportunity:
         deal's probability is fixed by its stage."""
         if self.is_closed:
             raise TransitionNotAllowed(
-                f"{self.record} is {self.status.value}: its probability is fixed by its stage"
+                Message(
+                    "Opportunity {id!r} is {status}: its probability is fixed by its stage",
+                    id=self.id,
+                    status=self._status,
+                )
             )
         return attrs.evolve(self, probability_override=probability)
 
@@ -311,7 +325,11 @@ class Opportunity:
         """On hold (seed 004): only an open opportunity can be paused."""
         if self.status is not Status.OPEN:
             raise TransitionNotAllowed(
-                f"{self.record} is {self.status.value}: only an open opportunity can be paused"
+                Message(
+                    "Opportunity {id!r} is {status}: only an open opportunity can be paused",
+                    id=self.id,
+                    status=self._status,
+                )
             )
         return attrs.evolve(self, status=Status.PAUSED)
 
@@ -319,7 +337,11 @@ class Opportunity:
         """Off hold: only a paused opportunity can be resumed."""
         if self.status is not Status.PAUSED:
             raise TransitionNotAllowed(
-                f"{self.record} is {self.status.value}: only a paused opportunity can be resumed"
+                Message(
+                    "Opportunity {id!r} is {status}: only a paused opportunity can be resumed",
+                    id=self.id,
+                    status=self._status,
+                )
             )
         return attrs.evolve(self, status=Status.OPEN)
 
@@ -350,8 +372,14 @@ class Opportunity:
         one the actor already owns, can be claimed."""
         if self.owner is not None and self.owner != actor:
             raise AlreadyAssigned(
-                f"{self.record} ({self.display_title!r}) is assigned to {self.owner!r}: "
-                f"{actor!r} cannot claim it; it must be unassigned or reassigned first"
+                Message(
+                    "Opportunity {id!r} ({title!r}) is assigned to {owner!r}: {actor!r} "
+                    "cannot claim it; it must be unassigned or reassigned first",
+                    id=self.id,
+                    title=self.display_title,
+                    owner=self.owner,
+                    actor=actor,
+                )
             )
         return attrs.evolve(self, owner=actor)
 
@@ -411,8 +439,15 @@ class Opportunity:
         for line in self.line_items:
             if line.unit_price.currency != self.value.currency:
                 raise CurrencyMismatch(
-                    f"{self.record}: line item {line.id!r} ({line.description!r}) is in "
-                    f"{line.currency}, the opportunity in {self.currency}"
+                    Message(
+                        "Opportunity {id!r}: line item {line!r} ({description!r}) is in "
+                        "{currency}, the opportunity in {own}",
+                        id=self.id,
+                        line=line.id,
+                        description=line.description,
+                        currency=line.currency,
+                        own=self.currency,
+                    )
                 )
 
     def invoice_draft(self, number: str, *, issued: dt.date, due: dt.date) -> InvoiceDraft:

@@ -22,6 +22,7 @@ from salesflow.domain.opportunity import Opportunity, OpportunityAction, is_empt
 from salesflow.domain.process import Process, Stage
 from salesflow.domain.values import ActionKind, ActivityStatus, CancelPolicy, StageKind, Status
 from salesflow.errors import LossReasonRequired, TransitionNotAllowed, ValidationError
+from salesflow.messages import Message, Term
 
 __all__ = [
     "StageChangePlan",
@@ -83,29 +84,53 @@ def check_gate(opportunity: Opportunity, stage: Stage) -> None:
     missing = missing_fields(opportunity, stage)
     if missing:
         raise TransitionNotAllowed(
-            f"Opportunity {opportunity.id!r}: stage {stage.name!r} requires "
-            f"{', '.join(missing)} to be set"
+            Message(
+                "Opportunity {id!r}: stage {stage!r} requires {fields} to be set",
+                id=opportunity.id,
+                stage=_stage(stage),
+                fields=", ".join(missing),
+            )
         )
 
 
+def _stage(stage: Stage) -> Term:
+    """A stage's name in a message: translated when it is a built-in stage's."""
+    return Term("stage", stage.name)
+
+
 def check_loss_reason(
-    process: Process, stage: Stage, reason: str | None, record: str
+    process: Process, stage: Stage, reason: str | None, record: str | Message
 ) -> str | None:
-    """The loss reason rules of a move to (or a creation in) ``stage``."""
+    """The loss reason rules of a move to (or a creation in) ``stage``; ``record``
+    names the opportunity in the messages (``Opportunity 'o-1'``)."""
     if stage.kind is not StageKind.LOST:
         if reason is not None:
             raise ValidationError(
-                f"{record}: a loss reason applies only to a move to a LOST stage, "
-                f"not to {stage.name!r}"
+                Message(
+                    "{record}: a loss reason applies only to a move to a LOST stage, "
+                    "not to {stage!r}",
+                    record=record,
+                    stage=_stage(stage),
+                )
             )
         return None
     if process.require_loss_reason and not (reason and reason.strip()):
         raise LossReasonRequired(
-            f"{record}: process {process.key!r} requires a loss reason to move to {stage.name!r}"
+            Message(
+                "{record}: process {process!r} requires a loss reason to move to {stage!r}",
+                record=record,
+                process=process.key,
+                stage=_stage(stage),
+            )
         )
     if reason is not None and process.loss_reasons and reason not in process.loss_reasons:
         raise ValidationError(
-            f"{record}: loss reason {reason!r} is not one of {list(process.loss_reasons)}"
+            Message(
+                "{record}: loss reason {reason!r} is not one of {reasons}",
+                record=record,
+                reason=reason,
+                reasons=list(process.loss_reasons),
+            )
         )
     return reason
 
@@ -118,23 +143,40 @@ def _check_transition(opportunity: Opportunity, process: Process, target: Stage)
     backwards nor a skip. Other moves follow ``allow_backward`` and ``allow_skip``
     (skipping counts the open stages passed over).
     """
-    record = f"Opportunity {opportunity.id!r}"
     if opportunity.status is Status.PAUSED:
-        raise TransitionNotAllowed(f"{record} is paused: resume it before changing its stage")
+        raise TransitionNotAllowed(
+            Message(
+                "Opportunity {id!r} is paused: resume it before changing its stage",
+                id=opportunity.id,
+            )
+        )
     current = process.stage(opportunity.stage)
     free = target.kind is StageKind.LOST or not current.is_open
     if not free:
         here, there = process.index(current.key), process.index(target.key)
         if there < here and not process.allow_backward:
             raise TransitionNotAllowed(
-                f"{record}: process {process.key!r} does not allow moving backwards "
-                f"from {current.name!r} to {target.name!r}"
+                Message(
+                    "Opportunity {id!r}: process {process!r} does not allow moving "
+                    "backwards from {source!r} to {stage!r}",
+                    id=opportunity.id,
+                    process=process.key,
+                    source=_stage(current),
+                    stage=_stage(target),
+                )
             )
         skipped = [s.name for s in process.stages[here + 1 : there] if s.is_open]
         if skipped and not process.allow_skip:
             raise TransitionNotAllowed(
-                f"{record}: process {process.key!r} does not allow skipping stages; "
-                f"moving from {current.name!r} to {target.name!r} would skip {skipped}"
+                Message(
+                    "Opportunity {id!r}: process {process!r} does not allow skipping "
+                    "stages; moving from {source!r} to {stage!r} would skip {skipped}",
+                    id=opportunity.id,
+                    process=process.key,
+                    source=_stage(current),
+                    stage=_stage(target),
+                    skipped=skipped,
+                )
             )
     check_gate(opportunity, target)
 
@@ -184,7 +226,7 @@ def plan_stage_change(
     auto-advance: nobody can be asked, so under ``CancelPolicy.ASK`` the activities of
     the stage being left are kept.
     """
-    record = f"Opportunity {opportunity.id!r}"
+    record = Message("Opportunity {id!r}", id=opportunity.id)
     stage = process.stage(target)
     current = process.stage(opportunity.stage)
     if stage.key == current.key:

@@ -28,6 +28,7 @@ from salesflow.domain.values import (
     optional_text,
 )
 from salesflow.errors import UnknownStage, ValidationError
+from salesflow.messages import Message
 
 __all__ = ["GATEABLE_FIELDS", "Process", "Stage", "StageAction"]
 
@@ -318,8 +319,12 @@ class Process:
             if stage.key == key:
                 return stage
         raise UnknownStage(
-            f"Process {self.key!r} has no stage {key!r}; "
-            f"its stages are {[s.key for s in self.stages]}"
+            Message(
+                "Process {process!r} has no stage {stage!r}; its stages are {stages}",
+                process=self.key,
+                stage=key,
+                stages=[s.key for s in self.stages],
+            )
         )
 
     def index(self, key: str) -> int:

@@ -18,6 +18,7 @@ from moneyed import Money, get_currency
 
 from salesflow.domain import checks
 from salesflow.errors import CurrencyMismatch, ValidationError
+from salesflow.messages import Message
 
 __all__ = [
     "ActionKind",
@@ -121,8 +122,12 @@ def round_money(value: Money) -> Money:
 def same_currency(a: Money, b: Money, record: str) -> None:
     if a.currency != b.currency:
         raise CurrencyMismatch(
-            f"{record}: {a.currency.code} and {b.currency.code} cannot be combined "
-            "without a conversion"
+            Message(
+                "{record}: {a} and {b} cannot be combined without a conversion",
+                record=record,
+                a=a.currency.code,
+                b=b.currency.code,
+            )
         )
 
 
