@@ -28,6 +28,7 @@ MODULES = (
     ("salesflow", "The application, its values, records and ports."),
     ("salesflow.errors", "The errors salesflow raises; all are `SalesflowError`s."),
     ("salesflow.processes", "The built-in processes."),
+    ("salesflow.messages", "Texts kept translatable: what notices and errors are made of."),
     ("salesflow.policies", "A ready-made authorisation policy."),
     ("salesflow.ports", "The ports, for adapters of your own, and the repository interface."),
     ("salesflow.sqlite", "The SQLite repository (standard library `sqlite3`)."),

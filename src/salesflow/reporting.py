@@ -24,6 +24,7 @@ from moneyed import Money
 from salesflow.domain.process import Process, Stage
 from salesflow.domain.values import StageKind, round_money
 from salesflow.errors import CurrencyMismatch, MissingExchangeRate, ValidationError
+from salesflow.messages import Message
 from salesflow.queries import ClosedDeal, ForecastTotals, PipelineTotals
 
 __all__ = [
@@ -88,7 +89,11 @@ def converter(rate: Callable[[str, str], Decimal] | None) -> Convert:
             return Decimal(amount.amount)
         if rate is None:
             raise MissingExchangeRate(
-                f"No exchange rate from {code} to {currency}: pass rates= to SalesFlow"
+                Message(
+                    "No exchange rate from {base} to {quote}: pass rates= to SalesFlow",
+                    base=code,
+                    quote=currency,
+                )
             )
         return Decimal(amount.amount) * rate(code, currency)
 
@@ -151,8 +156,12 @@ def _single_currency(totals: PipelineTotals, process: Process) -> str:
     codes = {r.currency for r in totals.rows}
     if len(codes) > 1:
         raise CurrencyMismatch(
-            f"Process {process.key!r} has opportunities in {sorted(codes)}: "
-            "pass currency= (and rates= to SalesFlow) for one report"
+            Message(
+                "Process {key!r} has opportunities in {codes}: "
+                "pass currency= (and rates= to SalesFlow) for one report",
+                key=process.key,
+                codes=", ".join(sorted(codes)),
+            )
         )
     return codes.pop() if codes else process.currency
 
@@ -336,8 +345,12 @@ def analytics(
             codes = sorted({d.currency for d in won})
             if len(codes) > 1:
                 raise CurrencyMismatch(
-                    f"Process {process.key!r} has won deals in {codes}: pass currency= "
-                    "(and rates= to SalesFlow) for their average value"
+                    Message(
+                        "Process {key!r} has won deals in {codes}: pass currency= "
+                        "(and rates= to SalesFlow) for their average value",
+                        key=process.key,
+                        codes=", ".join(codes),
+                    )
                 )
             target = codes[0]
         by_currency: dict[str, Decimal] = {}
