@@ -8,7 +8,7 @@ modules: ``salesflow.sqlite`` and ``salesflow.postgres``.
 from moneyed import Money
 
 from salesflow import policies, processes
-from salesflow.app import BulkResult, Result, SalesFlow
+from salesflow.app import SalesFlow
 from salesflow.domain.activity import Activity, ActivityIndicator
 from salesflow.domain.events import Event, EventKind
 from salesflow.domain.opportunity import Opportunity, OpportunityAction
@@ -49,6 +49,7 @@ from salesflow.ports import (
 )
 from salesflow.queries import Page
 from salesflow.reporting import Analytics, Forecast, ForecastGroup, Pipeline, StageSummary
+from salesflow.results import BulkResult, Result
 
 __all__ = [
     "ActionKind",

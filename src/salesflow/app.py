@@ -15,7 +15,6 @@ The rules themselves live in the domain; this module holds none of its own.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import datetime as dt
 import decimal
@@ -24,7 +23,6 @@ import functools
 import itertools
 import logging
 import random
-import threading
 import time
 import types
 import uuid
@@ -38,6 +36,8 @@ from moneyed import Money
 from salesflow import locale as catalogs
 from salesflow import processes as builtin
 from salesflow import queries, reporting
+from salesflow._announcements import Announcements
+from salesflow._outbox import Outbox, queued
 from salesflow.domain import checks
 from salesflow.domain.activity import Activity, ActivityIndicator, indicator
 from salesflow.domain.deal import Deal
@@ -53,7 +53,6 @@ from salesflow.domain.planner import StageChangePlan
 from salesflow.domain.process import Process, Stage, StageAction
 from salesflow.domain.replacement import plan_replacement, reweighted_stages
 from salesflow.domain.values import (
-    ActionKind,
     ActivityKind,
     ActivityStatus,
     Customer,
@@ -82,16 +81,15 @@ from salesflow.ports import (
     Correspondence,
     ExchangeRates,
     Invitations,
-    PendingCall,
     Policy,
     RecordingCorrespondence,
     RecordingInvitations,
     Repository,
     SystemClock,
-    making,
 )
 from salesflow.queries import GROUPINGS, ORDERINGS, Basis, ForecastQuery, Page, SearchQuery
 from salesflow.reporting import Analytics, Forecast, Pipeline, ProbabilitySource
+from salesflow.results import BulkResult, Result
 from salesflow.unit_of_work import UnitOfWork
 
 __all__ = ["MAX_SIMULATIONS", "ActivityIndicator", "BulkResult", "Result", "SalesFlow"]
@@ -106,32 +104,6 @@ _BUILT_IN: Mapping[str, Process] = types.MappingProxyType(
 log = logging.getLogger("salesflow")
 T = TypeVar("T")
 E = TypeVar("E", bound=enum.Enum)
-
-
-@attrs.frozen
-class Result:
-    """What a command did: the opportunity after it, the events, and what to show.
-
-    ``notices`` are short sentences a front end can show as the confirmation of the
-    command ("Moved to Proposal."); ``created`` and ``cancelled`` are the activities the
-    command created and cancelled.
-    """
-
-    _opportunity: Opportunity | None = attrs.field(alias="opportunity")
-    events: tuple[Event, ...] = ()
-    notices: tuple[str, ...] = ()
-    created: tuple[Activity, ...] = ()
-    cancelled: tuple[Activity, ...] = ()
-
-    @property
-    def opportunity(self) -> Opportunity:
-        """The opportunity as the command left it.
-
-        Raises ``NotFound`` for a command on an activity that belongs to no opportunity.
-        """
-        if self._opportunity is None:
-            raise NotFound("This command concerned an activity that has no opportunity")
-        return self._opportunity
 
 
 @attrs.frozen
@@ -182,78 +154,10 @@ def _merged(changes: Iterable[ChangeSet]) -> ChangeSet:
     )
 
 
-def _read_only(value: Mapping[Any, Any]) -> Mapping[Any, Any]:
-    return types.MappingProxyType(dict(value))
-
-
-@attrs.frozen
-class BulkResult:
-    """Each item of a bulk command on its own: the ids that succeeded, the errors
-    (``failed``: id -> error; for ``create_opportunities``, the item's position ->
-    error) and each success's ``Result`` (``results``)."""
-
-    succeeded: tuple[str, ...]
-    failed: Mapping[Any, SalesflowError] = attrs.field(converter=_read_only)
-    results: Mapping[str, Result] = attrs.field(factory=dict, converter=_read_only)
-
-
 def _port(value: object, method: str, where: str) -> Any:
     if not callable(getattr(value, method, None)):
         raise ValidationError(f"SalesFlow({where}=...): expected an object with {method}()")
     return value
-
-
-class _Announcements:
-    """The events of one app's commits, told to its subscribers in commit order.
-
-    A command takes its place in the queue while it still holds the repository's write
-    turn (inside its ``command`` block, right after its commit), so the queue's order
-    is the commit order even when several threads commit at once; it settles the place
-    with its events when the block has ended (or with none, when the block rolled
-    back). Whichever thread finds the head of the queue settled tells the subscribers,
-    one thread at a time; events of a command a subscriber runs join the end of the
-    queue, so they are heard after every subscriber has heard the events before them.
-    """
-
-    def __init__(self, tell: Callable[[Event], None]) -> None:
-        self._tell = tell
-        self._lock = threading.Lock()
-        self._queue: collections.deque[list[tuple[Event, ...] | None]] = collections.deque()
-        self._telling = False
-
-    def reserve(self) -> list[tuple[Event, ...] | None]:
-        """A place at the end of the queue (call while the commit holds its turn)."""
-        place: list[tuple[Event, ...] | None] = [None]
-        with self._lock:
-            self._queue.append(place)
-        return place
-
-    def settle(self, place: list[tuple[Event, ...] | None], events: tuple[Event, ...]) -> None:
-        with self._lock:
-            place[0] = events
-
-    def announce(self) -> None:
-        """Tell the subscribers every settled place at the head of the queue, in order.
-        Returns at once when another thread -- or this one, further up its stack -- is
-        telling: that thread reaches these events too."""
-        with self._lock:
-            if self._telling:
-                return
-            self._telling = True
-        try:
-            while True:
-                with self._lock:
-                    events = self._queue[0][0] if self._queue else None
-                    if events is None:
-                        self._telling = False  # checked and let go in one step
-                        return
-                    self._queue.popleft()
-                for event in events:
-                    self._tell(event)
-        except BaseException:
-            with self._lock:
-                self._telling = False
-            raise
 
 
 C = TypeVar("C", bound=type)
@@ -351,8 +255,8 @@ class SalesFlow:
         self._ids = ids if ids is not None else (lambda: uuid.uuid4().hex)
         self._retries = checks.integer(retries, "SalesFlow(retries=...)", 0, 1000)
         self._backoff = backoff.total_seconds()
-        self._subscribers: list[Callable[[Event], None]] = []
-        self._announcements = _Announcements(self._tell)
+        self._announcements = Announcements()
+        self._outbox = Outbox(self.repository, self.correspondence, self.invitations)
         self._processes: tuple[int, Mapping[str, Process]] | None = None
         #: The locale of notices and error messages (None: English, as written).
         self.locale = (
@@ -528,7 +432,7 @@ class SalesFlow:
             body(deal)
             changes = unit.change_set(deal)
             if deal.outbox:
-                changes = attrs.evolve(changes, outbox=_queued(deal, changes))
+                changes = attrs.evolve(changes, outbox=queued(deal, changes))
             return changes, (deal, changes)
 
         held = opportunity_id
@@ -538,7 +442,10 @@ class SalesFlow:
             held = found.opportunity_id if found is not None else None
         (deal, changes), events = self._commit(command, attempt, held)
         committed = {a.id: a for a in changes.activities}
-        notices = [*deal.notices, *self._call_out(changes.outbox)]
+        notices = [
+            *deal.notices,
+            *self._outbox.call_out(changes.outbox, now=self._now, lease=self._lease),
+        ]
         self._announcements.announce()
         return Result(
             opportunity=changes.opportunities[0] if changes.opportunities else deal.opportunity,
@@ -565,91 +472,12 @@ class SalesFlow:
             )
         return lease
 
-    def _call_out(self, calls: Sequence[PendingCall]) -> list[Message]:
-        """Make the outbound calls a command has just committed to its outbox; the
-        notices they give.
-
-        The calls are claimed first (another process' ``deliver_pending`` may have
-        taken one already: it is then that process' to make). A call that fails, or
-        cannot be claimed, stays pending, and its notice says so; the command stands.
-        """
-        if not calls:
-            return []
-        try:
-            now = self._now()
-            claimed = {
-                call.id: call
-                for call in self.repository.claim_calls(
-                    now=now,
-                    until=now + self._lease(),
-                    limit=len(calls),
-                    ids=[call.id for call in calls],
-                )
-            }
-        except SalesflowError as error:
-            log.exception("salesflow: the outbound calls of a command could not be claimed")
-            return [_pending(call, f"{error}") for call in calls]
-        notices = []
-        for call in calls:
-            mine = claimed.get(call.id)
-            if mine is None:  # another process' deliver_pending took it first
-                notices.append(
-                    Message("{action} is being sent by another process.", action=_title(call))
-                )
-            else:
-                notices.append(self._make(mine)[1])
-        return notices
-
-    def _make(self, call: PendingCall) -> tuple[bool, Message]:
-        """Make one claimed call through its port and mark it made, or release it when
-        the port fails: whether it went out, and the notice."""
-        try:
-            action = call.action
-            with making(call):
-                if call.kind is ActionKind.LETTER:
-                    self.correspondence.send(call.opportunity, action)
-                    notice = Message("Sent '{action}'.", action=action.title)
-                else:
-                    event = action.spec.event or ""
-                    if self.invitations.invite(event, call.opportunity) is False:
-                        notice = Message("The customer is already invited to {event}.", event=event)
-                    else:
-                        notice = Message("Invited the customer to {event}.", event=event)
-        except Exception as error:
-            log.exception("salesflow: %s call %s failed", call.kind.name, call.id)
-            try:
-                self.repository.release_call(call.id, f"{type(error).__name__}: {error}")
-            except SalesflowError:
-                log.exception("salesflow: call %s could not be released", call.id)
-            return False, _pending(call, f"{error}")
-        try:
-            self.repository.finish_call(call.id)
-        except SalesflowError:
-            # It went out; its lease runs out and it will be made again (at least once).
-            log.exception("salesflow: call %s was made but could not be marked made", call.id)
-        return True, notice
-
-    def _tell(self, event: Event) -> None:
-        """Tell every subscriber of one event; a failing subscriber is logged and the
-        others still hear it."""
-        for handler in list(self._subscribers):
-            try:
-                handler(event)
-            except Exception:
-                log.exception("salesflow subscriber %r failed on %s", handler, event.kind)
-
     def subscribe(self, handler: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``handler`` with every event after its command commits; returns a function
         that unsubscribes it."""
         if not callable(handler):
             raise ValidationError(f"subscribe: expected a function, got {handler!r}")
-        self._subscribers.append(handler)
-
-        def unsubscribe() -> None:
-            if handler in self._subscribers:
-                self._subscribers.remove(handler)
-
-        return unsubscribe
+        return self._announcements.subscribe(handler)
 
     def changes(self, after: int = 0, *, limit: int = 1000) -> tuple[Event, ...]:
         """The change feed: the workspace's committed events with ``position > after``,
@@ -676,21 +504,12 @@ class SalesFlow:
         most = (
             None if limit is None else checks.integer(limit, "deliver_pending(limit=...)", 0, 2**31)
         )
-        made = tried = after = 0
-        while most is None or tried < most:
-            now = self._now()
-            batch_size = checks.integer(self.call_batch, "SalesFlow.call_batch", 1, 10_000)
-            size = batch_size if most is None else min(batch_size, most - tried)
-            batch = self.repository.claim_calls(
-                now=now, until=now + self._lease(), limit=size, after=after
-            )
-            if not batch:
-                break
-            for call in batch:
-                after = max(after, call.seq)
-                tried += 1
-                made += self._make(call)[0]
-        return made
+        return self._outbox.deliver(
+            now=self._now,
+            lease=self._lease,
+            batch=lambda: checks.integer(self.call_batch, "SalesFlow.call_batch", 1, 10_000),
+            limit=most,
+        )
 
     # -- processes -------------------------------------------------------------
 
@@ -1733,39 +1552,6 @@ def _stored(events: tuple[Event, ...], changes: ChangeSet) -> tuple[Event, ...]:
     repository written before commit returned them -- a test double returning None --
     leaves the events as the command made them.)"""
     return events or changes.events
-
-
-def _queued(deal: Deal, changes: ChangeSet) -> tuple[PendingCall, ...]:
-    """The outbound calls of ``deal`` as its commit queues them, each with the
-    opportunity as the commit leaves it."""
-    committed = {o.id: o for o in changes.opportunities}
-    return tuple(
-        PendingCall(
-            call.event_id,
-            call.kind,
-            committed[call.opportunity_id],
-            call.action_id,
-            deal.now,
-        )
-        for call in deal.outbox
-    )
-
-
-def _title(call: PendingCall) -> Message:
-    """How notices name an outbound call: by its action's title."""
-    try:
-        return Message("'{action}'", action=call.action.title)
-    except SalesflowError:
-        return Message("Call {id!r}", id=call.id)
-
-
-def _pending(call: PendingCall, why: str) -> Message:
-    """The notice for an outbound call that failed and is still pending."""
-    return Message(
-        "{action} could not be sent: {why}. It is pending and will be sent by deliver_pending().",
-        action=_title(call),
-        why=why,
-    )
 
 
 @contextlib.contextmanager
