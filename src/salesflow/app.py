@@ -65,6 +65,7 @@ from salesflow.domain.values import (
 )
 from salesflow.errors import (
     ConcurrencyError,
+    LockTimeout,
     MissingExchangeRate,
     NotFound,
     PermissionDenied,
@@ -388,7 +389,9 @@ class SalesFlow:
         set, all in one ``repository.command`` block holding ``opportunity_id``, so
         that other writers of it wait their turn; after a conflict that remains run it
         again on fresh records, with jittered exponential backoff, ``retries`` times at
-        most. Returns ``attempt``'s value and the committed events, with positions."""
+        most. A ``LockTimeout`` (a lock wait that already lasted the repository's
+        timeout) is not run again. Returns ``attempt``'s value and the committed
+        events, with positions."""
         tries = 0
         while True:
             place = None
@@ -401,8 +404,8 @@ class SalesFlow:
             except BaseException as error:
                 if place is not None:  # rolled back: nothing to tell
                     self._announcements.settle(place, ())
-                if not isinstance(error, ConcurrencyError):
-                    raise
+                if not isinstance(error, ConcurrencyError) or isinstance(error, LockTimeout):
+                    raise  # a lock wait that outlasted its timeout is not run again
                 conflict = error
                 if tries >= self._retries:
                     raise ConcurrencyError(

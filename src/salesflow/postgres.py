@@ -53,15 +53,19 @@ from salesflow._sql import (
 from salesflow.domain import checks
 from salesflow.domain.activity import Activity
 from salesflow.domain.opportunity import Opportunity
-from salesflow.errors import ConcurrencyError, StorageError, ValidationError
+from salesflow.errors import ConcurrencyError, LockTimeout, StorageError, ValidationError
 from salesflow.queries import Basis
 from salesflow.serialization import encode_row, load_record, record_name
 
 __all__ = ["SCHEMA_VERSION", "PostgresRepository"]
 
 #: SQLSTATEs that mean "someone else got there first; run the command again":
-#: serialization_failure, deadlock_detected, lock_not_available.
-_RETRYABLE = frozenset({"40001", "40P01", "55P03"})
+#: serialization_failure, deadlock_detected.
+_RETRYABLE = frozenset({"40001", "40P01"})
+
+#: lock_not_available: a lock wait reached ``lock_timeout`` (the repository's
+#: ``timeout``). A ``LockTimeout``, which ``SalesFlow`` does not run again.
+_LOCK_NOT_AVAILABLE = "55P03"
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -383,7 +387,8 @@ class PostgresRepository(SQLRepository):
     Waits, each ending in an error rather than a hang (all in seconds):
 
     - ``timeout``: how long a write waits for another transaction's locks before
-      giving up with ``ConcurrencyError`` (``SalesFlow`` then runs the command again);
+      giving up with ``LockTimeout`` (a ``ConcurrencyError`` that ``SalesFlow`` does
+      not run again: the caller has waited as long as it allowed);
     - ``connect_timeout``: each connection attempt;
     - ``statement_timeout``: each statement, on the server;
     - ``network_timeout``: how long the network may stay silent (TCP keepalives and
@@ -514,6 +519,12 @@ class PostgresRepository(SQLRepository):
         try:
             yield
         except psycopg.Error as error:
+            if error.sqlstate == _LOCK_NOT_AVAILABLE:
+                raise LockTimeout(
+                    f"PostgreSQL {self._where}: {doing} waited longer than the lock "
+                    f"timeout ({self.timeout:g} s) for another transaction "
+                    f"(SQLSTATE {error.sqlstate}): {error}"
+                ) from error
             if error.sqlstate in _RETRYABLE:
                 raise ConcurrencyError(
                     f"PostgreSQL {self._where}: {doing} met a concurrent transaction "

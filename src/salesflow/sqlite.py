@@ -36,13 +36,17 @@ from salesflow.domain.activity import Activity
 from salesflow.domain.checks import AMOUNT_PLACES
 from salesflow.domain.events import Event
 from salesflow.domain.opportunity import Opportunity
-from salesflow.errors import ConcurrencyError, StorageError, ValidationError
+from salesflow.errors import ConcurrencyError, LockTimeout, StorageError, ValidationError
 from salesflow.queries import Basis, SearchQuery
 from salesflow.serialization import encode_row, load_record, record_name
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteRepository"]
 
 Migration: TypeAlias = Callable[[sqlite3.Connection], None]
+
+#: SQLITE_BUSY_SNAPSHOT: a read transaction's snapshot is too old to write from;
+#: answered at once (no lock was waited for), so a conflict to run again.
+_BUSY_SNAPSHOT = getattr(sqlite3, "SQLITE_BUSY_SNAPSHOT", 517)
 
 # -- schema ------------------------------------------------------------------------
 
@@ -398,7 +402,8 @@ class SQLiteRepository(SQLRepository):
     ``path`` is the database file (created if missing; upgraded in place if an older
     salesflow wrote it). ``workspace`` names the slice of the file this repository
     reads and writes. ``timeout`` is how many seconds a write waits for another
-    writer's transaction before giving up with ``ConcurrencyError``.
+    writer's transaction before giving up with ``LockTimeout`` (a
+    ``ConcurrencyError`` that ``SalesFlow`` does not retry).
 
     Each thread that uses the repository opens its own connection on first use.
     :meth:`close` may be called at any time, from any thread: it refuses new work
@@ -505,11 +510,20 @@ class SQLiteRepository(SQLRepository):
         try:
             yield
         except sqlite3.Error as error:
-            code = getattr(error, "sqlite_errorcode", 0) & 0xFF
-            if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                raise ConcurrencyError(
+            extended = getattr(error, "sqlite_errorcode", 0)
+            code = extended & 0xFF
+            if code == sqlite3.SQLITE_BUSY and extended != _BUSY_SNAPSHOT:
+                # The busy handler waited out ``timeout``: running the command again
+                # would only wait as long again.
+                raise LockTimeout(
                     f"SQLite file {self.path!r} stayed locked by another writer for "
-                    f"{self.timeout} s while {doing}: {error}"
+                    f"{self.timeout:g} s while {doing}: {error}"
+                ) from error
+            if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                # Answered at once, without waiting: a conflict worth another attempt.
+                raise ConcurrencyError(
+                    f"SQLite file {self.path!r}: {doing} met another connection's "
+                    f"transaction: {error}"
                 ) from error
             raise StorageError(f"SQLite file {self.path!r}: {doing} failed: {error}") from error
 
