@@ -14,7 +14,8 @@ The bounds, the same on every repository:
   :data:`NAME_MAX` characters, longer text (descriptions, notes) :data:`TEXT_MAX`;
 - an amount of money is finite, below :data:`AMOUNT_LIMIT` in size and has at most
   :data:`AMOUNT_PLACES` decimal places, so that it is stored exactly everywhere and
-  any realistic sum of amounts stays exact in ``Decimal`` arithmetic;
+  any realistic sum of amounts stays exact in ``Decimal`` arithmetic; a negative zero
+  is kept as zero (``-0.00`` as ``0.00``);
 - datetimes are timezone-aware; dates are dates, not datetimes.
 """
 
@@ -322,6 +323,8 @@ def amount(value: object, where: str, *, negative: bool = False) -> Decimal:
         raise _fail(where, f"must have at most {AMOUNT_PLACES} decimal places, got {number}")
     if not negative and number < 0:
         raise _fail(where, f"must not be negative, got {number}")
+    if number.is_zero() and number.is_signed():
+        return number.copy_abs()  # -0.00 is 0.00: it must not read back, or print, as -0
     return number
 
 
@@ -332,7 +335,7 @@ def money(value: object, where: str, *, negative: bool = False) -> FrozenMoney:
     if isinstance(value.amount, bool) or not isinstance(value.amount, Decimal):
         raise _fail(where, f"expected a Decimal amount, got {_shown(value.amount)}")
     checked = amount(value.amount, where, negative=negative)
-    if isinstance(value, FrozenMoney):
+    if isinstance(value, FrozenMoney) and checked is value.amount:
         return value
     return FrozenMoney(checked, value.currency)
 
