@@ -77,9 +77,10 @@ AMOUNT_LIMIT = Decimal(10) ** 15
 #: Every amount has at most this many decimal places.
 AMOUNT_PLACES = 6
 _QUANTUM = Decimal(1).scaleb(-AMOUNT_PLACES)
-#: Moments a day or more inside the calendar, so that any time zone can show them.
-_EARLIEST = dt.datetime(2, 1, 1, tzinfo=dt.UTC)
-_LATEST = dt.datetime(9998, 12, 31, tzinfo=dt.UTC)
+#: The years of the moments salesflow takes, as their own time zone reads them: a
+#: year away from the calendar's ends (1 and 9999), so that any time zone (its offset
+#: is under a day) can show them.
+_FIRST_YEAR, _LAST_YEAR = 2, 9998
 
 
 class _Frozen:
@@ -246,12 +247,15 @@ def aware(value: object, where: str) -> dt.datetime:
         raise _fail(where, f"expected a datetime, got {_shown(value)}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise _fail(where, f"datetimes must be timezone-aware, got naive {value}")
+    if not _FIRST_YEAR <= value.year <= _LAST_YEAR:
+        raise _fail(
+            where,
+            f"must lie in the years {_FIRST_YEAR} to {_LAST_YEAR} (both included), got {value}",
+        )
     try:
-        utc = value.astimezone(dt.UTC)
+        value.astimezone(dt.UTC)
     except (OverflowError, ValueError):
         raise _fail(where, f"{value} is out of the range of UTC datetimes") from None
-    if not _EARLIEST <= utc <= _LATEST:
-        raise _fail(where, f"must lie between the years 2 and 9998, got {value}")
     return value
 
 
