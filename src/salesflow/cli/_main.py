@@ -940,6 +940,12 @@ def _settle(options: argparse.Namespace) -> None:
         options.tz = found
     if "currency" in options and options.currency is not None:
         options.currency = options.currency.strip().upper()
+    for option in ("owner", "actor"):  # users' names: kept without surrounding blanks
+        given = getattr(options, option, None)
+        if given is not None:
+            if not given.strip():
+                raise UsageError(f"--{option}: give a name, not blanks")
+            setattr(options, option, given.strip())
     options.rates = _rates(getattr(options, "rate", None))
     if options.command in _RATES_NEED_CURRENCY and options.rate and options.currency is None:
         # Without a currency to report in, these reports convert nothing.

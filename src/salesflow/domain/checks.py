@@ -56,6 +56,8 @@ __all__ = [
     "name",
     "optional",
     "optional_name",
+    "optional_person",
+    "person",
     "probability",
     "record_of",
     "strings",
@@ -220,6 +222,18 @@ def name(value: object, where: str) -> str:
 def optional_name(value: object, where: str) -> str | None:
     """None, or a non-blank short string (an owner, an actor, a reference)."""
     return None if value is None else name(value, where)
+
+
+def person(value: object, where: str) -> str:
+    """A user's name (an owner, an actor, a team member): a non-blank short string,
+    kept without the blanks around it, so that ``"  ann  "`` and ``"ann"`` are one
+    person everywhere (an assignment, a search, a report, a policy)."""
+    return name(value, where).strip()
+
+
+def optional_person(value: object, where: str) -> str | None:
+    """None, or a user's name as :func:`person` keeps it."""
+    return None if value is None else person(value, where)
 
 
 def flag(value: object, where: str) -> bool:
