@@ -379,7 +379,10 @@ class PostgresRepository(SQLRepository):
 
     ``dsn`` is a libpq connection string or ``postgresql://`` URL. ``workspace`` names
     the slice of the tables this repository reads and writes; ``schema`` the
-    PostgreSQL schema holding the tables.
+    PostgreSQL schema holding the tables, created (with the schema) on first use, or
+    upgraded. With ``create=False`` a schema without salesflow's tables (or no such
+    schema) is a ``StorageError`` and nothing is created: for tools that only read
+    an existing pipeline.
 
     Connections: at most ``pool_size`` at once, from a pool (``min_connections`` kept
     open); a thread waits up to ``pool_timeout`` seconds for one to come free.
@@ -421,9 +424,11 @@ class PostgresRepository(SQLRepository):
         pool_size: int = 10,
         min_connections: int = 1,
         pool_timeout: float = 30.0,
+        create: bool = True,
     ) -> None:
         where = "PostgresRepository"
         workspace = checks.name(workspace, f"{where}.workspace")
+        self.create = checks.flag(create, f"{where}.create")
         dsn = checks.text(dsn, f"{where}.dsn", blank=False)
         if not isinstance(schema, str) or not _IDENTIFIER.fullmatch(schema):
             raise ValidationError(
@@ -719,9 +724,15 @@ class PostgresRepository(SQLRepository):
         return int(self._query("reading the schema version", sql)[0][0])
 
     def _migrate(self) -> None:
-        """Create or upgrade the tables; safe when many processes start at once."""
-        if self.schema_version() == SCHEMA_VERSION:
+        """Create or upgrade the tables; safe when many processes start at once. With
+        ``create=False``, a schema without salesflow's tables is a StorageError."""
+        found = self.schema_version()
+        if found == SCHEMA_VERSION:
             return
+        if found == 0 and not self.create:
+            raise StorageError(
+                f"PostgreSQL {self._where} holds no salesflow pipeline; nothing was created"
+            )
         # A migration may take long on a big store: no operation deadline.
         with self._transaction("upgrading the schema", deadline=False) as cursor:
             # Held to the end of this transaction: the others wait, then see it done.

@@ -106,7 +106,9 @@ def _open(options: argparse.Namespace, *, create: bool) -> Repository:
             raise Failure(
                 "a PostgreSQL pipeline needs the postgres extra: pip install 'salesflow[postgres]'"
             ) from None
-        return PostgresRepository(db, workspace=options.workspace, schema=options.schema)
+        return PostgresRepository(
+            db, workspace=options.workspace, schema=options.schema, create=create
+        )
     from salesflow.sqlite import SQLiteRepository
 
     path = Path(db)
@@ -117,7 +119,7 @@ def _open(options: argparse.Namespace, *, create: bool) -> Repository:
             f"no pipeline at {db}: run 'salesflow demo' for a sample one, "
             "'salesflow import FILE' to start one, or pass --db"
         )
-    return SQLiteRepository(path, workspace=options.workspace)
+    return SQLiteRepository(path, workspace=options.workspace, create=create)
 
 
 @contextmanager
