@@ -13,11 +13,13 @@ import datetime as dt
 import json
 import threading
 from collections.abc import Callable
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -29,6 +31,7 @@ from salesflow.errors import (
     ConcurrencyError,
     ConfirmationRequired,
     CurrencyMismatch,
+    LockTimeout,
     LossReasonRequired,
     MissingExchangeRate,
     NotFound,
@@ -62,6 +65,7 @@ STATUS: tuple[tuple[type[SalesflowError], int], ...] = (
     (OutcomeRequired, 409),
     (TransitionNotAllowed, 409),
     (AlreadyAssigned, 409),
+    (LockTimeout, 503),  # before ConcurrencyError, its base: the store stayed busy
     (ConcurrencyError, 409),
     (StorageError, 503),
 )
@@ -187,6 +191,10 @@ def create_app(flow: SalesFlow, *, process: str = "standard") -> Starlette:
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
+    async def icon(request: Request) -> Response:
+        # The page links its icon; this answers browsers and tools that ask anyway.
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
     async def board(request: Request) -> Response:
         key = chosen(request)
 
@@ -214,6 +222,13 @@ def create_app(flow: SalesFlow, *, process: str = "standard") -> Starlette:
             }
             if events:
                 answer["board"] = views.board(flow, key, position=answer["position"])
+            elif after > 0 and not flow.changes(after=after - 1, limit=1):
+                # No event at ``after`` itself: a position past the end of the feed (a
+                # store replaced under the page, or a made-up number). The page starts
+                # over from the end there is, with the board as it is.
+                end = feed.end()
+                answer["position"] = end
+                answer["board"] = views.board(flow, key, position=end)
             return answer
 
         return await _answer(work)
@@ -278,6 +293,7 @@ def create_app(flow: SalesFlow, *, process: str = "standard") -> Starlette:
 
     routes = [
         Route("/", index),
+        Route("/favicon.ico", icon),
         Route("/api/board", board),
         Route("/api/stats", stats),
         Route("/api/changes", changes),
@@ -286,7 +302,20 @@ def create_app(flow: SalesFlow, *, process: str = "standard") -> Starlette:
         Route("/api/opportunities/{opportunity_id}/stage", change_stage, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    """Starlette's own refusals (no such path, a method the path does not take) as
+    JSON, like every other error of the board."""
+    assert isinstance(error, HTTPException)
+    status = HTTPStatus(error.status_code)
+    message = f"{request.method} {request.url.path}: {status.phrase.lower()}"
+    headers = dict(error.headers or {})
+    if status is HTTPStatus.METHOD_NOT_ALLOWED and "Allow" in headers:
+        message += f"; it takes {headers['Allow']}"
+    body = {"error": status.phrase.replace(" ", ""), "message": message}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _today(flow: SalesFlow) -> dt.date:

@@ -66,6 +66,7 @@ from salesflow.domain.values import (
 )
 from salesflow.errors import (
     ConcurrencyError,
+    LockTimeout,
     MissingExchangeRate,
     NotFound,
     PermissionDenied,
@@ -379,7 +380,9 @@ class SalesFlow:
         set, all in one ``repository.command`` block holding ``opportunity_id``, so
         that other writers of it wait their turn; after a conflict that remains run it
         again on fresh records, with jittered exponential backoff, ``retries`` times at
-        most. Returns ``attempt``'s value and the committed events, with positions."""
+        most. A ``LockTimeout`` (a lock wait that already lasted the repository's
+        timeout) is not run again. Returns ``attempt``'s value and the committed
+        events, with positions."""
         tries = 0
         while True:
             place = None
@@ -392,8 +395,8 @@ class SalesFlow:
             except BaseException as error:
                 if place is not None:  # rolled back: nothing to tell
                     self._announcements.settle(place, ())
-                if not isinstance(error, ConcurrencyError):
-                    raise
+                if not isinstance(error, ConcurrencyError) or isinstance(error, LockTimeout):
+                    raise  # a lock wait that outlasted its timeout is not run again
                 conflict = error
                 if tries >= self._retries:
                     raise ConcurrencyError(
@@ -419,7 +422,7 @@ class SalesFlow:
     ) -> Result:
         """One command: load, ask the policy, let ``body`` change the deal, commit; then
         the outbound calls and the subscribers."""
-        who = checks.optional_name(actor, f"{command}(actor=...)")
+        who = checks.optional_person(actor, f"{command}(actor=...)")
 
         def attempt() -> tuple[ChangeSet, tuple[Deal, ChangeSet]]:
             deal, unit = self._deal(
@@ -529,7 +532,7 @@ class SalesFlow:
         """
         if not isinstance(process, Process):
             raise ValidationError(f"define_process: expected a Process, got {process!r}")
-        who = checks.optional_name(actor, "define_process(actor=...)")
+        who = checks.optional_person(actor, "define_process(actor=...)")
         self._allow(who, "define_process", None)
 
         def attempt() -> tuple[ChangeSet, list[Event]]:
@@ -712,7 +715,7 @@ class SalesFlow:
         """
         command = "create_opportunities"
         size = checks.integer(batch_size, f"{command}(batch_size=...)", 1, 100_000)
-        who = checks.optional_name(actor, f"{command}(actor=...)")
+        who = checks.optional_person(actor, f"{command}(actor=...)")
         if progress is not None and not callable(progress):
             raise ValidationError(f"{command}(progress=...): expected a function, got {progress!r}")
         if isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
@@ -899,7 +902,7 @@ class SalesFlow:
         policy is asked for each one, as ``bulk_change_stage``."""
         command = "bulk_change_stage"
         _stage_arguments(command, stage, cancel_pending, loss_reason)
-        checks.optional_name(actor, f"{command}(actor=...)")
+        checks.optional_person(actor, f"{command}(actor=...)")
         return self._bulk(
             checks.strings(ids, f"{command}(ids=...)"),
             lambda i: self._change_stage(
@@ -975,7 +978,7 @@ class SalesFlow:
         return self._assign("assign", opportunity_id, user, actor)
 
     def _assign(self, command: str, opportunity_id: object, user: object, actor: object) -> Result:
-        who = checks.name(user, f"{command}(user=...)")
+        who = checks.person(user, f"{command}(user=...)")
         return self._run(
             command,
             actor,
@@ -992,7 +995,7 @@ class SalesFlow:
     def claim(self, opportunity_id: str, *, actor: str) -> Result:
         """The actor takes an unowned opportunity; ``AlreadyAssigned`` when someone else
         owns it. Claiming one's own changes nothing."""
-        checks.name(actor, "claim(actor=...)")
+        checks.person(actor, "claim(actor=...)")
         return self._run("claim", actor, Deal.claim, opportunity_id=_id(opportunity_id, "claim"))
 
     def bulk_assign(
@@ -1001,8 +1004,8 @@ class SalesFlow:
         """``assign`` on each opportunity on its own; reports each outcome. The policy is
         asked for each one, as ``bulk_assign``."""
         command = "bulk_assign"
-        checks.name(user, f"{command}(user=...)")
-        checks.optional_name(actor, f"{command}(actor=...)")
+        checks.person(user, f"{command}(user=...)")
+        checks.optional_person(actor, f"{command}(actor=...)")
         return self._bulk(
             checks.strings(ids, f"{command}(ids=...)"),
             lambda i: self._assign(command, i, user, actor),
@@ -1213,7 +1216,7 @@ class SalesFlow:
         name = checks.name(title, f"{command}(title=...)").strip()
         when = checks.aware(due, f"{command}(due=...)")
         what = checks.member(kind, ActivityKind, f"{command}(kind=...)")
-        who = checks.optional_name(owner, f"{command}(owner=...)")
+        who = checks.optional_person(owner, f"{command}(owner=...)")
         tracked = checks.flag(track_outcome, f"{command}(track_outcome=...)")
         on = checks.optional_name(opportunity_id, f"{command}(opportunity_id=...)")
 
@@ -1280,7 +1283,7 @@ class SalesFlow:
             status=None
             if status is None
             else checks.member(status, ActivityStatus, "activities(status=...)"),
-            owner=checks.optional_name(owner, "activities(owner=...)"),
+            owner=checks.optional_person(owner, "activities(owner=...)"),
             due_from=checks.optional(checks.aware)(due_from, "activities(due_from=...)"),
             due_to=checks.optional(checks.aware)(due_to, "activities(due_to=...)"),
         )
@@ -1337,7 +1340,7 @@ class SalesFlow:
             statuses=None
             if statuses is None
             else frozenset(_members(statuses, Status, f"{where}(statuses=...)")),
-            owner=checks.optional_name(owner, f"{where}(owner=...)"),
+            owner=checks.optional_person(owner, f"{where}(owner=...)"),
             customer_id=checks.optional_name(customer_id, f"{where}(customer_id=...)"),
             related_id=checks.optional_name(related_id, f"{where}(related_id=...)"),
             close_from=day(close_from, f"{where}(close_from=...)"),
@@ -1381,7 +1384,7 @@ class SalesFlow:
             raise ValidationError(
                 f"{where}(probability=...): must be 'opportunity' or 'stage', not {probability!r}"
             )
-        who = checks.optional_name(owner, f"{where}(owner=...)")
+        who = checks.optional_person(owner, f"{where}(owner=...)")
         moment = checks.optional(checks.aware)(as_of, f"{where}(as_of=...)")
         definition = self._process_then(current, moment)
         totals = self.repository.pipeline_totals(definition.key, basis=basis, owner=who)
@@ -1436,7 +1439,7 @@ class SalesFlow:
             start=first,
             end=last,
             process=None if process is None else self.process(process).key,
-            owner=checks.optional_name(owner, f"{where}(owner=...)"),
+            owner=checks.optional_person(owner, f"{where}(owner=...)"),
             group_by=group_by,
             deals=runs > 0,
         )

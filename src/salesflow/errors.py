@@ -16,6 +16,7 @@ __all__ = [
     "ConcurrencyError",
     "ConfirmationRequired",
     "CurrencyMismatch",
+    "LockTimeout",
     "LossReasonRequired",
     "MissingExchangeRate",
     "NotFound",
@@ -110,6 +111,16 @@ class ConcurrencyError(SalesflowError):
 
     :class:`~salesflow.SalesFlow` re-runs a command that meets one; callers see
     this error only when conflicts outlast the retry budget.
+    """
+
+
+class LockTimeout(ConcurrencyError):
+    """A write waited for another transaction's lock for the repository's whole
+    ``timeout`` and gave up.
+
+    Still a :class:`ConcurrencyError` for callers who catch that, but
+    :class:`~salesflow.SalesFlow` does not run the command again: the wait has already
+    lasted as long as the caller allowed, and another attempt would wait as long.
     """
 
 

@@ -30,7 +30,8 @@ MANAGER_COMMANDS = frozenset({"assign", "bulk_assign", "define_process"})
 
 
 def _names(value: object, where: str) -> frozenset[str]:
-    return frozenset(checks.strings(value, where))
+    # Users' names, kept without surrounding blanks as SalesFlow keeps actors.
+    return frozenset(checks.person(n, where) for n in checks.strings(value, where))
 
 
 def _to_names(value: Iterable[str] | str) -> frozenset[str]:

@@ -53,15 +53,19 @@ from salesflow._sql import (
 from salesflow.domain import checks
 from salesflow.domain.activity import Activity
 from salesflow.domain.opportunity import Opportunity
-from salesflow.errors import ConcurrencyError, StorageError, ValidationError
+from salesflow.errors import ConcurrencyError, LockTimeout, StorageError, ValidationError
 from salesflow.queries import Basis
 from salesflow.serialization import encode_row, load_record, record_name
 
 __all__ = ["SCHEMA_VERSION", "PostgresRepository"]
 
 #: SQLSTATEs that mean "someone else got there first; run the command again":
-#: serialization_failure, deadlock_detected, lock_not_available.
-_RETRYABLE = frozenset({"40001", "40P01", "55P03"})
+#: serialization_failure, deadlock_detected.
+_RETRYABLE = frozenset({"40001", "40P01"})
+
+#: lock_not_available: a lock wait reached ``lock_timeout`` (the repository's
+#: ``timeout``). A ``LockTimeout``, which ``SalesFlow`` does not run again.
+_LOCK_NOT_AVAILABLE = "55P03"
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -392,7 +396,10 @@ class PostgresRepository(SQLRepository):
 
     ``dsn`` is a libpq connection string or ``postgresql://`` URL. ``workspace`` names
     the slice of the tables this repository reads and writes; ``schema`` the
-    PostgreSQL schema holding the tables.
+    PostgreSQL schema holding the tables, created (with the schema) on first use, or
+    upgraded. With ``create=False`` a schema without salesflow's tables (or no such
+    schema) is a ``StorageError`` and nothing is created: for tools that only read
+    an existing pipeline.
 
     Connections: at most ``pool_size`` at once, from a pool (``min_connections`` kept
     open); a thread waits up to ``pool_timeout`` seconds for one to come free.
@@ -400,7 +407,8 @@ class PostgresRepository(SQLRepository):
     Waits, each ending in an error rather than a hang (all in seconds):
 
     - ``timeout``: how long a write waits for another transaction's locks before
-      giving up with ``ConcurrencyError`` (``SalesFlow`` then runs the command again);
+      giving up with ``LockTimeout`` (a ``ConcurrencyError`` that ``SalesFlow`` does
+      not run again: the caller has waited as long as it allowed);
     - ``connect_timeout``: each connection attempt;
     - ``statement_timeout``: each statement, on the server;
     - ``network_timeout``: how long the network may stay silent (TCP keepalives and
@@ -433,9 +441,11 @@ class PostgresRepository(SQLRepository):
         pool_size: int = 10,
         min_connections: int = 1,
         pool_timeout: float = 30.0,
+        create: bool = True,
     ) -> None:
         where = "PostgresRepository"
         workspace = checks.name(workspace, f"{where}.workspace")
+        self.create = checks.flag(create, f"{where}.create")
         dsn = checks.text(dsn, f"{where}.dsn", blank=False)
         if not isinstance(schema, str) or not _IDENTIFIER.fullmatch(schema):
             raise ValidationError(
@@ -531,6 +541,12 @@ class PostgresRepository(SQLRepository):
         try:
             yield
         except psycopg.Error as error:
+            if error.sqlstate == _LOCK_NOT_AVAILABLE:
+                raise LockTimeout(
+                    f"PostgreSQL {self._where}: {doing} waited longer than the lock "
+                    f"timeout ({self.timeout:g} s) for another transaction "
+                    f"(SQLSTATE {error.sqlstate}): {error}"
+                ) from error
             if error.sqlstate in _RETRYABLE:
                 raise ConcurrencyError(
                     f"PostgreSQL {self._where}: {doing} met a concurrent transaction "
@@ -725,9 +741,15 @@ class PostgresRepository(SQLRepository):
         return int(self._query("reading the schema version", sql)[0][0])
 
     def _migrate(self) -> None:
-        """Create or upgrade the tables; safe when many processes start at once."""
-        if self.schema_version() == SCHEMA_VERSION:
+        """Create or upgrade the tables; safe when many processes start at once. With
+        ``create=False``, a schema without salesflow's tables is a StorageError."""
+        found = self.schema_version()
+        if found == SCHEMA_VERSION:
             return
+        if found == 0 and not self.create:
+            raise StorageError(
+                f"PostgreSQL {self._where} holds no salesflow pipeline; nothing was created"
+            )
         # A migration may take long on a big store: no operation deadline.
         with self._transaction("upgrading the schema", deadline=False) as cursor:
             # Held to the end of this transaction: the others wait, then see it done.

@@ -20,6 +20,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeAlias
 
 from salesflow._sql import (
@@ -36,13 +37,17 @@ from salesflow.domain.activity import Activity
 from salesflow.domain.checks import AMOUNT_PLACES
 from salesflow.domain.events import Event
 from salesflow.domain.opportunity import Opportunity
-from salesflow.errors import ConcurrencyError, StorageError, ValidationError
+from salesflow.errors import ConcurrencyError, LockTimeout, StorageError, ValidationError
 from salesflow.queries import Basis, SearchQuery
 from salesflow.serialization import encode_row, load_record, record_name
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteRepository"]
 
 Migration: TypeAlias = Callable[[sqlite3.Connection], None]
+
+#: SQLITE_BUSY_SNAPSHOT: a read transaction's snapshot is too old to write from;
+#: answered at once (no lock was waited for), so a conflict to run again.
+_BUSY_SNAPSHOT = getattr(sqlite3, "SQLITE_BUSY_SNAPSHOT", 517)
 
 # -- schema ------------------------------------------------------------------------
 
@@ -415,9 +420,12 @@ class SQLiteRepository(SQLRepository):
     """A repository in one SQLite file; safe for several threads and processes.
 
     ``path`` is the database file (created if missing; upgraded in place if an older
-    salesflow wrote it). ``workspace`` names the slice of the file this repository
-    reads and writes. ``timeout`` is how many seconds a write waits for another
-    writer's transaction before giving up with ``ConcurrencyError``.
+    salesflow wrote it). With ``create=False`` a missing file, or one that holds no
+    salesflow schema, is a ``StorageError`` and nothing is created or written: for
+    tools that only read an existing pipeline. ``workspace`` names the slice of the
+    file this repository reads and writes. ``timeout`` is how many seconds a write waits for another
+    writer's transaction before giving up with ``LockTimeout`` (a
+    ``ConcurrencyError`` that ``SalesFlow`` does not retry).
 
     Each thread that uses the repository opens its own connection on first use.
     :meth:`close` may be called at any time, from any thread: it refuses new work
@@ -438,8 +446,10 @@ class SQLiteRepository(SQLRepository):
         *,
         workspace: str = "default",
         timeout: float = 30.0,
+        create: bool = True,
     ) -> None:
         workspace = checks.name(workspace, "SQLiteRepository.workspace")
+        self.create = checks.flag(create, "SQLiteRepository.create")
         if not isinstance(path, str | os.PathLike):
             raise ValidationError(f"SQLiteRepository.path: expected a file path, got {path!r}")
         self.path = checks.text(os.fspath(path), "SQLiteRepository.path", blank=False)
@@ -458,6 +468,8 @@ class SQLiteRepository(SQLRepository):
             )
         self.workspace = workspace
         self.timeout = timeout
+        if not create:
+            self._require_pipeline()
         self._connections = ThreadConnections(lambda: repr(self), self._open, _close)
         self._local = self._connections.local
         try:
@@ -475,10 +487,41 @@ class SQLiteRepository(SQLRepository):
         """This thread's connection (opened if needed); StorageError once closed."""
         return self._connections.current()
 
+    def _database(self) -> tuple[str, bool]:
+        """What ``sqlite3.connect`` opens, and whether it is a URI: with ``create=False``
+        the file is opened as an existing one (``mode=rw``), so that a file removed
+        meanwhile is not made again."""
+        if self.create:
+            return self.path, False
+        return f"{Path(self.path).absolute().as_uri()}?mode=rw", True
+
+    def _require_pipeline(self) -> None:
+        """With ``create=False``: StorageError unless the file exists and holds a
+        salesflow schema. Nothing is written to the file to find out (not even its
+        journal mode), whatever it holds."""
+        missing = StorageError(
+            f"SQLite file {self.path!r} holds no salesflow pipeline; nothing was created"
+        )
+        if not os.path.isfile(self.path):
+            raise missing
+        database, uri = self._database()
+        with self._translated("looking for a pipeline"):
+            connection = sqlite3.connect(database, timeout=self.timeout, uri=uri)
+            try:
+                found = connection.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+                ).fetchone()
+            finally:
+                connection.close()
+        if found is None:
+            raise missing
+
     def _open(self) -> sqlite3.Connection:
+        database, uri = self._database()
         with self._translated("opening the file"):
             connection = sqlite3.connect(
-                self.path,
+                database,
+                uri=uri,
                 timeout=self.timeout,
                 isolation_level=None,  # transactions are begun and ended explicitly
                 # Used by one thread; closed by another only while no thread uses it.
@@ -524,11 +567,20 @@ class SQLiteRepository(SQLRepository):
         try:
             yield
         except sqlite3.Error as error:
-            code = getattr(error, "sqlite_errorcode", 0) & 0xFF
-            if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                raise ConcurrencyError(
+            extended = getattr(error, "sqlite_errorcode", 0)
+            code = extended & 0xFF
+            if code == sqlite3.SQLITE_BUSY and extended != _BUSY_SNAPSHOT:
+                # The busy handler waited out ``timeout``: running the command again
+                # would only wait as long again.
+                raise LockTimeout(
                     f"SQLite file {self.path!r} stayed locked by another writer for "
-                    f"{self.timeout} s while {doing}: {error}"
+                    f"{self.timeout:g} s while {doing}: {error}"
+                ) from error
+            if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                # Answered at once, without waiting: a conflict worth another attempt.
+                raise ConcurrencyError(
+                    f"SQLite file {self.path!r}: {doing} met another connection's "
+                    f"transaction: {error}"
                 ) from error
             raise StorageError(f"SQLite file {self.path!r}: {doing} failed: {error}") from error
 

@@ -16,6 +16,7 @@ import pytest
 
 from salesflow import FixedClock
 from salesflow.cli import _main
+from salesflow.sqlite import SQLiteRepository
 from tests.cli.conftest import Run
 
 COMMANDS = (
@@ -73,7 +74,7 @@ def test_usage_errors_are_one_line_and_status_2(run: Run, argv: tuple[str, ...])
 def test_an_unexpected_error_is_one_line(
     run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    (tmp_path / "salesflow.db").touch()
+    SQLiteRepository(tmp_path / "salesflow.db").close()  # an empty pipeline
 
     def broken(*args: Any, **kwargs: Any) -> list[str]:
         raise RuntimeError("something broke")

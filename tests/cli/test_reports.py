@@ -223,3 +223,14 @@ def test_on_postgresql(
     assert board.code == 0, board.err
     lead = next(line for line in board.lines if line.startswith("Lead"))
     assert lead.split()[2:4] == ["4", "deals"]  # the four deals, all in Lead then
+
+
+def test_an_owner_is_read_without_the_blanks_around_it(run: Run, demo: Path) -> None:
+    for command in ("board", "stuck", "forecast", "activities"):
+        plain = run("--db", str(demo), command, "--owner", "dana")
+        padded = run("--db", str(demo), command, "--owner", "  dana ")
+        assert plain.code == 0, plain.err
+        assert padded.out == plain.out, command
+    blank = run("--db", str(demo), "stuck", "--owner", "  ")
+    assert blank.code == 2
+    assert blank.err == "salesflow: --owner: give a name, not blanks\n"

@@ -575,8 +575,12 @@ CALLS: dict[str, Callable[[Prepared], Call]] = {
 
 
 def _argument_names(method: str) -> list[str]:
+    return _argument_names_of(CALLS[method])
+
+
+def _argument_names_of(call: Callable[[Prepared], Call]) -> list[str]:
     with workspace("memory", Path("unused")) as ws:
-        return sorted(CALLS[method](ws)[1])
+        return sorted(call(ws)[1])
 
 
 ARGUMENTS = {method: _argument_names(method) for method in CALLS}
@@ -825,3 +829,94 @@ def test_a_datetime_is_not_a_clock(when: dt.datetime) -> None:
     ``SalesFlow(clock=<a datetime>)`` -- an easy slip for ``FixedClock(<a datetime>)``
     -- must be refused when the app is built, not make every later call fail."""
     refused(SalesFlow, clock=wrong(when))
+
+
+# -- users' names ----------------------------------------------------------------
+
+#: The arguments that name a user: an owner, an actor, an assignee.
+USER_ARGUMENTS = frozenset({"owner", "actor", "user"})
+
+
+def _forecast(ws: Prepared) -> Call:
+    return ws.app.forecast, {
+        "start": dt.date(2026, 1, 1),
+        "end": dt.date(2026, 12, 31),
+        "currency": "USD",
+        "owner": "olga",
+    }
+
+
+#: Every call taking a user's name: the public methods above, and the forecast.
+USER_CALLS: dict[str, Callable[[Prepared], Call]] = {
+    **{m: c for m, c in CALLS.items() if USER_ARGUMENTS & set(ARGUMENTS[m])},
+    "forecast": _forecast,
+}
+USER_PAIRS = [
+    (method, argument)
+    for method in sorted(USER_CALLS)
+    for argument in sorted(USER_ARGUMENTS & set(_argument_names_of(USER_CALLS[method])))
+]
+#: Reads: the answer with a padded name is the answer with the name itself.
+USER_QUERIES = frozenset({"activities", "search", "pipeline", "forecast"})
+
+blanks = st.text(st.sampled_from(" \t\n\u00a0\u3000"), min_size=1, max_size=3)
+
+
+def stored_names(ws: Prepared) -> list[str]:
+    """Every user's name the workspace holds: owners, team members, activity owners
+    and the actors of the history."""
+    names: list[str] = []
+    for opportunity in ws.app.search(limit=10_000).items:
+        names.extend(n for n in (opportunity.owner, *opportunity.team) if n is not None)
+        names.extend(e.actor for e in ws.app.history(opportunity.id) if e.actor is not None)
+    names.extend(a.owner for a in ws.app.activities() if a.owner is not None)
+    return names
+
+
+def outcome(function: Callable[..., object], arguments: dict[str, Any]) -> object:
+    """What a call answered, or the kind of error it raised."""
+    try:
+        return function(**arguments)
+    except SalesflowError as error:
+        return type(error)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("method", "argument"), USER_PAIRS)
+@settings(max_examples=4)
+@given(
+    named=st.tuples(blanks, st.sampled_from(["olga", "per", "Kari Nordmann"]), blanks),
+)
+def test_users_names_are_taken_without_surrounding_blanks(
+    method: str, argument: str, backend: str, sqlite_file: Path, named: tuple[str, str, str]
+) -> None:
+    """A user's name with blanks around it is that user: the call does what it does
+    with the name alone (in a workspace of its own), and no name is stored with blanks
+    around it."""
+    name = named[1]
+    results = []
+    for given_name in ("".join(named), name):
+        with workspace(backend, sqlite_file) as ws:
+            function, arguments = USER_CALLS[method](ws)
+            answer = outcome(function, {**arguments, argument: given_name})
+            if method in USER_QUERIES:  # the same answer as the name alone, here
+                assert answer == function(**{**arguments, argument: name})
+            names = stored_names(ws)
+            assert all(n == n.strip() for n in names), names
+            results.append((answer if isinstance(answer, type) else None, sorted(names)))
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("method", "argument"), USER_PAIRS)
+@settings(max_examples=3)
+@given(only=blanks)
+def test_a_users_name_of_blanks_alone_is_refused(
+    method: str, argument: str, backend: str, sqlite_file: Path, only: str
+) -> None:
+    with workspace(backend, sqlite_file) as ws:
+        function, arguments = USER_CALLS[method](ws)
+        before = snapshot(ws)
+        with pytest.raises(ValidationError, match=rf"{argument}.*must not be blank"):
+            function(**{**arguments, argument: only})
+        assert snapshot(ws) == before

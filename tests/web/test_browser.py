@@ -174,3 +174,30 @@ def test_loss_reason_asked_and_refusals_shown(served: Served, chromium: str) -> 
             assert flow.get(fabrikam.id).stage == "qualified"
         finally:
             browser.close()
+
+
+def test_the_page_loads_without_a_failed_request_or_a_console_error(
+    served: Served, chromium: str
+) -> None:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            failed: list[str] = []
+            errors: list[str] = []
+            page.on(
+                "response",
+                lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+            )
+            page.on("requestfailed", lambda r: failed.append(f"failed {r.url}"))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(f"{served.url}/?process=services")
+            expect(page.locator("#live")).to_have_text("live", timeout=WAIT_MS)
+            expect(page.locator("#chart circle.dot")).to_have_count(6, timeout=WAIT_MS)
+            page.wait_for_timeout(1500)  # a poll of the change feed or two
+            icon = page.evaluate("document.querySelector('link[rel=icon]').href")
+            assert icon == f"{served.url}/static/favicon.svg"
+        finally:
+            browser.close()
+    assert failed == []
+    assert errors == []

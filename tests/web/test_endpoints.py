@@ -284,6 +284,63 @@ def test_changes_refuse_a_bad_position(client: TestClient, after: str) -> None:
     assert "'after'" in answer.json()["message"]
 
 
+@pytest.mark.parametrize("beyond", [1, 2, 10**6])
+def test_a_position_past_the_end_starts_over_from_the_end(
+    client: TestClient, flow: SalesFlow, beyond: int
+) -> None:
+    end = flow.changes(after=0, limit=10_000)[-1].position
+    answer = client.get("/api/changes", params={"after": end + beyond}).json()
+    assert answer["events"] == []
+    assert answer["position"] == end
+    assert answer["more"] is False
+    assert answer["board"] == client.get("/api/board").json()
+    # From there the page follows the feed as usual.
+    flow.change_stage(deal(flow, "Globex").id, "proposal", cancel_pending=True)
+    news = client.get("/api/changes", params={"after": answer["position"]}).json()
+    assert news["events"][0]["position"] == end + 1
+
+
+def test_a_position_past_the_end_of_an_empty_feed_is_zero() -> None:
+    with TestClient(create_app(SalesFlow(clock=FixedClock(START)))) as empty:
+        answer = empty.get("/api/changes", params={"after": 7}).json()
+    assert answer["position"] == 0
+    assert answer["events"] == []
+    assert answer["board"]["columns"]
+
+
+# -- refusals of the HTTP layer and the icon ----------------------------------------------
+
+
+def test_a_method_a_path_does_not_take_is_a_json_405(client: TestClient) -> None:
+    answer = client.post("/api/board", json={})
+    assert answer.status_code == 405
+    assert answer.headers["content-type"] == "application/json"
+    assert "GET" in answer.headers["allow"]
+    body = answer.json()
+    assert body["error"] == "MethodNotAllowed"
+    assert body["message"].startswith("POST /api/board: method not allowed; it takes ")
+    moved = client.get("/api/opportunities/x/stage")
+    assert moved.status_code == 405
+    assert moved.json()["error"] == "MethodNotAllowed"
+
+
+@pytest.mark.parametrize("path", ["/nowhere", "/api/nothing", "/static/missing.js"])
+def test_an_unknown_path_is_a_json_404(client: TestClient, path: str) -> None:
+    answer = client.get(path)
+    assert answer.status_code == 404
+    assert answer.json() == {"error": "NotFound", "message": f"GET {path}: not found"}
+
+
+def test_the_icon_is_served(client: TestClient) -> None:
+    page = client.get("/").text
+    assert '<link rel="icon" href="/static/favicon.svg"' in page
+    for path in ("/static/favicon.svg", "/favicon.ico"):
+        icon = client.get(path)
+        assert icon.status_code == 200
+        assert icon.headers["content-type"].startswith("image/svg+xml")
+        assert icon.content.startswith(b"<svg")
+
+
 # -- the forecast ------------------------------------------------------------------------
 
 
@@ -350,3 +407,12 @@ def test_a_refused_move_leaves_the_activities(client: TestClient, flow: SalesFlo
     before = flow.activities(opportunity_id=contoso.id, status=ActivityStatus.PLANNED)
     assert post(client, contoso.id, "stage", stage="negotiation").status_code == 409
     assert flow.activities(opportunity_id=contoso.id, status=ActivityStatus.PLANNED) == before
+
+
+def test_a_lock_timeout_is_the_store_being_busy_not_a_conflict() -> None:
+    from web_board.server import error_response
+
+    from salesflow.errors import ConcurrencyError, LockTimeout
+
+    assert error_response(LockTimeout("stayed locked")).status_code == 503
+    assert error_response(ConcurrencyError("version moved")).status_code == 409

@@ -369,8 +369,10 @@
         if (answer.ok) {
           setLive(true);
           state.position = answer.data.position;
+          // A board comes with new events, or when the server started the page over
+          // from the feed's end (a position past it); either way it is the newest.
+          if (answer.data.board) show(answer.data.board);
           if (answer.data.events.length) {
-            if (answer.data.board) show(answer.data.board);
             logEvents(answer.data.events);
             scheduleForecast();
           }

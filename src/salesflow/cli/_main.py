@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import datetime as dt
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -62,7 +63,7 @@ from salesflow.cli._views import board as render_board
 from salesflow.cli._views import forecast as render_forecast
 from salesflow.cli._views import history as render_history
 from salesflow.cli._views import stuck as render_stuck
-from salesflow.errors import NotFound, SalesflowError, ValidationError
+from salesflow.errors import MissingExchangeRate, NotFound, SalesflowError, ValidationError
 
 __all__ = ["__version__", "main"]
 
@@ -106,7 +107,9 @@ def _open(options: argparse.Namespace, *, create: bool) -> Repository:
             raise Failure(
                 "a PostgreSQL pipeline needs the postgres extra: pip install 'salesflow[postgres]'"
             ) from None
-        return PostgresRepository(db, workspace=options.workspace, schema=options.schema)
+        return PostgresRepository(
+            db, workspace=options.workspace, schema=options.schema, create=create
+        )
     from salesflow.sqlite import SQLiteRepository
 
     path = Path(db)
@@ -117,14 +120,14 @@ def _open(options: argparse.Namespace, *, create: bool) -> Repository:
             f"no pipeline at {db}: run 'salesflow demo' for a sample one, "
             "'salesflow import FILE' to start one, or pass --db"
         )
-    return SQLiteRepository(path, workspace=options.workspace)
+    return SQLiteRepository(path, workspace=options.workspace, create=create)
 
 
 @contextmanager
 def _app(
     options: argparse.Namespace, clock: Clock | None, *, create: bool = False
 ) -> Iterator[SalesFlow]:
-    rates = _rates(getattr(options, "rate", None))
+    rates: StaticRates | None = getattr(options, "rates", None)
     repository = _open(options, create=create)
     try:
         yield SalesFlow(
@@ -162,8 +165,37 @@ def _rates(values: Sequence[str] | None) -> StaticRates | None:
             rate = Decimal(0)
         if not (base.strip() and quote.strip()) or not rate.is_finite() or rate <= 0:
             raise UsageError(f"--rate {value!r}: expected BASE/QUOTE=RATE such as USD/EUR=0.92")
-        table[(base.strip().upper(), quote.strip().upper())] = rate
+        key = (base.strip().upper(), quote.strip().upper())
+        try:  # the library's bounds: known currencies, a rate in its range
+            StaticRates({key: rate})
+        except ValidationError as error:
+            rule = str(error).partition(": ")[2] or str(error)
+            raise UsageError(f"--rate {value!r}: {rule}") from None
+        table[key] = rate
     return StaticRates(table)
+
+
+#: What the library's report errors tell a program, and what a command line user
+#: does instead.
+_LIBRARY_HINTS = (
+    ("pass currency= (and rates= to SalesFlow)", "give --currency (and --rate)"),
+    ("pass currency=", "give --currency"),
+)
+_NO_RATE = re.compile(r"No exchange rate from (\w+) to (\w+)")
+
+
+def _for_the_command_line(error: SalesflowError) -> str:
+    """A report error's message, with the hint it gives a program (``rates=``,
+    ``currency=``) turned into the options of the command line."""
+    message = str(error)
+    if isinstance(error, MissingExchangeRate):
+        message = message.removesuffix(": pass rates= to SalesFlow")
+        found = _NO_RATE.search(message)
+        pair = f"{found[1]}/{found[2]}" if found else "BASE/QUOTE"
+        return f"{message}; give it with --rate {pair}=RATE"
+    for library, command_line in _LIBRARY_HINTS:
+        message = message.replace(library, command_line)
+    return message
 
 
 # -- commands ----------------------------------------------------------------------
@@ -911,6 +943,12 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+#: Commands whose report converts amounts only into a --currency given: --rate alone
+#: would be ignored. (forecast reports in the process' currency by default, and
+#: converts into it.)
+_RATES_NEED_CURRENCY = frozenset({"board", "analytics"})
+
+
 def _settle(options: argparse.Namespace) -> None:
     """Fill in the options whose defaults depend on the command or the environment."""
     if options.db is None:
@@ -928,6 +966,18 @@ def _settle(options: argparse.Namespace) -> None:
         options.tz = found
     if "currency" in options and options.currency is not None:
         options.currency = options.currency.strip().upper()
+    for option in ("owner", "actor"):  # users' names: kept without surrounding blanks
+        given = getattr(options, option, None)
+        if given is not None:
+            if not given.strip():
+                raise UsageError(f"--{option}: give a name, not blanks")
+            setattr(options, option, given.strip())
+    options.rates = _rates(getattr(options, "rate", None))
+    if options.command in _RATES_NEED_CURRENCY and options.rate and options.currency is None:
+        # Without a currency to report in, these reports convert nothing.
+        raise UsageError(
+            f"{options.command}: --rate is used only with --currency, the currency to report in"
+        )
 
 
 def main(
@@ -955,7 +1005,10 @@ def main(
     except UsageError as error:
         print(f"{PROGRAM}: {safe(str(error))}", file=err)
         return 2
-    except (Failure, TransferError, SalesflowError) as error:
+    except SalesflowError as error:
+        print(f"{PROGRAM}: error: {safe(_for_the_command_line(error))}", file=err)
+        return 1
+    except (Failure, TransferError) as error:
         print(f"{PROGRAM}: error: {safe(str(error))}", file=err)
         return 1
     except BrokenPipeError:

@@ -14,7 +14,8 @@ The bounds, the same on every repository:
   :data:`NAME_MAX` characters, longer text (descriptions, notes) :data:`TEXT_MAX`;
 - an amount of money is finite, below :data:`AMOUNT_LIMIT` in size and has at most
   :data:`AMOUNT_PLACES` decimal places, so that it is stored exactly everywhere and
-  any realistic sum of amounts stays exact in ``Decimal`` arithmetic;
+  any realistic sum of amounts stays exact in ``Decimal`` arithmetic; a negative zero
+  is kept as zero (``-0.00`` as ``0.00``);
 - datetimes are timezone-aware; dates are dates, not datetimes.
 """
 
@@ -56,6 +57,8 @@ __all__ = [
     "name",
     "optional",
     "optional_name",
+    "optional_person",
+    "person",
     "probability",
     "record_of",
     "strings",
@@ -77,9 +80,10 @@ AMOUNT_LIMIT = Decimal(10) ** 15
 #: Every amount has at most this many decimal places.
 AMOUNT_PLACES = 6
 _QUANTUM = Decimal(1).scaleb(-AMOUNT_PLACES)
-#: Moments a day or more inside the calendar, so that any time zone can show them.
-_EARLIEST = dt.datetime(2, 1, 1, tzinfo=dt.UTC)
-_LATEST = dt.datetime(9998, 12, 31, tzinfo=dt.UTC)
+#: The years of the moments salesflow takes, as their own time zone reads them: a
+#: year away from the calendar's ends (1 and 9999), so that any time zone (its offset
+#: is under a day) can show them.
+_FIRST_YEAR, _LAST_YEAR = 2, 9998
 
 
 class _Frozen:
@@ -228,6 +232,18 @@ def optional_name(value: object, where: str) -> str | None:
     return None if value is None else name(value, where)
 
 
+def person(value: object, where: str) -> str:
+    """A user's name (an owner, an actor, a team member): a non-blank short string,
+    kept without the blanks around it, so that ``"  ann  "`` and ``"ann"`` are one
+    person everywhere (an assignment, a search, a report, a policy)."""
+    return name(value, where).strip()
+
+
+def optional_person(value: object, where: str) -> str | None:
+    """None, or a user's name as :func:`person` keeps it."""
+    return None if value is None else person(value, where)
+
+
 def flag(value: object, where: str) -> bool:
     """True or False, and nothing that merely counts as one ("no" is not False)."""
     if not isinstance(value, bool):
@@ -263,12 +279,15 @@ def aware(value: object, where: str) -> dt.datetime:
         raise _fail(
             where, Message("datetimes must be timezone-aware, got naive {value}", value=value)
         )
+    if not _FIRST_YEAR <= value.year <= _LAST_YEAR:
+        raise _fail(
+            where,
+            f"must lie in the years {_FIRST_YEAR} to {_LAST_YEAR} (both included), got {value}",
+        )
     try:
-        utc = value.astimezone(dt.UTC)
+        value.astimezone(dt.UTC)
     except (OverflowError, ValueError):
         raise _fail(where, f"{value} is out of the range of UTC datetimes") from None
-    if not _EARLIEST <= utc <= _LATEST:
-        raise _fail(where, f"must lie between the years 2 and 9998, got {value}")
     return value
 
 
@@ -340,6 +359,8 @@ def amount(value: object, where: str, *, negative: bool = False) -> Decimal:
         raise _fail(where, f"must have at most {AMOUNT_PLACES} decimal places, got {number}")
     if not negative and number < 0:
         raise _fail(where, Message("must not be negative, got {number}", number=number))
+    if number.is_zero() and number.is_signed():
+        return number.copy_abs()  # -0.00 is 0.00: it must not read back, or print, as -0
     return number
 
 
@@ -350,7 +371,7 @@ def money(value: object, where: str, *, negative: bool = False) -> FrozenMoney:
     if isinstance(value.amount, bool) or not isinstance(value.amount, Decimal):
         raise _fail(where, f"expected a Decimal amount, got {_shown(value.amount)}")
     checked = amount(value.amount, where, negative=negative)
-    if isinstance(value, FrozenMoney):
+    if isinstance(value, FrozenMoney) and checked is value.amount:
         return value
     return FrozenMoney(checked, value.currency)
 

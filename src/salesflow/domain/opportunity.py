@@ -529,11 +529,11 @@ _FIELD_CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "annual_value": lambda v, w: None if v is None else checks.money(v, w),
     "expected_close": lambda v, w: None if v is None else checks.day(v, w),
     "pay_date": lambda v, w: None if v is None else checks.day(v, w),
-    "owner": checks.optional_name,
+    "owner": checks.optional_person,
     "external_ref": checks.optional_name,
     "avatar": checks.optional_name,
     "related": _related,
-    "team": lambda v, w: tuple(dict.fromkeys(checks.strings(v, w))),
+    "team": lambda v, w: tuple(dict.fromkeys(checks.person(m, w) for m in checks.strings(v, w))),
     "value_from_billables": checks.flag,
     "probability_override": lambda v, w: None if v is None else checks.probability(v, w),
 }
