@@ -18,6 +18,7 @@ from moneyed import Money
 
 from salesflow.domain import checks
 from salesflow.domain.process import Stage, StageAction
+from salesflow.domain.revision import revised
 from salesflow.domain.values import (
     ActionKind,
     Customer,
@@ -281,7 +282,7 @@ class Opportunity:
 
     def with_action(self, action: OpportunityAction) -> Opportunity:
         """A copy with ``action`` replacing the action of the same id."""
-        return attrs.evolve(
+        return revised(
             self, actions=tuple(action if a.id == action.id else a for a in self.actions)
         )
 
@@ -292,11 +293,11 @@ class Opportunity:
                 f"{self.record}: stage {stage.key!r} already has an action with key {spec.key!r}"
             )
         added = OpportunityAction(id=action_id, stage=stage.key, spec=spec)
-        return attrs.evolve(self, actions=(*self.actions, added))
+        return revised(self, actions=(*self.actions, added))
 
     def without_action(self, action_id: str) -> Opportunity:
         self.require_action(action_id)
-        return attrs.evolve(self, actions=tuple(a for a in self.actions if a.id != action_id))
+        return revised(self, actions=tuple(a for a in self.actions if a.id != action_id))
 
     def with_probability(self, probability: int | None) -> Opportunity:
         """Override the stage's probability (None: follow the stage again); a closed
@@ -313,7 +314,7 @@ class Opportunity:
             raise TransitionNotAllowed(
                 f"{self.record} is {self.status.value}: only an open opportunity can be paused"
             )
-        return attrs.evolve(self, status=Status.PAUSED)
+        return revised(self, status=Status.PAUSED)
 
     def resumed(self) -> Opportunity:
         """Off hold: only a paused opportunity can be resumed."""
@@ -321,14 +322,15 @@ class Opportunity:
             raise TransitionNotAllowed(
                 f"{self.record} is {self.status.value}: only a paused opportunity can be resumed"
             )
-        return attrs.evolve(self, status=Status.OPEN)
+        return revised(self, status=Status.OPEN)
 
     def moved(
         self, stage: Stage, *, at: dt.datetime, today: dt.date, loss_reason: str | None
     ) -> Opportunity:
         """In ``stage`` from ``at``: its probability (an override is dropped), its status,
         the closing date of a WON or LOST stage, and the loss reason of a LOST one."""
-        return attrs.evolve(
+        checks.optional_name(loss_reason, f"{self.record}.loss_reason")
+        return revised(
             self,
             stage=stage.key,
             stage_probability=stage.probability,
