@@ -6,7 +6,7 @@ import copy
 import datetime as dt
 import enum
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +17,7 @@ from moneyed import Money
 from salesflow.domain import checks
 from salesflow.errors import ValidationError
 
-__all__ = ["POSITION_MAX", "Event", "EventKind", "contributors"]
+__all__ = ["POSITION_MAX", "Changes", "Event", "EventKind", "contributors"]
 
 
 class EventKind(enum.Enum):
@@ -52,12 +52,85 @@ _IMMUTABLE: frozenset[type] = frozenset(
 )
 
 
+#: Interned tuples of changed field names: most events change the same few fields.
+_NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+class Changes(Mapping[str, tuple[Any, Any]]):
+    """The read-only ``{field: (old, new)}`` of an event, held compactly: the field
+    names (a tuple shared by every event changing the same fields), and the old and
+    new values as two tuples -- no old values at all for a creation, where every old
+    value is None. It reads, compares and is stored like any other mapping."""
+
+    __slots__ = ("_names", "_new", "_old")
+
+    def __init__(
+        self, names: tuple[str, ...], old: tuple[Any, ...] | None, new: tuple[Any, ...]
+    ) -> None:
+        if len(new) != len(names) or (old is not None and len(old) != len(names)):
+            raise ValidationError("Changes: one old and one new value per field name")
+        if len(_NAMES) < 4096:
+            names = _NAMES.setdefault(names, names)
+        put = object.__setattr__
+        put(self, "_names", names)
+        put(self, "_old", None if old is None else tuple(freeze(value) for value in old))
+        put(self, "_new", tuple(freeze(value) for value in new))
+
+    _names: tuple[str, ...]
+    _old: tuple[Any, ...] | None
+    _new: tuple[Any, ...]
+
+    def __getitem__(self, name: str) -> tuple[Any, Any]:
+        try:
+            i = self._names.index(name)
+        except ValueError:
+            raise KeyError(name) from None
+        return (None if self._old is None else self._old[i], self._new[i])
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is Changes:
+            return (
+                self._names == other._names
+                and self._new == other._new
+                and (self._old == other._old or dict(self.items()) == dict(other.items()))
+            )
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]  # a mapping, unhashable like a dict
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Changes are read-only: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Changes are read-only: cannot delete {name!r}")
+
+    def __reduce__(self) -> tuple[type[Changes], tuple[Any, ...]]:
+        return (Changes, (self._names, self._old, self._new))
+
+    def __repr__(self) -> str:
+        return f"Changes({dict(self.items())!r})"
+
+
 def freeze(value: Any) -> Any:
     """``value`` with every mapping made a read-only ``MappingProxyType``, every list a
     tuple and every ``Money`` or ``relativedelta`` the frozen form, all the way down:
     what an event holds can be read, never changed."""
     kind = type(value)
-    if kind in _IMMUTABLE or kind is checks.FrozenMoney or isinstance(value, enum.Enum):
+    if (
+        kind in _IMMUTABLE
+        or kind is checks.FrozenMoney
+        or kind is Changes
+        or isinstance(value, enum.Enum)
+    ):
         return value
     if isinstance(value, Money) and not isinstance(value, checks.FrozenMoney):
         return checks.FrozenMoney(value.amount, value.currency)

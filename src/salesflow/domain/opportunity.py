@@ -9,6 +9,7 @@ be built.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ import attrs
 from moneyed import Money
 
 from salesflow.domain import checks
+from salesflow.domain.events import Changes
 from salesflow.domain.process import Stage, StageAction
 from salesflow.domain.revision import revised
 from salesflow.domain.values import (
@@ -119,6 +121,9 @@ TRACKED_FIELDS: tuple[str, ...] = (
     "loss_reason",
     "value_from_billables",
 )
+
+#: The tracked fields' values of an opportunity, in the order of ``TRACKED_FIELDS``.
+_tracked_values: Callable[[Opportunity], tuple[Any, ...]] = operator.attrgetter(*TRACKED_FIELDS)
 
 _NAME = checks.validator(checks.name)
 _VERSION = checks.validator(lambda v, w: checks.integer(v, w, 0, 2**62))
@@ -267,16 +272,20 @@ class Opportunity:
 
     def tracked(self) -> dict[str, Any]:
         """The values of the tracked fields, as history records them."""
-        return {name: getattr(self, name) for name in TRACKED_FIELDS}
+        return dict(zip(TRACKED_FIELDS, _tracked_values(self), strict=True))
 
-    def changes_from(self, before: Opportunity | None) -> dict[str, tuple[Any, Any]]:
+    def changes_from(self, before: Opportunity | None) -> Changes:
         """The tracked fields that differ from ``before`` (all of them when None)."""
-        old: Mapping[str, Any] = before.tracked() if before is not None else {}
-        return {
-            name: (old.get(name), new)
-            for name, new in self.tracked().items()
-            if before is None or old[name] != new
-        }
+        new = _tracked_values(self)
+        if before is None:
+            return Changes(TRACKED_FIELDS, None, new)
+        old = _tracked_values(before)
+        differ = [i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
+        return Changes(
+            tuple(TRACKED_FIELDS[i] for i in differ),
+            tuple(old[i] for i in differ),
+            tuple(new[i] for i in differ),
+        )
 
     # -- the rules -------------------------------------------------------------
 
