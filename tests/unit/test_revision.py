@@ -22,7 +22,9 @@ from salesflow import (
     StageAction,
     StageKind,
 )
+from salesflow.domain.events import Event, EventKind, recorded
 from salesflow.domain.revision import revised
+from salesflow.errors import ValidationError
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
@@ -91,3 +93,25 @@ def test_records_made_by_commands_pass_their_validators() -> None:
     stored = repository.get_opportunity(deal)
     assert stored is not None
     assert stored.version > 1
+
+
+def test_a_recorded_event_is_the_event_its_constructor_builds() -> None:
+    details = {"from": "lead", "to": "won", "changes": {"stage": ("lead", "won")}}
+    fields: dict[str, Any] = {
+        "id": "e-1",
+        "kind": EventKind.STAGE_CHANGED,
+        "opportunity_id": "o-1",
+        "at": NOW,
+        "actor": "ann",
+    }
+    event = recorded(**fields, details=details)
+    assert event == Event(**fields, details=details)
+    assert event.position == 0
+    with pytest.raises(TypeError):
+        event.details["to"] = "lost"  # type: ignore[index]
+    numbered = event.numbered(7)
+    assert numbered.position == 7
+    assert numbered == event
+    assert numbered.details is event.details
+    with pytest.raises(ValidationError):
+        event.numbered(-1)

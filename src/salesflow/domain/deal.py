@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from salesflow.domain.activity import Activity
-from salesflow.domain.events import Event, EventKind
+from salesflow.domain.events import Event, EventKind, recorded
 from salesflow.domain.opportunity import Opportunity, OpportunityAction
 from salesflow.domain.planner import (
     StageChangePlan,
@@ -143,7 +143,7 @@ class Deal:
         if opportunity_id is None and self.opportunity is not None:
             opportunity_id = self.opportunity.id
         self.events.append(
-            Event(
+            recorded(
                 id=self.new_id(),
                 kind=kind,
                 opportunity_id=opportunity_id,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import enum
 import types
@@ -15,6 +14,7 @@ from dateutil.relativedelta import relativedelta
 from moneyed import Money
 
 from salesflow.domain import checks
+from salesflow.domain.revision import revised
 from salesflow.errors import ValidationError
 
 __all__ = ["POSITION_MAX", "Changes", "Event", "EventKind", "contributors"]
@@ -209,16 +209,48 @@ class Event:
         """This event at ``position`` in the feed: what a repository hands out once it
         has committed it. A copy sharing the (read-only) details, so numbering costs
         no re-validation."""
-        _position(position, "Event.position")
-        numbered = copy.copy(self)
-        object.__setattr__(numbered, "position", position)
-        return numbered
+        return revised(self, position=_position(position, "Event.position"))
 
     @property
     def changes(self) -> Mapping[str, tuple[Any, Any]]:
         """The fields this event changed, each as ``(old, new)``."""
         changes: Mapping[str, tuple[Any, Any]] = self.details.get("changes", {})
         return changes
+
+
+def recorded(
+    *,
+    id: str,
+    kind: EventKind,
+    opportunity_id: str | None,
+    at: dt.datetime,
+    actor: str | None,
+    details: Mapping[str, Any],
+) -> Event:
+    """The event a command records, of values the domain has checked already (a new id
+    and the actor checked at the boundary, the clock's checked time, an opportunity's
+    id): built without running the field validators again, its details frozen as
+    ``Event`` freezes them. Anything else builds an ``Event``, which checks every
+    field."""
+    return revised(
+        _BLANK,
+        id=id,
+        kind=kind,
+        opportunity_id=opportunity_id,
+        at=at,
+        actor=actor,
+        details=_details(details),
+    )
+
+
+#: An event copied by :func:`recorded`, which sets every field of the copy.
+_BLANK = Event(
+    id="-",
+    kind=EventKind.CREATED,
+    opportunity_id=None,
+    at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+    actor=None,
+)
 
 
 def contributors(history: Iterable[Event]) -> tuple[str, ...]:
