@@ -400,6 +400,44 @@ def _structure_details(value: object, _: Any) -> Frozen:
     )
 
 
+# -- shared stage actions ------------------------------------------------------------
+
+
+def _key(data: object) -> object:
+    """A hashable key for decoded JSON ``data``, telling apart what compares equal in
+    Python but is stored differently (``1``, ``1.0`` and ``true``)."""
+    if type(data) is dict:
+        return (dict, tuple((name, _key(item)) for name, item in data.items()))
+    if type(data) is list:
+        return (list, tuple(_key(item) for item in data))
+    return (type(data), data)
+
+
+#: How many distinct stored stage actions are kept decoded; past it, the cache starts
+#: again. A workspace's processes hold a few dozen.
+_SHARED_MAX = 4096
+
+
+def _shared(structure: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """``structure`` decoding each distinct stored value once: an opportunity holds a
+    copy of every stage action of its process, so the same few definitions are read
+    again for every opportunity loaded. A decoded ``StageAction`` is immutable, so the
+    opportunities read share it, as they share the process' own when created."""
+    decoded: dict[object, Any] = {}
+
+    def structure_shared(value: Any, cls: Any) -> Any:
+        key = (cls, _key(value))
+        found = decoded.get(key)
+        if found is None:
+            found = structure(value, cls)
+            if len(decoded) >= _SHARED_MAX:
+                decoded.clear()
+            decoded[key] = found
+        return found
+
+    return structure_shared
+
+
 # -- wiring ------------------------------------------------------------------------
 
 
@@ -437,6 +475,7 @@ def _configure(c: cattrs.Converter) -> None:
             Event, c, details=cattrs.gen.override(struct_hook=_structure_details)
         ),
     )
+    c.register_structure_hook(StageAction, _shared(c.get_structure_hook(StageAction)))
 
 
 _configure(converter)
