@@ -432,4 +432,3 @@ def _pipeline_totals(
         ),
         paused=paused,
     )
-

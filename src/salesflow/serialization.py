@@ -40,7 +40,7 @@ from moneyed.classes import CurrencyDoesNotExist
 
 from salesflow.domain.activity import Activity
 from salesflow.domain.checks import FrozenDelta, FrozenMoney
-from salesflow.domain.events import Event, EventKind, Frozen, freeze
+from salesflow.domain.events import Changes, Details, Event, EventKind, Frozen, freeze
 from salesflow.domain.opportunity import Opportunity, OpportunityAction
 from salesflow.domain.process import Process, StageAction
 from salesflow.domain.values import (
@@ -323,6 +323,15 @@ def encode_detail(value: object) -> Any:
     ``InvoiceDraft``, and the containers ``tuple``,
     ``list`` and ``dict`` (string keys) of these. Anything else raises ``TypeError``.
     """
+    kind = type(value)
+    if kind in _AS_IS:
+        return value
+    if kind is tuple:
+        return {"type": "tuple", "value": [encode_detail(item) for item in value]}  # type: ignore[attr-defined]
+    if kind in _MAPPINGS:
+        return _encode_mapping(value)  # type: ignore[arg-type]
+    if kind in _ENUM_TYPES:
+        return {"type": kind.__name__, "value": value.value}  # type: ignore[attr-defined]
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float):
@@ -336,18 +345,29 @@ def encode_detail(value: object) -> Any:
     if isinstance(value, tuple | list):
         return _tag(type(value).__name__, [encode_detail(item) for item in value])
     if isinstance(value, Mapping):
-        encoded: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"cannot store mapping key {key!r}: keys must be strings")
-            encoded[key] = encode_detail(item)
-        return _tag("dict", encoded)
+        return _encode_mapping(value)
     for cls, tag in _SCALAR_TAGS:
         if type(value) is cls:
             return _tag(tag, converter.unstructure(value))
     if type(value) in _RECORDS:
         return _tag(type(value).__name__, converter.unstructure(value))
     raise TypeError(f"cannot store a {type(value).__name__} value in event details: {value!r}")
+
+
+#: The exact types :func:`encode_detail` keeps as they are, or encodes without asking
+#: what else they are: the values most details hold.
+_AS_IS: frozenset[type] = frozenset({type(None), str, bool, int})
+_MAPPINGS: frozenset[type] = frozenset({dict, types.MappingProxyType, Details, Changes})
+_ENUM_TYPES: frozenset[type] = frozenset(_ENUMS)
+
+
+def _encode_mapping(value: Mapping[Any, Any]) -> dict[str, Any]:
+    encoded: dict[str, Any] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise TypeError(f"cannot store mapping key {key!r}: keys must be strings")
+        encoded[key] = encode_detail(item)
+    return _tag("dict", encoded)
 
 
 def decode_detail(data: Any) -> Any:
@@ -395,9 +415,7 @@ def _unstructure_details(details: Mapping[str, Any]) -> dict[str, Any]:
 
 def _structure_details(value: object, _: Any) -> Frozen:
     data = _expect(value, dict, "an object of event details")
-    return Frozen(
-        types.MappingProxyType({key: _decode(item, frozen=True) for key, item in data.items()})
-    )
+    return Frozen(Details.frozen({key: _decode(item, frozen=True) for key, item in data.items()}))
 
 
 # -- shared stage actions ------------------------------------------------------------

@@ -9,11 +9,11 @@ from decimal import Decimal
 import pytest
 from moneyed import Money
 
-from salesflow import FixedClock, InMemoryRepository, SalesFlow, processes
-from salesflow.domain.events import Changes
+from salesflow import Event, FixedClock, InMemoryRepository, SalesFlow, processes
+from salesflow.domain.events import Changes, Details
 from salesflow.domain.opportunity import TRACKED_FIELDS
 from salesflow.errors import ValidationError
-from salesflow.serialization import decode_detail, encode_detail
+from salesflow.serialization import decode_detail, encode_detail, from_json, to_json
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
@@ -76,3 +76,41 @@ def test_history_records_every_tracked_field_at_creation_and_only_what_changed_l
     assert all(old is None for old, _ in created.changes.values())
     assert created.changes["title"] == (None, "Deal")
     assert dict(assigned.changes) == {"owner": (None, "ann")}
+
+
+def test_event_details_are_a_compact_read_only_mapping() -> None:
+    details = Details({"from": "lead", "to": "won", "team": ["ann", "bob"]})
+    assert details == {"from": "lead", "to": "won", "team": ("ann", "bob")}
+    assert details["team"] == ("ann", "bob")  # a list is frozen into a tuple
+    assert list(details) == ["from", "to", "team"]
+    assert "to" in details
+    assert "stage" not in details
+    with pytest.raises(KeyError):
+        details["stage"]
+    with pytest.raises(AttributeError):
+        details._values = ()
+    with pytest.raises(TypeError):
+        details["to"] = "lost"  # type: ignore[index]
+    assert pickle.loads(pickle.dumps(details)) == details
+    assert encode_detail(details) == encode_detail(dict(details))
+
+
+def test_events_recorded_by_commands_equal_the_events_read_back() -> None:
+    app = SalesFlow(InMemoryRepository(), clock=FixedClock(NOW))
+    app.define_process(processes.STANDARD)
+    deal = app.create_opportunity(title="Deal", process="standard").opportunity
+    app.assign(deal.id, "ann")
+    for event in app.history(deal.id):
+        assert type(event.details) is Details
+        read_back = from_json(to_json(event), Event)
+        assert read_back == event
+        assert event == read_back
+
+
+def test_details_and_changes_compare_in_any_key_order_as_dicts_do() -> None:
+    assert Details({"from": "a", "to": "b"}) == Details({"to": "b", "from": "a"})
+    assert Details({"from": "a", "to": "b"}) != Details({"to": "a", "from": "b"})
+    assert Changes(("stage", "owner"), ("a", None), ("b", "ann")) == Changes(
+        ("owner", "stage"), (None, "a"), ("ann", "b")
+    )
+    assert Changes(("stage",), None, ("b",)) != Changes(("stage",), ("a",), ("b",))

@@ -17,7 +17,7 @@ from salesflow.domain import checks
 from salesflow.domain.revision import revised
 from salesflow.errors import ValidationError
 
-__all__ = ["POSITION_MAX", "Changes", "Event", "EventKind", "contributors"]
+__all__ = ["POSITION_MAX", "Changes", "Details", "Event", "EventKind", "contributors"]
 
 
 class EventKind(enum.Enum):
@@ -97,12 +97,13 @@ class Changes(Mapping[str, tuple[Any, Any]]):
         return len(self._names)
 
     def __eq__(self, other: object) -> bool:
-        if type(other) is Changes:
-            return (
-                self._names == other._names
-                and self._new == other._new
-                and (self._old == other._old or dict(self.items()) == dict(other.items()))
-            )
+        if (
+            type(other) is Changes
+            and self._names == other._names
+            and self._new == other._new
+            and self._old == other._old
+        ):
+            return True
         return super().__eq__(other)
 
     __hash__ = None  # type: ignore[assignment]  # a mapping, unhashable like a dict
@@ -120,6 +121,76 @@ class Changes(Mapping[str, tuple[Any, Any]]):
         return f"Changes({dict(self.items())!r})"
 
 
+#: Interned tuples of detail keys: events of one kind have the same few keys.
+_KEYS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+
+class Details(Mapping[str, Any]):
+    """An event's read-only details, held compactly: the keys (a tuple shared by the
+    events with the same keys) and the values, frozen, in a tuple. It reads, compares
+    and is stored like any other mapping."""
+
+    __slots__ = ("_keys", "_values")
+
+    _keys: tuple[str, ...]
+    _values: tuple[Any, ...]
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        keys = tuple(items)
+        if len(_KEYS) < 4096:
+            keys = _KEYS.setdefault(keys, keys)
+        put = object.__setattr__
+        put(self, "_keys", keys)
+        put(self, "_values", tuple(freeze(item) for item in items.values()))
+
+    @classmethod
+    def frozen(cls, items: Mapping[str, Any]) -> Details:
+        """Details of values frozen already, all the way down (as decoding stored JSON
+        builds them), taken as they are."""
+        details = cls.__new__(cls)
+        keys = tuple(items)
+        if len(_KEYS) < 4096:
+            keys = _KEYS.setdefault(keys, keys)
+        put = object.__setattr__
+        put(details, "_keys", keys)
+        put(details, "_values", tuple(items.values()))
+        return details
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._values[self._keys.index(key)]
+        except ValueError:
+            raise KeyError(key) from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is Details and self._keys == other._keys:
+            return self._values == other._values
+        return super().__eq__(other)  # in any order, as dicts compare
+
+    __hash__ = None  # type: ignore[assignment]  # a mapping, unhashable like a dict
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Event details are read-only: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Event details are read-only: cannot delete {name!r}")
+
+    def __reduce__(self) -> tuple[type[Details], tuple[Any, ...]]:
+        return (Details, (dict(zip(self._keys, self._values, strict=True)),))
+
+    def __repr__(self) -> str:
+        return f"Details({dict(self.items())!r})"
+
+
 def freeze(value: Any) -> Any:
     """``value`` with every mapping made a read-only ``MappingProxyType``, every list a
     tuple and every ``Money`` or ``relativedelta`` the frozen form, all the way down:
@@ -129,6 +200,7 @@ def freeze(value: Any) -> Any:
         kind in _IMMUTABLE
         or kind is checks.FrozenMoney
         or kind is Changes
+        or kind is Details
         or isinstance(value, enum.Enum)
     ):
         return value
@@ -151,16 +223,17 @@ class Frozen:
     """Event details already frozen all the way down -- as decoding stored JSON builds
     them -- which an ``Event`` takes as they are instead of walking them again."""
 
-    details: types.MappingProxyType[str, Any]
+    details: Details
 
 
 def _details(value: object) -> Mapping[str, Any]:
     if type(value) is Frozen:
         return value.details
+    if type(value) is Details:
+        return value
     if not isinstance(value, Mapping):
         raise ValidationError(f"Event.details: expected a mapping, got {value!r}")
-    frozen: Mapping[str, Any] = freeze(value)
-    return frozen
+    return Details(value)
 
 
 #: The largest position an event can have (what a signed 64-bit column holds).
