@@ -40,7 +40,7 @@ from moneyed.classes import CurrencyDoesNotExist
 
 from salesflow.domain.activity import Activity
 from salesflow.domain.checks import FrozenDelta, FrozenMoney
-from salesflow.domain.events import Event, EventKind, Frozen, freeze
+from salesflow.domain.events import Changes, Details, Event, EventKind, Frozen, freeze
 from salesflow.domain.opportunity import Opportunity, OpportunityAction
 from salesflow.domain.process import Process, StageAction
 from salesflow.domain.values import (
@@ -323,6 +323,15 @@ def encode_detail(value: object) -> Any:
     ``InvoiceDraft``, and the containers ``tuple``,
     ``list`` and ``dict`` (string keys) of these. Anything else raises ``TypeError``.
     """
+    kind = type(value)
+    if kind in _AS_IS:
+        return value
+    if kind is tuple:
+        return {"type": "tuple", "value": [encode_detail(item) for item in value]}  # type: ignore[attr-defined]
+    if kind in _MAPPINGS:
+        return _encode_mapping(value)  # type: ignore[arg-type]
+    if kind in _ENUM_TYPES:
+        return {"type": kind.__name__, "value": value.value}  # type: ignore[attr-defined]
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float):
@@ -336,18 +345,29 @@ def encode_detail(value: object) -> Any:
     if isinstance(value, tuple | list):
         return _tag(type(value).__name__, [encode_detail(item) for item in value])
     if isinstance(value, Mapping):
-        encoded: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"cannot store mapping key {key!r}: keys must be strings")
-            encoded[key] = encode_detail(item)
-        return _tag("dict", encoded)
+        return _encode_mapping(value)
     for cls, tag in _SCALAR_TAGS:
         if type(value) is cls:
             return _tag(tag, converter.unstructure(value))
     if type(value) in _RECORDS:
         return _tag(type(value).__name__, converter.unstructure(value))
     raise TypeError(f"cannot store a {type(value).__name__} value in event details: {value!r}")
+
+
+#: The exact types :func:`encode_detail` keeps as they are, or encodes without asking
+#: what else they are: the values most details hold.
+_AS_IS: frozenset[type] = frozenset({type(None), str, bool, int})
+_MAPPINGS: frozenset[type] = frozenset({dict, types.MappingProxyType, Details, Changes})
+_ENUM_TYPES: frozenset[type] = frozenset(_ENUMS)
+
+
+def _encode_mapping(value: Mapping[Any, Any]) -> dict[str, Any]:
+    encoded: dict[str, Any] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise TypeError(f"cannot store mapping key {key!r}: keys must be strings")
+        encoded[key] = encode_detail(item)
+    return _tag("dict", encoded)
 
 
 def decode_detail(data: Any) -> Any:
@@ -395,9 +415,45 @@ def _unstructure_details(details: Mapping[str, Any]) -> dict[str, Any]:
 
 def _structure_details(value: object, _: Any) -> Frozen:
     data = _expect(value, dict, "an object of event details")
-    return Frozen(
-        types.MappingProxyType({key: _decode(item, frozen=True) for key, item in data.items()})
-    )
+    return Frozen(Details.frozen({key: _decode(item, frozen=True) for key, item in data.items()}))
+
+
+# -- shared stage actions ------------------------------------------------------------
+
+
+def _key(data: object) -> object:
+    """A hashable key for decoded JSON ``data``, telling apart what compares equal in
+    Python but is stored differently (``1``, ``1.0`` and ``true``)."""
+    if type(data) is dict:
+        return (dict, tuple((name, _key(item)) for name, item in data.items()))
+    if type(data) is list:
+        return (list, tuple(_key(item) for item in data))
+    return (type(data), data)
+
+
+#: How many distinct stored stage actions are kept decoded; past it, the cache starts
+#: again. A workspace's processes hold a few dozen.
+_SHARED_MAX = 4096
+
+
+def _shared(structure: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """``structure`` decoding each distinct stored value once: an opportunity holds a
+    copy of every stage action of its process, so the same few definitions are read
+    again for every opportunity loaded. A decoded ``StageAction`` is immutable, so the
+    opportunities read share it, as they share the process' own when created."""
+    decoded: dict[object, Any] = {}
+
+    def structure_shared(value: Any, cls: Any) -> Any:
+        key = (cls, _key(value))
+        found = decoded.get(key)
+        if found is None:
+            found = structure(value, cls)
+            if len(decoded) >= _SHARED_MAX:
+                decoded.clear()
+            decoded[key] = found
+        return found
+
+    return structure_shared
 
 
 # -- wiring ------------------------------------------------------------------------
@@ -437,6 +493,7 @@ def _configure(c: cattrs.Converter) -> None:
             Event, c, details=cattrs.gen.override(struct_hook=_structure_details)
         ),
     )
+    c.register_structure_hook(StageAction, _shared(c.get_structure_hook(StageAction)))
 
 
 _configure(converter)

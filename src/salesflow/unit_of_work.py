@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import attrs
-
 from salesflow.domain.activity import Activity
 from salesflow.domain.deal import Deal
 from salesflow.domain.opportunity import Opportunity
+from salesflow.domain.revision import revised
 from salesflow.ports import ChangeSet
 
 __all__ = ["UnitOfWork"]
@@ -36,13 +35,13 @@ class UnitOfWork:
         current = deal.opportunity
         if current is not None and (current is not self.opportunity or deal.events):
             base = self.opportunity.version if self.opportunity is not None else 0
-            opportunities = (attrs.evolve(current, version=base + 1),)
+            opportunities = (revised(current, version=base + 1),)
         activities = []
         for activity in deal.activities.values():
             loaded = self.activities.get(activity.id)
             if activity is not loaded:
                 base = loaded.version if loaded is not None else 0
-                activities.append(attrs.evolve(activity, version=base + 1))
+                activities.append(revised(activity, version=base + 1))
         return ChangeSet(
             opportunities=opportunities,
             activities=tuple(activities),

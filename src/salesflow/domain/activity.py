@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import attrs
 
 from salesflow.domain import checks
+from salesflow.domain.revision import revised
 from salesflow.domain.values import ActivityKind, ActivityStatus, Indicator
 from salesflow.errors import OutcomeRequired, ValidationError
 from salesflow.messages import Message
@@ -87,7 +88,7 @@ class Activity:
 
     def cancelled(self, *, at: dt.datetime) -> Activity:
         self._require_planned("cancelled")
-        return attrs.evolve(self, status=ActivityStatus.CANCELLED, cancelled_at=at)
+        return revised(self, status=ActivityStatus.CANCELLED, cancelled_at=at)
 
 
 @attrs.frozen

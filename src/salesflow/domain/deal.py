@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from salesflow.domain.activity import Activity
-from salesflow.domain.events import Event, EventKind
+from salesflow.domain.events import Event, EventKind, recorded
 from salesflow.domain.opportunity import Opportunity, OpportunityAction
 from salesflow.domain.planner import (
     StageChangePlan,
@@ -34,6 +34,7 @@ from salesflow.domain.planner import (
     plan_stage_change,
 )
 from salesflow.domain.process import Process, Stage, StageAction
+from salesflow.domain.revision import revised
 from salesflow.domain.values import (
     ActionKind,
     ActivityKind,
@@ -150,7 +151,7 @@ class Deal:
         if opportunity_id is None and self.opportunity is not None:
             opportunity_id = self.opportunity.id
         self.events.append(
-            Event(
+            recorded(
                 id=self.new_id(),
                 kind=kind,
                 opportunity_id=opportunity_id,
@@ -182,7 +183,7 @@ class Deal:
         if action is not None and action.activity_id == activity.id:
             done = activity.status is ActivityStatus.DONE
             self.opportunity = self.opportunity.with_action(
-                attrs.evolve(
+                revised(
                     action, activity_id=None, completed_at=None if done else action.completed_at
                 )
             )
@@ -435,7 +436,7 @@ class Deal:
             self.auto_advance()
 
     def _complete_action(self, action: OpportunityAction) -> None:
-        self.opportunity = self.opp.with_action(attrs.evolve(action, completed_at=self.now))
+        self.opportunity = self.opp.with_action(revised(action, completed_at=self.now))
         self.record(
             EventKind.ACTION_COMPLETED, action_id=action.id, key=action.key, stage=action.stage
         )
@@ -477,7 +478,7 @@ class Deal:
         details: dict[str, Any] = {"activity_id": activity.id, "title": title, "due": due}
         if action is not None:
             details["action_id"] = action.id
-            self.opportunity = self.opp.with_action(attrs.evolve(action, activity_id=activity.id))
+            self.opportunity = self.opp.with_action(revised(action, activity_id=activity.id))
         self.record(EventKind.ACTIVITY_SCHEDULED, **details)
         return activity
 
@@ -689,7 +690,7 @@ class Deal:
         check_gate(self.opp, target)
         moved = self.opp.moved(target, at=self.now, today=self.today, loss_reason=reason)
         if self.opp.status is Status.PAUSED and target.is_open:
-            moved = attrs.evolve(moved, status=Status.PAUSED)
+            moved = revised(moved, status=Status.PAUSED)
         self.process = process
         self.change(
             moved,
@@ -703,7 +704,7 @@ class Deal:
         stage = process.stage(self.opp.stage)
         self.process = process
         self.change(
-            attrs.evolve(self.opp, stage_probability=stage.probability),
+            revised(self.opp, stage_probability=stage.probability),
             EventKind.PROBABILITY_SET,
             process_changed=True,
         )

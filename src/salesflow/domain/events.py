@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import enum
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -15,9 +14,10 @@ from dateutil.relativedelta import relativedelta
 from moneyed import Money
 
 from salesflow.domain import checks
+from salesflow.domain.revision import revised
 from salesflow.errors import ValidationError
 
-__all__ = ["POSITION_MAX", "Event", "EventKind", "contributors"]
+__all__ = ["POSITION_MAX", "Changes", "Details", "Event", "EventKind", "contributors"]
 
 
 class EventKind(enum.Enum):
@@ -52,12 +52,157 @@ _IMMUTABLE: frozenset[type] = frozenset(
 )
 
 
+#: Interned tuples of changed field names: most events change the same few fields.
+_NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+class Changes(Mapping[str, tuple[Any, Any]]):
+    """The read-only ``{field: (old, new)}`` of an event, held compactly: the field
+    names (a tuple shared by every event changing the same fields), and the old and
+    new values as two tuples -- no old values at all for a creation, where every old
+    value is None. It reads, compares and is stored like any other mapping."""
+
+    __slots__ = ("_names", "_new", "_old")
+
+    def __init__(
+        self, names: tuple[str, ...], old: tuple[Any, ...] | None, new: tuple[Any, ...]
+    ) -> None:
+        if len(new) != len(names) or (old is not None and len(old) != len(names)):
+            raise ValidationError("Changes: one old and one new value per field name")
+        if len(_NAMES) < 4096:
+            names = _NAMES.setdefault(names, names)
+        put = object.__setattr__
+        put(self, "_names", names)
+        put(self, "_old", None if old is None else tuple(freeze(value) for value in old))
+        put(self, "_new", tuple(freeze(value) for value in new))
+
+    _names: tuple[str, ...]
+    _old: tuple[Any, ...] | None
+    _new: tuple[Any, ...]
+
+    def __getitem__(self, name: str) -> tuple[Any, Any]:
+        try:
+            i = self._names.index(name)
+        except ValueError:
+            raise KeyError(name) from None
+        return (None if self._old is None else self._old[i], self._new[i])
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __eq__(self, other: object) -> bool:
+        if (
+            type(other) is Changes
+            and self._names == other._names
+            and self._new == other._new
+            and self._old == other._old
+        ):
+            return True
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]  # a mapping, unhashable like a dict
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Changes are read-only: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Changes are read-only: cannot delete {name!r}")
+
+    def __reduce__(self) -> tuple[type[Changes], tuple[Any, ...]]:
+        return (Changes, (self._names, self._old, self._new))
+
+    def __repr__(self) -> str:
+        return f"Changes({dict(self.items())!r})"
+
+
+#: Interned tuples of detail keys: events of one kind have the same few keys.
+_KEYS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+
+class Details(Mapping[str, Any]):
+    """An event's read-only details, held compactly: the keys (a tuple shared by the
+    events with the same keys) and the values, frozen, in a tuple. It reads, compares
+    and is stored like any other mapping."""
+
+    __slots__ = ("_keys", "_values")
+
+    _keys: tuple[str, ...]
+    _values: tuple[Any, ...]
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        keys = tuple(items)
+        if len(_KEYS) < 4096:
+            keys = _KEYS.setdefault(keys, keys)
+        put = object.__setattr__
+        put(self, "_keys", keys)
+        put(self, "_values", tuple(freeze(item) for item in items.values()))
+
+    @classmethod
+    def frozen(cls, items: Mapping[str, Any]) -> Details:
+        """Details of values frozen already, all the way down (as decoding stored JSON
+        builds them), taken as they are."""
+        details = cls.__new__(cls)
+        keys = tuple(items)
+        if len(_KEYS) < 4096:
+            keys = _KEYS.setdefault(keys, keys)
+        put = object.__setattr__
+        put(details, "_keys", keys)
+        put(details, "_values", tuple(items.values()))
+        return details
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._values[self._keys.index(key)]
+        except ValueError:
+            raise KeyError(key) from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is Details and self._keys == other._keys:
+            return self._values == other._values
+        return super().__eq__(other)  # in any order, as dicts compare
+
+    __hash__ = None  # type: ignore[assignment]  # a mapping, unhashable like a dict
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Event details are read-only: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Event details are read-only: cannot delete {name!r}")
+
+    def __reduce__(self) -> tuple[type[Details], tuple[Any, ...]]:
+        return (Details, (dict(zip(self._keys, self._values, strict=True)),))
+
+    def __repr__(self) -> str:
+        return f"Details({dict(self.items())!r})"
+
+
 def freeze(value: Any) -> Any:
     """``value`` with every mapping made a read-only ``MappingProxyType``, every list a
     tuple and every ``Money`` or ``relativedelta`` the frozen form, all the way down:
     what an event holds can be read, never changed."""
     kind = type(value)
-    if kind in _IMMUTABLE or kind is checks.FrozenMoney or isinstance(value, enum.Enum):
+    if (
+        kind in _IMMUTABLE
+        or kind is checks.FrozenMoney
+        or kind is Changes
+        or kind is Details
+        or isinstance(value, enum.Enum)
+    ):
         return value
     if isinstance(value, Money) and not isinstance(value, checks.FrozenMoney):
         return checks.FrozenMoney(value.amount, value.currency)
@@ -78,16 +223,17 @@ class Frozen:
     """Event details already frozen all the way down -- as decoding stored JSON builds
     them -- which an ``Event`` takes as they are instead of walking them again."""
 
-    details: types.MappingProxyType[str, Any]
+    details: Details
 
 
 def _details(value: object) -> Mapping[str, Any]:
     if type(value) is Frozen:
         return value.details
+    if type(value) is Details:
+        return value
     if not isinstance(value, Mapping):
         raise ValidationError(f"Event.details: expected a mapping, got {value!r}")
-    frozen: Mapping[str, Any] = freeze(value)
-    return frozen
+    return Details(value)
 
 
 #: The largest position an event can have (what a signed 64-bit column holds).
@@ -136,16 +282,48 @@ class Event:
         """This event at ``position`` in the feed: what a repository hands out once it
         has committed it. A copy sharing the (read-only) details, so numbering costs
         no re-validation."""
-        _position(position, "Event.position")
-        numbered = copy.copy(self)
-        object.__setattr__(numbered, "position", position)
-        return numbered
+        return revised(self, position=_position(position, "Event.position"))
 
     @property
     def changes(self) -> Mapping[str, tuple[Any, Any]]:
         """The fields this event changed, each as ``(old, new)``."""
         changes: Mapping[str, tuple[Any, Any]] = self.details.get("changes", {})
         return changes
+
+
+def recorded(
+    *,
+    id: str,
+    kind: EventKind,
+    opportunity_id: str | None,
+    at: dt.datetime,
+    actor: str | None,
+    details: Mapping[str, Any],
+) -> Event:
+    """The event a command records, of values the domain has checked already (a new id
+    and the actor checked at the boundary, the clock's checked time, an opportunity's
+    id): built without running the field validators again, its details frozen as
+    ``Event`` freezes them. Anything else builds an ``Event``, which checks every
+    field."""
+    return revised(
+        _BLANK,
+        id=id,
+        kind=kind,
+        opportunity_id=opportunity_id,
+        at=at,
+        actor=actor,
+        details=_details(details),
+    )
+
+
+#: An event copied by :func:`recorded`, which sets every field of the copy.
+_BLANK = Event(
+    id="-",
+    kind=EventKind.CREATED,
+    opportunity_id=None,
+    at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+    actor=None,
+)
 
 
 def contributors(history: Iterable[Event]) -> tuple[str, ...]:

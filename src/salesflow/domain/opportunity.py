@@ -9,6 +9,7 @@ be built.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -17,7 +18,9 @@ import attrs
 from moneyed import Money
 
 from salesflow.domain import checks
+from salesflow.domain.events import Changes
 from salesflow.domain.process import Stage, StageAction
+from salesflow.domain.revision import revised
 from salesflow.domain.values import (
     ActionKind,
     Customer,
@@ -119,6 +122,9 @@ TRACKED_FIELDS: tuple[str, ...] = (
     "loss_reason",
     "value_from_billables",
 )
+
+#: The tracked fields' values of an opportunity, in the order of ``TRACKED_FIELDS``.
+_tracked_values: Callable[[Opportunity], tuple[Any, ...]] = operator.attrgetter(*TRACKED_FIELDS)
 
 _NAME = checks.validator(checks.name)
 _VERSION = checks.validator(lambda v, w: checks.integer(v, w, 0, 2**62))
@@ -276,22 +282,26 @@ class Opportunity:
 
     def tracked(self) -> dict[str, Any]:
         """The values of the tracked fields, as history records them."""
-        return {name: getattr(self, name) for name in TRACKED_FIELDS}
+        return dict(zip(TRACKED_FIELDS, _tracked_values(self), strict=True))
 
-    def changes_from(self, before: Opportunity | None) -> dict[str, tuple[Any, Any]]:
+    def changes_from(self, before: Opportunity | None) -> Changes:
         """The tracked fields that differ from ``before`` (all of them when None)."""
-        old: Mapping[str, Any] = before.tracked() if before is not None else {}
-        return {
-            name: (old.get(name), new)
-            for name, new in self.tracked().items()
-            if before is None or old[name] != new
-        }
+        new = _tracked_values(self)
+        if before is None:
+            return Changes(TRACKED_FIELDS, None, new)
+        old = _tracked_values(before)
+        differ = [i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
+        return Changes(
+            tuple(TRACKED_FIELDS[i] for i in differ),
+            tuple(old[i] for i in differ),
+            tuple(new[i] for i in differ),
+        )
 
     # -- the rules -------------------------------------------------------------
 
     def with_action(self, action: OpportunityAction) -> Opportunity:
         """A copy with ``action`` replacing the action of the same id."""
-        return attrs.evolve(
+        return revised(
             self, actions=tuple(action if a.id == action.id else a for a in self.actions)
         )
 
@@ -302,11 +312,11 @@ class Opportunity:
                 f"{self.record}: stage {stage.key!r} already has an action with key {spec.key!r}"
             )
         added = OpportunityAction(id=action_id, stage=stage.key, spec=spec)
-        return attrs.evolve(self, actions=(*self.actions, added))
+        return revised(self, actions=(*self.actions, added))
 
     def without_action(self, action_id: str) -> Opportunity:
         self.require_action(action_id)
-        return attrs.evolve(self, actions=tuple(a for a in self.actions if a.id != action_id))
+        return revised(self, actions=tuple(a for a in self.actions if a.id != action_id))
 
     def with_probability(self, probability: int | None) -> Opportunity:
         """Override the stage's probability (None: follow the stage again); a closed
@@ -331,7 +341,7 @@ class Opportunity:
                     status=self._status,
                 )
             )
-        return attrs.evolve(self, status=Status.PAUSED)
+        return revised(self, status=Status.PAUSED)
 
     def resumed(self) -> Opportunity:
         """Off hold: only a paused opportunity can be resumed."""
@@ -343,14 +353,15 @@ class Opportunity:
                     status=self._status,
                 )
             )
-        return attrs.evolve(self, status=Status.OPEN)
+        return revised(self, status=Status.OPEN)
 
     def moved(
         self, stage: Stage, *, at: dt.datetime, today: dt.date, loss_reason: str | None
     ) -> Opportunity:
         """In ``stage`` from ``at``: its probability (an override is dropped), its status,
         the closing date of a WON or LOST stage, and the loss reason of a LOST one."""
-        return attrs.evolve(
+        checks.optional_name(loss_reason, f"{self.record}.loss_reason")
+        return revised(
             self,
             stage=stage.key,
             stage_probability=stage.probability,
