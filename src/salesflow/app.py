@@ -605,6 +605,10 @@ class SalesFlow:
             raise NotFound(Message("Process {key!r} is not defined", key=key))
         return found
 
+    def _named_process(self, key: object, where: str) -> Process:
+        """The process a query or report names by ``process=``, checked as its argument."""
+        return self.process(checks.name(key, f"{where}(process=...)"))
+
     def processes(self) -> tuple[Process, ...]:
         """Every defined process: the built-in ones, replaced or joined by stored ones."""
         return tuple(self._defined().values())
@@ -1333,7 +1337,7 @@ class SalesFlow:
         query = SearchQuery(
             today=self._today(),
             text=checks.optional(checks.text)(text, f"{where}(text=...)"),
-            process=None if process is None else self.process(process).key,
+            process=None if process is None else self._named_process(process, where).key,
             stages=None
             if stages is None
             else frozenset(checks.strings(stages, f"{where}(stages=...)")),
@@ -1374,7 +1378,7 @@ class SalesFlow:
         moment (inclusive), rebuilt from history.
         """
         where = "pipeline"
-        current = self.process(process)
+        current = self._named_process(process, where)
         target = checks.optional(checks.currency)(currency, f"{where}(currency=...)")
         if basis not in ("value", "annual_value"):
             raise ValidationError(
@@ -1438,7 +1442,7 @@ class SalesFlow:
         query = ForecastQuery(
             start=first,
             end=last,
-            process=None if process is None else self.process(process).key,
+            process=None if process is None else self._named_process(process, where).key,
             owner=checks.optional_person(owner, f"{where}(owner=...)"),
             group_by=group_by,
             deals=runs > 0,
@@ -1476,7 +1480,7 @@ class SalesFlow:
         won value, median sales cycle, stage conversion, days in stage, loss reasons
         and each stage's win rate (see ``docs/reports.md``)."""
         where = "analytics"
-        definition = self.process(process)
+        definition = self._named_process(process, where)
         day = checks.optional(checks.day)
         first = day(start, f"{where}(start=...)")
         last = day(end, f"{where}(end=...)")
@@ -1500,7 +1504,7 @@ class SalesFlow:
     ) -> list[Opportunity]:
         """Open opportunities that have been in their stage longer than its
         ``rot_after``, longest first (paused ones are not counted)."""
-        definition = self.process(process)
+        definition = self._named_process(process, "stuck")
         moment = checks.optional(checks.aware)(now, "stuck(now=...)") or self._now()
         cutoffs: dict[str, dt.datetime] = {}
         for stage in definition.stages:

@@ -109,7 +109,11 @@ _RATE_MIN, _RATE_MAX = Decimal("0.000001"), Decimal(1_000_000)
 
 
 class StaticRates(ExchangeRates):
-    """Fixed rates from a mapping ``{(base, quote): rate}``; inverses are derived."""
+    """Fixed rates from a mapping ``{(base, quote): rate}``; inverses are derived.
+
+    A rate given for both directions is used as given in each (buying and selling
+    rates may differ); a currency's rate to itself is 1, and giving another is a
+    ``ValidationError``."""
 
     def __init__(self, rates: Mapping[tuple[str, str], Decimal | int | str]) -> None:
         if not isinstance(rates, Mapping):
@@ -128,6 +132,8 @@ class StaticRates(ExchangeRates):
                 raise ValidationError(
                     f"{where}: a rate must be between {_RATE_MIN} and {_RATE_MAX}, got {rate}"
                 )
+            if base == quote and rate != 1:
+                raise ValidationError(f"{where}: a currency's rate to itself is 1, not {rate}")
             table[(base, quote)] = rate
             table.setdefault((quote, base), Decimal(1) / rate)
         self._rates = table

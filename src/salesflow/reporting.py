@@ -371,7 +371,10 @@ def analytics(
     days: dict[str, list[float]] = {}
     # Deals share few stage sequences: what a sequence tells (the stages reached, and
     # which of them the deal went further from) is worked out once per sequence.
-    onward = {key: -1 if kind[key] is StageKind.LOST else place[key] for key in place}
+    # How far on each stage is: a LOST stage is nowhere, a WON stage beyond every open
+    # stage wherever the process lists it (winning is going on from any stage).
+    reach = {StageKind.LOST: -1, StageKind.WON: len(place)}
+    onward = {key: reach.get(kind[key], place[key]) for key in place}
     sequences: Counter[tuple[tuple[str, ...], bool]] = Counter()
     for deal in deals:
         # Time is counted over the whole path, so that days spent in a stage the process

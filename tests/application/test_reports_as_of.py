@@ -20,7 +20,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from salesflow import FixedClock, Money, SalesFlow, StageKind, StaticRates, processes, reporting
+from salesflow import (
+    FixedClock,
+    Money,
+    Process,
+    SalesFlow,
+    StageKind,
+    StaticRates,
+    processes,
+    reporting,
+)
 from salesflow.errors import SalesflowError
 from salesflow.queries import ClosedDeal
 from salesflow.reporting import percentiles
@@ -65,6 +74,15 @@ steps = st.lists(
     max_size=14,
 )
 
+
+#: The standard process with its closing stages listed between the open ones.
+CLOSED_FIRST = attrs.evolve(
+    processes.STANDARD,
+    stages=tuple(
+        processes.STANDARD.stage(key)
+        for key in ("lead", "won", "qualification", "lost", "proposal", "negotiation")
+    ),
+)
 
 #: Versions of the standard process to replace it with: as it ships, without
 #: "proposal" (its deals go to "qualification"), and with other probabilities.
@@ -187,13 +205,16 @@ def test_simulated_ranges_lie_within_the_exact_distribution(
             ),
         ),
         max_size=8,
-    )
+    ),
+    process=st.sampled_from((processes.STANDARD, CLOSED_FIRST)),
 )
-def test_stage_figures_follow_their_definitions(paths: list[tuple[bool, list[Any]]]) -> None:
+def test_stage_figures_follow_their_definitions(
+    paths: list[tuple[bool, list[Any]]], process: Process
+) -> None:
     # Each deal's path (moments apart, stages), checked against the definitions read
     # literally: "reached" = created in it or moved into it at any time; conversion =
-    # later reached a stage after it in process order (WON counts, LOST does not).
-    process = processes.STANDARD
+    # later reached an open stage after it in process order, or a WON stage wherever
+    # the process lists it (LOST does not count).
     place = {s.key: i for i, s in enumerate(process.stages)}
     deals = []
     for n, (won, steps) in enumerate(paths):
@@ -231,8 +252,10 @@ def test_stage_figures_follow_their_definitions(paths: list[tuple[bool, list[Any
             if not firsts:
                 continue
             later = known[firsts[0] + 1 :]
+            # A later WON stage counts wherever the process lists it, a LOST one never.
             went_on = any(
-                place[s] > place[key] and process.stage(s).kind is not StageKind.LOST
+                process.stage(s).kind is StageKind.WON
+                or (place[s] > place[key] and process.stage(s).kind is StageKind.OPEN)
                 for _, s in later
             )
             # A stay lasts until the next stage entered, one the process no longer has

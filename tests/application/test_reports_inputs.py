@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from salesflow import Money, SalesFlow
-from salesflow.errors import SalesflowError
+from salesflow.errors import SalesflowError, ValidationError
 from tests.conftest import START
 from tests.unit.test_public_inputs import bad_values
 
@@ -109,3 +109,13 @@ def test_wrong_report_arguments_raise_only_salesflow_errors(
     if not app.search().total:
         populated(app)
     call(app, name, argument, value)
+
+
+@pytest.mark.parametrize("name", ["pipeline", "forecast", "analytics", "stuck", "search"])
+@pytest.mark.parametrize("value", [5, ["standard"], "", b"standard"])
+def test_a_wrong_process_argument_is_named_with_its_call(
+    app: SalesFlow, name: str, value: object
+) -> None:
+    method, arguments = REPORTS.get(name, (name, {"process": "standard"}))
+    with pytest.raises(ValidationError, match=rf"^{name}\(process=\.\.\.\): "):
+        getattr(app, method)(**{**arguments, "process": value})

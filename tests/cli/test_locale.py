@@ -175,3 +175,15 @@ def test_the_catalogs_are_found_by_locale() -> None:
     assert catalogs.translation("nb_NO").gettext("Open stages") == "Åpne trinn"
     assert catalogs.translation("nb").pgettext("stage", "Closed-Won") == "Lukket-Vunnet"
     assert catalogs.translation("fr_FR").gettext("Open stages") == "Open stages"
+
+
+@pytest.mark.parametrize("babel", [True, False])
+def test_money_is_rounded_half_up_as_the_reports_round(babel: bool) -> None:
+    from salesflow import Money
+
+    texts = Texts("en_US")
+    texts.babel = babel
+    # Half to even would write 10.02 and 0 (JPY 0.5), the reports 10.03 and 1.
+    assert "10.03" in texts.money(Money("10.025", "USD"))
+    assert "10.02" not in texts.money(Money("10.025", "USD"))
+    assert texts.money(Money("0.5", "JPY")).replace("\xa0", " ").strip("¥ JPY") == "1"

@@ -57,6 +57,7 @@ def test_forecast_converts_into_the_process_currency_with_a_rate_alone(
         ("USD/XXY=2", "unknown currency code 'XXY'"),
         ("USD/NOK=inf", "expected BASE/QUOTE=RATE"),
         ("USD/NOK=nan", "expected BASE/QUOTE=RATE"),
+        ("NOK/NOK=2", "a currency's rate to itself is 1, not 2"),
     ],
 )
 def test_a_rate_the_library_refuses_is_a_usage_error(
@@ -69,6 +70,15 @@ def test_a_rate_the_library_refuses_is_a_usage_error(
         assert done.err.startswith(f"salesflow: --rate {rate!r}: ")
         assert rule in done.err
         assert done.err.count("\n") == 1
+
+
+def test_a_pair_given_two_rates_is_a_usage_error(run: Run, mixed: Path) -> None:
+    done = run("board", "--currency", "USD", "--rate", "NOK/USD=0.1", "--rate", "NOK/USD=0.2")
+    assert done.code == 2
+    assert done.out == ""
+    assert done.err == ("salesflow: --rate 'NOK/USD=0.2': NOK/USD is given twice, as 0.1 and 0.2\n")
+    again = run("board", "--currency", "USD", "--rate", "NOK/USD=0.1", "--rate", "NOK/USD=0.10")
+    assert again.code == 0, again.err  # the same rate twice says nothing new
 
 
 def test_a_missing_rate_names_the_option_to_give(run: Run, mixed: Path) -> None:

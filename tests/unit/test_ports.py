@@ -23,6 +23,7 @@ from tests.conftest import START
         {("USD", "EUR"): Decimal("-1")},
         {("USD", "EUR"): Decimal("1e-30")},
         {("USD", "EUR"): Decimal("1e30")},
+        {("GBP", "GBP"): Decimal(2)},
     ],
 )
 def test_static_rates_refuse_what_they_cannot_use(rates: object) -> None:
@@ -35,6 +36,14 @@ def test_static_rates_derive_inverses() -> None:
     assert rates.rate("USD", "EUR", START.date()) == Decimal("0.8")
     with pytest.raises(MissingExchangeRate):
         rates.rate("USD", "GBP", START.date())
+
+
+def test_static_rates_given_both_ways_are_used_as_given() -> None:
+    # Buying and selling rates may differ; a currency's own rate of 1 may be given.
+    rates = StaticRates({("EUR", "GBP"): "0.86", ("GBP", "EUR"): "1.15", ("GBP", "GBP"): 1})
+    assert rates.rate("EUR", "GBP", START.date()) == Decimal("0.86")
+    assert rates.rate("GBP", "EUR", START.date()) == Decimal("1.15")
+    assert rates.rate("GBP", "GBP", START.date()) == 1
 
 
 def test_a_fixed_clock_refuses_bad_moves() -> None:

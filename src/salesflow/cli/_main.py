@@ -171,6 +171,10 @@ def _rates(values: Sequence[str] | None) -> StaticRates | None:
         except ValidationError as error:
             rule = str(error).partition(": ")[2] or str(error)
             raise UsageError(f"--rate {value!r}: {rule}") from None
+        if table.get(key, rate) != rate:
+            raise UsageError(
+                f"--rate {value!r}: {key[0]}/{key[1]} is given twice, as {table[key]} and {rate}"
+            )
         table[key] = rate
     return StaticRates(table)
 

@@ -12,6 +12,7 @@ import unicodedata
 from moneyed import Money
 
 from salesflow import locale as catalogs
+from salesflow.domain.values import minor_digits, round_money
 
 __all__ = [
     "Texts",
@@ -112,12 +113,14 @@ class Texts:
 
     def money(self, value: Money) -> str:
         """``value`` written as the locale writes money (``$48,000.00``,
-        ``48 000,00 USD``)."""
+        ``48 000,00 USD``), rounded half-up to the currency's minor unit first, as the
+        reports round (formatting alone would round half to even)."""
+        value = round_money(value)
         if self.babel:
             from moneyed.l10n import format_money
 
             return format_money(value, locale=self.locale)
-        digits = max(len(str(value.currency.sub_unit)) - 1, 0)
+        digits = minor_digits(value.currency.code)
         return f"{value.amount:,.{digits}f} {value.currency.code}"
 
     def date(self, value: dt.date) -> str:
