@@ -101,6 +101,18 @@ def test_several_currencies_without_one_to_report_in_name_the_options(
         assert "give --currency (and --rate)" in done.err
 
 
+def test_the_options_to_give_are_named_in_norwegian_too(run: Run, mixed: Path) -> None:
+    missing = run("--locale", "nb_NO", "board", "--currency", "USD")
+    assert missing.code == 1
+    assert missing.err == (
+        "salesflow: error: Ingen valutakurs fra NOK til USD; oppgi den med --rate NOK/USD=KURS\n"
+    )
+    several = run("--locale", "nb_NO", "analytics")
+    assert several.code == 1
+    assert "rates=" not in several.err
+    assert "vunnede salg i NOK, USD: oppgi --currency (og --rate)" in several.err
+
+
 IN_DOLLARS = ("--currency", "USD", "--rate", "USD/NOK=10")
 
 

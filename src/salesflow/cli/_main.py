@@ -11,7 +11,6 @@ import argparse
 import contextlib
 import datetime as dt
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -63,7 +62,8 @@ from salesflow.cli._views import board as render_board
 from salesflow.cli._views import forecast as render_forecast
 from salesflow.cli._views import history as render_history
 from salesflow.cli._views import stuck as render_stuck
-from salesflow.errors import MissingExchangeRate, NotFound, SalesflowError, ValidationError
+from salesflow.errors import NotFound, SalesflowError, ValidationError
+from salesflow.messages import Message
 
 __all__ = ["__version__", "main"]
 
@@ -179,27 +179,36 @@ def _rates(values: Sequence[str] | None) -> StaticRates | None:
     return StaticRates(table)
 
 
-#: What the library's report errors tell a program, and what a command line user
-#: does instead.
-_LIBRARY_HINTS = (
-    ("pass currency= (and rates= to SalesFlow)", "give --currency (and --rate)"),
-    ("pass currency=", "give --currency"),
-)
-_NO_RATE = re.compile(r"No exchange rate from (\w+) to (\w+)")
+#: The library's report errors that tell a program what to pass (``rates=``,
+#: ``currency=``), each with what a command line user gives instead.
+_COMMAND_LINE_HINTS = {
+    "No exchange rate from {base} to {quote}: pass rates= to SalesFlow": Message(
+        "No exchange rate from {base} to {quote}; give it with --rate {base}/{quote}=RATE"
+    ),
+    "No exchange rate from {base} to {quote}": Message(
+        "No exchange rate from {base} to {quote}; give it with --rate {base}/{quote}=RATE"
+    ),
+    "Process {key!r} has opportunities in {codes}: "
+    "pass currency= (and rates= to SalesFlow) for one report": Message(
+        "Process {key!r} has opportunities in {codes}: give --currency (and --rate) for one report"
+    ),
+    "Process {key!r} has won deals in {codes}: pass currency= "
+    "(and rates= to SalesFlow) for their average value": Message(
+        "Process {key!r} has won deals in {codes}: give --currency (and --rate) for their "
+        "average value"
+    ),
+}
 
 
-def _for_the_command_line(error: SalesflowError) -> str:
-    """A report error's message, with the hint it gives a program (``rates=``,
-    ``currency=``) turned into the options of the command line."""
-    message = str(error)
-    if isinstance(error, MissingExchangeRate):
-        message = message.removesuffix(": pass rates= to SalesFlow")
-        found = _NO_RATE.search(message)
-        pair = f"{found[1]}/{found[2]}" if found else "BASE/QUOTE"
-        return f"{message}; give it with --rate {pair}=RATE"
-    for library, command_line in _LIBRARY_HINTS:
-        message = message.replace(library, command_line)
-    return message
+def _for_the_command_line(error: SalesflowError, locale: str | None) -> str:
+    """An error's message for a command line user: a report error's hint to a program
+    (``rates=``, ``currency=``) becomes the options to give, in the same language."""
+    found = error.message
+    template = getattr(found, "template", None)
+    if not isinstance(found, Message) or template not in _COMMAND_LINE_HINTS:
+        return str(error)
+    catalog = catalogs.translation(locale) if locale is not None else None
+    return _COMMAND_LINE_HINTS[template].with_params(**found.params).render(catalog)
 
 
 # -- commands ----------------------------------------------------------------------
@@ -1010,7 +1019,8 @@ def main(
         print(f"{PROGRAM}: {safe(str(error))}", file=err)
         return 2
     except SalesflowError as error:
-        print(f"{PROGRAM}: error: {safe(_for_the_command_line(error))}", file=err)
+        locale = error.locale  # the language the library spoke in, if it translated
+        print(f"{PROGRAM}: error: {safe(_for_the_command_line(error, locale))}", file=err)
         return 1
     except (Failure, TransferError) as error:
         print(f"{PROGRAM}: error: {safe(str(error))}", file=err)
