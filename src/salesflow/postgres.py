@@ -629,7 +629,7 @@ class PostgresRepository(SQLRepository):
         self, cursor: Cursor, process: str, *, basis: Basis, owner: str | None
     ) -> list[PipelineGroup]:
         """Summed exactly as ``numeric``, from the covering index
-        ``opportunities_by_stage``."""
+        ``opportunities_by_stage``; the weighted sums are taken per probability."""
         if basis == "annual_value":
             currency, amount = (
                 f"CASE WHEN annual_amount <> 0 THEN annual_{name} ELSE value_{name} END"
@@ -642,15 +642,25 @@ class PostgresRepository(SQLRepository):
         if owner is not None:
             where += " AND owner = %s"
             parameters.append(owner)
+        # Grouped by probability too, so that the database sums amounts only; the
+        # weighted sum is each group's exact sum times its probability (a whole
+        # number), which spares a numeric product per row.
         cursor.execute(
-            f"SELECT status = '{PAUSED}', stage, {currency}, count(*), sum({amount}), "
-            f"sum({amount} * probability) FROM {self._table('opportunities')} "
-            f"WHERE {where} GROUP BY 1, 2, 3",
+            f"SELECT status = '{PAUSED}', stage, {currency}, probability, count(*), "
+            f"sum({amount}) FROM {self._table('opportunities')} "
+            f"WHERE {where} GROUP BY 1, 2, 3, 4",
             parameters,
         )
+        groups: dict[tuple[bool, str, str], list[int]] = {}
+        for paused, stage, code, probability, count, total in cursor.fetchall():
+            units = micro_units(total)
+            group = groups.setdefault((paused, stage, code), [0, 0, 0])
+            group[0] += int(count)
+            group[1] += units
+            group[2] += units * int(probability)
         return [
-            (paused, stage, code, int(count), micro_units(total), micro_units(weighted))
-            for paused, stage, code, count, total, weighted in cursor.fetchall()
+            (paused, stage, code, count, total, weighted)
+            for (paused, stage, code), (count, total, weighted) in groups.items()
         ]
 
     def _next_positions(self, cursor: Cursor, count: int) -> int:
