@@ -605,9 +605,17 @@ class SalesFlow:
             raise NotFound(Message("Process {key!r} is not defined", key=key))
         return found
 
-    def _named_process(self, key: object, where: str) -> Process:
-        """The process a query or report names by ``process=``, checked as its argument."""
-        return self.process(checks.name(key, f"{where}(process=...)"))
+    def _named_process(
+        self, key: object, where: str, defined: Mapping[str, Process] | None = None
+    ) -> Process:
+        """The process a command, query or report names by ``process=``, checked as its
+        argument; looked up in ``defined`` when given (a bulk import reads the
+        definitions once per batch), else among the processes defined now."""
+        name = checks.name(key, f"{where}(process=...)")
+        found = (defined if defined is not None else self._defined()).get(name)
+        if found is None:
+            raise NotFound(Message("Process {key!r} is not defined", key=name))
+        return found
 
     def processes(self) -> tuple[Process, ...]:
         """Every defined process: the built-in ones, replaced or joined by stored ones."""
@@ -673,9 +681,11 @@ class SalesFlow:
         external_ref: object = None,
         related: object = (),
         loss_reason: object = None,
+        defined: Mapping[str, Process] | None = None,
     ) -> _Creation:
-        """``create_opportunity``'s arguments checked, with the new opportunity's id."""
-        definition = self.process(checks.name(process, f"{command}(process=...)"))
+        """``create_opportunity``'s arguments checked, with the new opportunity's id
+        (``defined``: the processes to look ``process`` up in, as ``_named_process``)."""
+        definition = self._named_process(process, command, defined)
         start = (
             definition.stage(checks.name(stage, f"{command}(stage=...)"))
             if stage is not None
@@ -752,6 +762,7 @@ class SalesFlow:
         made: list[tuple[int, str, ChangeSet]] = []
         failed: dict[int, SalesflowError] = {}
         now = self._now()
+        defined = self._defined()
         for position, item in batch:
             try:
                 if not isinstance(item, Mapping):
@@ -765,7 +776,7 @@ class SalesFlow:
                         f"{command}: item {position} has arguments create_opportunity does "
                         f"not take: {unknown}"
                     )
-                creation = self._creation(command, **item)
+                creation = self._creation(command, **item, defined=defined)
                 self._allow(actor, command, None)
                 deal = Deal(
                     process=creation.process,
