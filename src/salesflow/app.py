@@ -1605,11 +1605,12 @@ def _answer(value: object, command: str) -> bool | None:
 
 
 def _loss_reason(value: object, where: str) -> str | None:
-    """A loss reason: None, or text (a blank one counts as none)."""
+    """A loss reason: None, or text without the blanks around it (a blank one counts as
+    none)."""
     if value is None:
         return None
-    reason = checks.text(value, where, limit=checks.NAME_MAX)
-    return reason if reason.strip() else None
+    reason = checks.text(value, where, limit=checks.NAME_MAX).strip()
+    return reason or None
 
 
 def _members(value: object, kind: type[E], where: str) -> tuple[E, ...]:

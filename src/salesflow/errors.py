@@ -89,6 +89,10 @@ class ConfirmationRequired(SalesflowError):
         super().__init__(message)
         self.plan = plan
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its text and plan (the default would pass the text alone).
+        return (type(self), (self.args[0], self.plan), self.__dict__)
+
 
 class OutcomeRequired(SalesflowError):
     """Completing an activity that tracks outcomes needs ``outcome=``."""

@@ -12,7 +12,6 @@ import datetime as dt
 import itertools
 import random
 import statistics
-import types
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -22,7 +21,7 @@ import attrs
 from moneyed import Money
 
 from salesflow.domain.process import Process, Stage
-from salesflow.domain.values import StageKind, round_money
+from salesflow.domain.values import ReadOnlyMapping, StageKind, round_money
 from salesflow.errors import CurrencyMismatch, MissingExchangeRate, ValidationError
 from salesflow.messages import Message
 from salesflow.queries import ClosedDeal, ForecastTotals, PipelineTotals
@@ -318,7 +317,7 @@ class Analytics:
 
 
 def _frozen(mapping: dict[K, V]) -> Mapping[K, V]:
-    return types.MappingProxyType(mapping)
+    return ReadOnlyMapping(mapping)
 
 
 def _rate(part: int, whole: int) -> float | None:

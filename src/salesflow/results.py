@@ -3,7 +3,6 @@ bulk command. Both are frozen, and their mappings read-only."""
 
 from __future__ import annotations
 
-import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +11,7 @@ import attrs
 from salesflow.domain.activity import Activity
 from salesflow.domain.events import Event
 from salesflow.domain.opportunity import Opportunity
+from salesflow.domain.values import ReadOnlyMapping
 from salesflow.errors import NotFound, SalesflowError
 
 __all__ = ["BulkResult", "Result"]
@@ -44,7 +44,7 @@ class Result:
 
 
 def _read_only(value: Mapping[Any, Any]) -> Mapping[Any, Any]:
-    return types.MappingProxyType(dict(value))
+    return ReadOnlyMapping(value)
 
 
 @attrs.frozen

@@ -40,7 +40,15 @@ from moneyed.classes import CurrencyDoesNotExist
 
 from salesflow.domain.activity import Activity
 from salesflow.domain.checks import FrozenDelta, FrozenMoney
-from salesflow.domain.events import Changes, Details, Event, EventKind, Frozen, freeze
+from salesflow.domain.events import (
+    Changes,
+    Details,
+    Event,
+    EventKind,
+    Frozen,
+    check_detail,
+    freeze,
+)
 from salesflow.domain.opportunity import Opportunity, OpportunityAction
 from salesflow.domain.process import Process, StageAction
 from salesflow.domain.values import (
@@ -391,7 +399,7 @@ def _decode(data: Any, *, frozen: bool) -> Any:
             _expect(key, str, "a string key"): _decode(item, frozen=frozen)
             for key, item in _expect(payload, dict, "a JSON object").items()
         }
-        return types.MappingProxyType(mapping) if frozen else mapping
+        return Details.frozen(mapping) if frozen else mapping
     if tag == "float":
         return float(_expect(payload, str, "a float's text"))
     if tag == "Decimal":
@@ -530,11 +538,17 @@ def from_json(text: str | bytes, type_: Any) -> Any:
 
     Raises ``ValidationError`` naming the type and what was wrong where.
     """
+    name = getattr(type_, "__name__", str(type_))
     try:
-        return converter.structure(json.loads(text), type_)
+        value = converter.structure(json.loads(text), type_)
     except DECODE_ERRORS as error:
-        name = getattr(type_, "__name__", str(type_))
         raise ValidationError(f"Cannot read {name} from JSON: {describe_error(error)}") from error
+    if isinstance(value, Event):  # text from outside: its details are checked as a caller's
+        try:
+            check_detail(value.details, "Event.details")
+        except ValidationError as error:
+            raise ValidationError(f"Cannot read {name} from JSON: {error}") from error
+    return value
 
 
 # -- stored records ----------------------------------------------------------------

@@ -26,6 +26,7 @@ from salesflow import (
     Related,
     Status,
 )
+from salesflow.domain.events import Details, Frozen
 from salesflow.errors import ConcurrencyError, StorageError, ValidationError
 from salesflow.ports import Repository
 from salesflow.queries import SearchQuery, pipeline_totals
@@ -171,13 +172,15 @@ def test_a_closed_repository_refuses_work(path: Path) -> None:
 def test_a_detail_the_converter_cannot_store_names_the_event(
     repository: SQLiteRepository,
 ) -> None:
+    # A caller cannot build such an event; one built past the checks (as the domain
+    # builds its own) is still refused by the repository, naming it.
+    with pytest.raises(ValidationError, match=r"Event\.details\['tags'\]"):
+        make_event("e-1", "o-1", tags={"a", "b"})
+    unchecked = attrs.evolve(
+        make_event("e-1", "o-1"), details=Frozen(Details.checked({"tags": {"a", "b"}}))
+    )
     with pytest.raises(StorageError, match=r"event 'e-1'.*set"):
-        repository.commit(
-            ChangeSet(
-                opportunities=(make_opportunity("o-1"),),
-                events=(make_event("e-1", "o-1", tags={"a", "b"}),),
-            )
-        )
+        repository.commit(ChangeSet(opportunities=(make_opportunity("o-1"),), events=(unchecked,)))
     assert repository.opportunities() == []
 
 

@@ -301,9 +301,16 @@ def test_optional_names_are_none_or_names(cls: type, field: str) -> None:
 
 def test_the_name_of_a_related_record_may_be_blank_text() -> None:
     assert Related("contact", "p-1").name == ""
-    assert Related("contact", "p-1", "  ").name == "  "
+    assert Related("contact", "p-1", "  ").name == ""  # kept without surrounding blanks
+    assert Related("  contact ", "p-1", " Pat ") == Related("contact", "p-1", "Pat")
     for value in (None, 5, "a\x00", "a\ud800", "x" * (NAME_MAX + 1)):
         assert refused(Related, "contact", "p-1", value).startswith("Related 'p-1'.name: ")
+
+
+def test_customer_names_are_kept_without_surrounding_blanks() -> None:
+    assert Individual("c-1", "  Ann  ") == Individual("c-1", "Ann")
+    assert Organization("c-2", "\tAcme Ltd ").name == "Acme Ltd"
+    assert refused(Organization, "c-2", "   ").startswith("Organization 'c-2'.name: ")
 
 
 @pytest.mark.parametrize("field", ["template", "event"])

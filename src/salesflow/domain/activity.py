@@ -87,7 +87,9 @@ class Activity:
         return attrs.evolve(self, status=ActivityStatus.DONE, outcome=outcome, done_at=at)
 
     def cancelled(self, *, at: dt.datetime) -> Activity:
+        """Cancelled at ``at`` (checked here: the copy runs no validators)."""
         self._require_planned("cancelled")
+        checks.aware(at, f"Activity {self.id!r}.cancelled_at")
         return revised(self, status=ActivityStatus.CANCELLED, cancelled_at=at)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import types
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
@@ -17,7 +17,15 @@ from salesflow.domain import checks
 from salesflow.domain.revision import revised
 from salesflow.errors import ValidationError
 
-__all__ = ["POSITION_MAX", "Changes", "Details", "Event", "EventKind", "contributors"]
+__all__ = [
+    "POSITION_MAX",
+    "Changes",
+    "Details",
+    "Event",
+    "EventKind",
+    "check_detail",
+    "contributors",
+]
 
 
 class EventKind(enum.Enum):
@@ -106,7 +114,8 @@ class Changes(Mapping[str, tuple[Any, Any]]):
             return True
         return super().__eq__(other)
 
-    __hash__ = None  # type: ignore[assignment]  # a mapping, unhashable like a dict
+    def __hash__(self) -> int:  # read-only all the way down, so it can be hashed
+        return hash(frozenset(self.items()))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Changes are read-only: cannot set {name!r}")
@@ -136,12 +145,25 @@ class Details(Mapping[str, Any]):
     _values: tuple[Any, ...]
 
     def __init__(self, items: Mapping[str, Any]) -> None:
+        """Details of a caller's values: each checked (``check_detail``) and frozen."""
+        check_detail(items, "Event.details")
+        self._fill(items)
+
+    def _fill(self, items: Mapping[str, Any]) -> None:
         keys = tuple(items)
         if len(_KEYS) < 4096:
             keys = _KEYS.setdefault(keys, keys)
         put = object.__setattr__
         put(self, "_keys", keys)
         put(self, "_values", tuple(freeze(item) for item in items.values()))
+
+    @classmethod
+    def checked(cls, items: Mapping[str, Any]) -> Details:
+        """Details of values the domain built from checked ones: frozen, not checked
+        again."""
+        details = cls.__new__(cls)
+        details._fill(items)
+        return details
 
     @classmethod
     def frozen(cls, items: Mapping[str, Any]) -> Details:
@@ -176,7 +198,8 @@ class Details(Mapping[str, Any]):
             return self._values == other._values
         return super().__eq__(other)  # in any order, as dicts compare
 
-    __hash__ = None  # type: ignore[assignment]  # a mapping, unhashable like a dict
+    def __hash__(self) -> int:  # read-only all the way down, so it can be hashed
+        return hash(frozenset(self.items()))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Event details are read-only: cannot set {name!r}")
@@ -192,9 +215,9 @@ class Details(Mapping[str, Any]):
 
 
 def freeze(value: Any) -> Any:
-    """``value`` with every mapping made a read-only ``MappingProxyType``, every list a
+    """``value`` with every mapping made read-only (a :class:`Details`), every list a
     tuple and every ``Money`` or ``relativedelta`` the frozen form, all the way down:
-    what an event holds can be read, never changed."""
+    what an event holds can be read, never changed (and can be pickled)."""
     kind = type(value)
     if (
         kind in _IMMUTABLE
@@ -209,7 +232,7 @@ def freeze(value: Any) -> Any:
     if isinstance(value, relativedelta):
         return checks.frozen_delta(value, "Event.details")
     if isinstance(value, Mapping):
-        return types.MappingProxyType({key: freeze(item) for key, item in value.items()})
+        return Details.checked(value)
     if isinstance(value, list | tuple):
         items = [freeze(item) for item in value]
         if type(value) is tuple and all(a is b for a, b in zip(items, value, strict=True)):
@@ -227,6 +250,7 @@ class Frozen:
 
 
 def _details(value: object) -> Mapping[str, Any]:
+    """An ``Event``'s details from a caller: checked and frozen."""
     if type(value) is Frozen:
         return value.details
     if type(value) is Details:
@@ -234,6 +258,53 @@ def _details(value: object) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ValidationError(f"Event.details: expected a mapping, got {value!r}")
     return Details(value)
+
+
+#: The kinds of value event details may hold besides text, numbers, mappings and
+#: sequences: each is checked by its own constructor, or immutable and always valid.
+_VALUE_TYPES: tuple[type, ...] = (dt.timedelta, relativedelta, enum.Enum)
+
+
+def check_detail(value: object, where: str) -> None:
+    """Raise ``ValidationError`` naming ``where`` unless ``value`` is something every
+    repository stores and reads back as it is: None, text (UTF-8, no NUL), a bool, an
+    int, a finite float or Decimal, a date, an aware datetime, Money, a timedelta, a
+    relativedelta, a salesflow enum member or record, or a list, tuple or
+    string-keyed mapping of these."""
+    kind = type(value)
+    if value is None or kind is bool or kind is int:
+        return
+    if kind is str:
+        checks.text(value, where, limit=checks.TEXT_MAX)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValidationError(f"{where}: keys must be text, got {key!r}")
+            checks.text(key, f"{where}: a key", limit=checks.NAME_MAX)
+            check_detail(item, f"{where}[{key!r}]")
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            check_detail(item, f"{where}[{i}]")
+    elif isinstance(value, float | Decimal):
+        if not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)):
+            raise ValidationError(f"{where}: must be a finite number, got {value!r}")
+    elif isinstance(value, dt.datetime):
+        checks.aware(value, where)
+    elif isinstance(value, dt.date):
+        checks.day(value, where)
+    elif isinstance(value, Money):
+        checks.money(value, where, negative=True)
+    elif isinstance(value, _VALUE_TYPES) and (
+        not isinstance(value, enum.Enum) or type(value).__module__.startswith("salesflow.")
+    ):
+        return
+    elif attrs.has(kind) and kind.__module__.startswith("salesflow.domain."):
+        return  # a record: its constructor checked it
+    else:
+        raise ValidationError(
+            f"{where}: cannot hold a {kind.__name__} value ({value!r}); details hold "
+            "text, numbers, dates, Money, salesflow's values, and lists and mappings of these"
+        )
 
 
 #: The largest position an event can have (what a signed 64-bit column holds).
@@ -312,7 +383,7 @@ def recorded(
         opportunity_id=opportunity_id,
         at=at,
         actor=actor,
-        details=_details(details),
+        details=Details.checked(details),
     )
 
 

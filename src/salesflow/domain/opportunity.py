@@ -301,12 +301,18 @@ class Opportunity:
 
     def with_action(self, action: OpportunityAction) -> Opportunity:
         """A copy with ``action`` replacing the action of the same id."""
+        if not isinstance(action, OpportunityAction):
+            raise ValidationError(f"{self.record}: expected an OpportunityAction, got {action!r}")
         return revised(
             self, actions=tuple(action if a.id == action.id else a for a in self.actions)
         )
 
     def with_added_action(self, stage: Stage, spec: StageAction, action_id: str) -> Opportunity:
         """A copy with one more action in ``stage``; its key must be new to the stage."""
+        if not isinstance(stage, Stage) or not isinstance(spec, StageAction):
+            raise ValidationError(
+                f"{self.record}: expected a Stage and a StageAction, got {stage!r}, {spec!r}"
+            )
         if any(a.key == spec.key for a in self.actions_of(stage.key)):
             raise ValidationError(
                 f"{self.record}: stage {stage.key!r} already has an action with key {spec.key!r}"
@@ -359,7 +365,12 @@ class Opportunity:
         self, stage: Stage, *, at: dt.datetime, today: dt.date, loss_reason: str | None
     ) -> Opportunity:
         """In ``stage`` from ``at``: its probability (an override is dropped), its status,
-        the closing date of a WON or LOST stage, and the loss reason of a LOST one."""
+        the closing date of a WON or LOST stage, and the loss reason of a LOST one.
+        The arguments are checked here (cheaply): the copy runs no validators."""
+        if not isinstance(stage, Stage):
+            raise ValidationError(f"{self.record}: expected a Stage, got {stage!r}")
+        checks.aware(at, f"{self.record}.stage_entered_at")
+        checks.day(today, f"{self.record}.closed_on")
         checks.optional_name(loss_reason, f"{self.record}.loss_reason")
         return revised(
             self,

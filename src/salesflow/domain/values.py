@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import ROUND_HALF_UP, Decimal
-from typing import ClassVar, TypeAlias, TypeVar, cast
+from typing import Any, ClassVar, TypeAlias, TypeVar, cast
 
 import attrs
 from moneyed import Money, get_currency
@@ -35,6 +35,7 @@ __all__ = [
     "Money",
     "Note",
     "Organization",
+    "ReadOnlyMapping",
     "Related",
     "StageKind",
     "Status",
@@ -100,6 +101,45 @@ class Indicator(enum.Enum):
     TODAY = "today"
     UPCOMING = "upcoming"
     NONE = "none"
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class ReadOnlyMapping(Mapping[K, V]):
+    """A mapping that cannot be changed, and that pickles (a ``MappingProxyType`` does
+    not): what reports and bulk results hand out."""
+
+    __slots__ = ("_items",)
+
+    _items: dict[K, V]
+
+    def __init__(self, items: Mapping[K, V] | None = None) -> None:
+        object.__setattr__(self, "_items", dict(items or {}))
+
+    def __getitem__(self, key: K) -> V:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return self._items == other if isinstance(other, Mapping) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # its values may be anything
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a read-only mapping: cannot set {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self._items,))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._items!r})"
 
 
 def minor_digits(currency: str) -> int:
@@ -177,24 +217,31 @@ def optional_text(value: object, where: str) -> str | None:
 # -- customers, links, notes, line items -------------------------------------------
 
 
+def _stripped(value: object) -> object:
+    """Text without the blanks around it (anything else is left to the validator)."""
+    return value.strip() if isinstance(value, str) else value
+
+
 @attrs.frozen
 class Individual:
-    """A person as the customer of an opportunity (seed 002)."""
+    """A person as the customer of an opportunity (seed 002); the name is kept without
+    the blanks around it."""
 
     _KEY: ClassVar[str] = "id"
 
     id: str = attrs.field(validator=checks.validator(checks.name))
-    name: str = attrs.field(validator=checks.validator(checks.name))
+    name: str = attrs.field(converter=_stripped, validator=checks.validator(checks.name))
 
 
 @attrs.frozen
 class Organization:
-    """A company as the customer of an opportunity; its name can stand as the title."""
+    """A company as the customer of an opportunity; its name (kept without the blanks
+    around it) can stand as the title."""
 
     _KEY: ClassVar[str] = "id"
 
     id: str = attrs.field(validator=checks.validator(checks.name))
-    name: str = attrs.field(validator=checks.validator(checks.name))
+    name: str = attrs.field(converter=_stripped, validator=checks.validator(checks.name))
 
 
 Customer: TypeAlias = Individual | Organization
@@ -206,13 +253,16 @@ def _related_name(value: object, where: str) -> str:
 
 @attrs.frozen
 class Related:
-    """A link to another record of the host app (seed 000: company, contact, candidate)."""
+    """A link to another record of the host app (seed 000: company, contact,
+    candidate); the role and the name are kept without the blanks around them."""
 
     _KEY: ClassVar[str] = "id"
 
-    role: str = attrs.field(validator=checks.validator(checks.name))
+    role: str = attrs.field(converter=_stripped, validator=checks.validator(checks.name))
     id: str = attrs.field(validator=checks.validator(checks.name))
-    name: str = attrs.field(default="", validator=checks.validator(_related_name))
+    name: str = attrs.field(
+        default="", converter=_stripped, validator=checks.validator(_related_name)
+    )
 
 
 @attrs.frozen
