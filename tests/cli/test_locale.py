@@ -68,6 +68,24 @@ def test_the_environment_chooses_the_language(
     assert "Qualification" in run("board", "--db", str(demo)).out
 
 
+def test_the_commands_own_errors_speak_norwegian(run: Run, demo: Path, tmp_path: Path) -> None:
+    missing = run("--locale", "nb_NO", "history", "nope", "--db", str(demo))
+    assert missing.code == 1
+    assert missing.err == (
+        "salesflow: error: ingen mulighet har id-en «nope» eller «nope» i tittelen\n"
+    )
+    nothing = run("--locale", "nb_NO", "board", "--db", str(tmp_path / "none.db"))
+    assert nothing.code == 1
+    assert nothing.err.startswith(f"salesflow: error: ingen pipeline i {tmp_path / 'none.db'}: ")
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_no_no_is_taken_as_bokmal(run: Run, demo: Path) -> None:
+    board = run("--locale", "no_NO", "board", "--db", str(demo))
+    assert board.code == 0, board.err
+    assert "Kvalifisering" in board.out
+
+
 def test_other_commands_speak_norwegian_too(run: Run, demo: Path) -> None:
     history = run("--locale", "nb", "history", "Contoso", "--db", str(demo))
     assert history.lines[0] == "Historikk for Contoso rollout (nå i Tapt, Tapt)"

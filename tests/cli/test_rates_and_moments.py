@@ -133,5 +133,14 @@ def test_a_moment_outside_those_years_is_refused_with_them(
     run: Run, mixed: Path, moment: str
 ) -> None:
     done = run("board", *IN_DOLLARS, "--as-of", moment)
-    assert done.code == 1
+    assert done.code == 2  # the argument is what is wrong: a usage error
+    assert done.out == ""
+    assert done.err.startswith(f"salesflow: --as-of {moment!r}: ")
     assert "must lie in the years 2 to 9998 (both included)" in done.err
+
+
+@pytest.mark.parametrize("option", ["--workspace", "--schema"])
+def test_a_blank_workspace_or_schema_is_a_usage_error(run: Run, mixed: Path, option: str) -> None:
+    done = run(option, "  ", "board")
+    assert done.code == 2
+    assert done.err == f"salesflow: {option}: give a name, not blanks\n"

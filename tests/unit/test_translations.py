@@ -367,7 +367,15 @@ def test_english_errors_are_unchanged_by_default() -> None:
 
 @pytest.mark.parametrize(
     ("given", "expected"),
-    [("nb_NO", "nb_NO"), ("nb", "nb"), ("nb-no", "nb_NO"), ("en_US", "en_US"), ("en", "en")],
+    [
+        ("nb_NO", "nb_NO"),
+        ("nb", "nb"),
+        ("nb-no", "nb_NO"),
+        ("no_NO", "nb_NO"),
+        ("no", "nb"),
+        ("en_US", "en_US"),
+        ("en", "en"),
+    ],
 )
 def test_locale_names_are_read_in_gettext_form(given: str, expected: str) -> None:
     assert SalesFlow(locale=given).locale == expected

@@ -62,6 +62,7 @@ from salesflow.cli._views import board as render_board
 from salesflow.cli._views import forecast as render_forecast
 from salesflow.cli._views import history as render_history
 from salesflow.cli._views import stuck as render_stuck
+from salesflow.domain import checks
 from salesflow.errors import NotFound, SalesflowError, ValidationError
 from salesflow.messages import Message
 
@@ -117,8 +118,10 @@ def _open(options: argparse.Namespace, *, create: bool) -> Repository:
         raise Failure(f"--db {db}: is a folder, not a pipeline file")
     if not create and not path.exists():
         raise Failure(
-            f"no pipeline at {db}: run 'salesflow demo' for a sample one, "
-            "'salesflow import FILE' to start one, or pass --db"
+            options.texts._(
+                "no pipeline at {db}: run 'salesflow demo' for a sample one, "
+                "'salesflow import FILE' to start one, or pass --db"
+            ).format(db=db)
         )
     return SQLiteRepository(path, workspace=options.workspace, create=create)
 
@@ -272,16 +275,19 @@ def _moment(text: str, zone: dt.tzinfo) -> dt.datetime:
     raw = text.strip()
     try:
         if len(raw) == 10:
-            day = dt.date.fromisoformat(raw)
-            return dt.datetime.combine(day, dt.time.max, tzinfo=zone)
-        moment = dt.datetime.fromisoformat(raw)
+            moment = dt.datetime.combine(dt.date.fromisoformat(raw), dt.time.max, tzinfo=zone)
+        else:
+            moment = dt.datetime.fromisoformat(raw)
     except ValueError:
         raise UsageError(
             f"--as-of {text!r}: expected a day or a moment such as 2026-03-01 or 2026-03-01T17:00"
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
-    return moment
+    try:  # the library's range of moments: outside it, the argument is what is wrong
+        return checks.aware(moment, "--as-of")
+    except ValidationError as error:
+        raise UsageError(f"--as-of {text!r}: {str(error).partition(': ')[2]}") from None
 
 
 def _quarter(today: dt.date) -> tuple[dt.date, dt.date]:
@@ -379,13 +385,13 @@ def _activities(ctx: _Context) -> int:
 def _history(ctx: _Context) -> int:
     o = ctx.options
     with _app(o, ctx.clock) as app:
-        opportunity = _find(app, o.opportunity)
+        opportunity = _find(app, o.opportunity, ctx.texts)
         for line in render_history(app, opportunity, app.history(opportunity.id), ctx.texts):
             ctx.print(line)
     return 0
 
 
-def _find(app: SalesFlow, given: str) -> Opportunity:
+def _find(app: SalesFlow, given: str, texts: Texts) -> Opportunity:
     """The opportunity with this id, or the only one whose title, description or
     customer contains this text."""
     if not given.strip():
@@ -398,10 +404,19 @@ def _find(app: SalesFlow, given: str) -> Opportunity:
     if page.total == 1:
         return page.items[0]
     if page.total == 0:
-        raise Failure(f"no opportunity has the id {given!r} or {given!r} in its title")
+        raise Failure(
+            texts._("no opportunity has the id '{given}' or '{given}' in its title").format(
+                given=given
+            )
+        )
     names = ", ".join(f"{safe(o.display_title)} ({o.id})" for o in page.items)
-    more = "" if page.total <= len(page.items) else f" and {page.total - len(page.items)} more"
-    raise Failure(f"{page.total} opportunities match {given!r}: {names}{more}; give an id")
+    rest = page.total - len(page.items)
+    more = "" if rest <= 0 else texts._(" and {count} more").format(count=rest)
+    raise Failure(
+        texts._("{count} opportunities match '{given}': {names}{more}; give an id").format(
+            count=page.total, given=given, names=names, more=more
+        )
+    )
 
 
 def _import(ctx: _Context) -> int:
@@ -507,9 +522,17 @@ def _import_into(
     imported = len(result.succeeded)
     count = len(rows.rows)
     if o.dry_run:
-        message = texts._("Checked {count} rows: {good} would be imported, {bad} rejected.")
+        message = texts.ngettext(
+            "Checked {count} row: {good} would be imported, {bad} rejected.",
+            "Checked {count} rows: {good} would be imported, {bad} rejected.",
+            count,
+        )
     else:
-        message = texts._("Imported {good} of {count} rows; {bad} rejected.")
+        message = texts.ngettext(
+            "Imported {good} of {count} row; {bad} rejected.",
+            "Imported {good} of {count} rows; {bad} rejected.",
+            count,
+        )
     ctx.print(message.format(count=count, good=imported, bad=len(problems)))
     return (1 if problems else 0), (0 if o.dry_run else imported)
 
@@ -979,6 +1002,10 @@ def _settle(options: argparse.Namespace) -> None:
         options.tz = found
     if "currency" in options and options.currency is not None:
         options.currency = options.currency.strip().upper()
+    for option in ("workspace", "schema"):
+        given = getattr(options, option, None)
+        if given is not None and not given.strip():
+            raise UsageError(f"--{option}: give a name, not blanks")
     for option in ("owner", "actor"):  # users' names: kept without surrounding blanks
         given = getattr(options, option, None)
         if given is not None:

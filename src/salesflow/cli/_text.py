@@ -46,11 +46,14 @@ def _babel_available() -> bool:
 
 def parse_locale(name: str) -> str:
     """A locale name in gettext's form (``nb_NO``) from ``nb_NO``, ``nb-NO``,
-    ``nb_NO.UTF-8`` or ``nb``; ``UsageError`` for anything else."""
+    ``nb_NO.UTF-8`` or ``nb`` (``no_NO``, Norwegian as older systems name it, is
+    Bokmål); ``UsageError`` for anything else."""
     text = name.strip().split(".", 1)[0].split("@", 1)[0]
     if not _PLAIN_LOCALE.fullmatch(text):
         raise UsageError(f"--locale: {name!r} is not a locale name such as en_US or nb_NO")
     text = text.replace("-", "_")
+    if text.split("_", 1)[0].lower() == "no":  # Norwegian, as older systems name it
+        text = "nb" + text[2:]
     if _babel_available():
         from babel import Locale, UnknownLocaleError
 

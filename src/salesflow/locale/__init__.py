@@ -76,7 +76,8 @@ def _known_language(language: str) -> bool:
 def locale_name(value: object, where: str) -> str:
     """A locale name in gettext's form (``"nb_NO"``) from ``"nb_NO"``, ``"nb-NO"``,
     ``"nb"``, ``"en_US"``...; ``ValidationError`` naming ``where`` for anything that is
-    not the name of a locale (an unknown language, a malformed name)."""
+    not the name of a locale (an unknown language, a malformed name). ``"no"``
+    (Norwegian, as older systems name it: ``no_NO``) is taken as Bokmål, ``"nb"``."""
     if not isinstance(value, str):
         raise ValidationError(
             f"{where}: expected a locale name such as 'nb_NO' or 'en', got {value!r}"
@@ -85,6 +86,8 @@ def locale_name(value: object, where: str) -> str:
     if found is None:
         raise ValidationError(f"{where}: {value!r} is not a locale name such as 'nb_NO' or 'en'")
     language = found["language"].lower()
+    if language == "no":  # Norwegian as a whole: written, it is Bokmål by default
+        language = "nb"
     if not _known_language(language):
         raise ValidationError(f"{where}: {value!r} names no known language")
     parts = [language]
