@@ -706,7 +706,7 @@ class SalesFlow:
                 "related": related,
                 "probability_override": probability,
             },
-            f"Opportunity {opportunity_id!r}",
+            opportunity_id,
         )
         return _Creation(definition, start, opportunity_id, fields, reason)
 
@@ -821,14 +821,15 @@ class SalesFlow:
 
     def update(self, opportunity_id: str, *, actor: str | None = None, **fields: Any) -> Result:
         """Change any of the editable fields (see ``EDITABLE_FIELDS``)."""
-        record = f"Opportunity {checks.name(opportunity_id, 'update(opportunity_id)')!r}"
+        deal_id = checks.name(opportunity_id, "update(opportunity_id)")
+        record = f"Opportunity {deal_id!r}"
         unknown = sorted(set(fields) - EDITABLE_FIELDS)
         if unknown:
             raise ValidationError(
                 f"{record}: {unknown} cannot be changed with update(); "
                 f"editable fields are {sorted(EDITABLE_FIELDS)}"
             )
-        clean = clean_fields(fields, record)
+        clean = clean_fields(fields, deal_id)
         return self._run(
             "update", actor, lambda deal: deal.update(clean), opportunity_id=opportunity_id
         )

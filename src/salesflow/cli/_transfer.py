@@ -485,9 +485,9 @@ def read_rows(
     return _csv_rows(path, text, reader, mapping)
 
 
-#: How the library names a record it was about to create: the id means nothing to
-#: the reader of an import report, the field after it does.
-_NEW_RECORD = re.compile(r"^Opportunity '[^']*'(?:\.|: )?")
+#: How the library names a record it was about to create, in English or Norwegian:
+#: the id means nothing to the reader of an import report, the field after it does.
+_NEW_RECORD = re.compile(r"^(?:Opportunity '[^']*'|Muligheten «[^»]*»)(?:\.|: )?")
 
 
 def problem(error: BaseException) -> str:

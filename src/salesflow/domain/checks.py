@@ -34,7 +34,7 @@ from moneyed import Money, get_currency
 from moneyed.classes import CurrencyDoesNotExist
 
 from salesflow.errors import ValidationError
-from salesflow.messages import Message
+from salesflow.messages import Message, Term
 
 __all__ = [
     "AMOUNT_LIMIT",
@@ -140,13 +140,27 @@ def validator(check: Callable[[Any, str], object]) -> Any:
         try:
             check(value, _FIELD)
         except ValidationError as error:
-            where = f"{record_of(instance)}.{attribute.name}"
+            where = field_of(instance, attribute.name)
             message = error.message
             if isinstance(message, Message) and message.params.get("where") == _FIELD:
                 raise ValidationError(message.with_params(where=where)) from None
-            raise ValidationError(str(error).replace(_FIELD, where)) from None
+            raise ValidationError(str(error).replace(_FIELD, str(where))) from None
 
     return validate
+
+
+def field_of(instance: object, field: str) -> Message:
+    """How messages name a field of a record (``Opportunity 'o-1'.value``), with the
+    kind of record translatable (``Muligheten «o-1».value``)."""
+    kind = type(instance).__name__
+    key = getattr(instance, getattr(type(instance), "_KEY", "id"), None)
+    try:
+        record: Message | Term = Message(
+            "{kind} {key!r}", kind=Term("record", kind), key=name(key, kind)
+        )
+    except ValidationError:
+        record = Term("record", kind)
+    return Message("{record}.{field}", record=record, field=field)
 
 
 def record_of(instance: object) -> str:

@@ -564,16 +564,30 @@ _FIELD_CHECKS: dict[str, Callable[[Any, str], Any]] = {
 EDITABLE_FIELDS = frozenset(_FIELD_CHECKS) - {"owner", "probability_override"}
 
 
-def clean_fields(fields: Mapping[str, Any], record: str) -> dict[str, Any]:
+def clean_fields(fields: Mapping[str, Any], opportunity_id: str) -> dict[str, Any]:
     """Check and normalise opportunity field values given by a caller.
 
-    Raises ``ValidationError`` naming the record and the field. A title that is empty
-    or only blanks becomes None (no title); a lone ``Related`` or team member is one.
+    Raises ``ValidationError`` naming the opportunity and the field (translatably). A
+    title that is empty or only blanks becomes None (no title); a lone ``Related`` or
+    team member is one.
     """
+    record = f"Opportunity {opportunity_id!r}"
     clean: dict[str, Any] = {}
     for name, value in fields.items():
         check = _FIELD_CHECKS.get(name)
         if check is None:
             raise ValidationError(f"{record}: {name!r} is not a field that can be set")
-        clean[name] = check(value, f"{record}.{name}")
+        where = f"{record}.{name}"
+        try:
+            clean[name] = check(value, where)
+        except ValidationError as error:
+            message = error.message
+            if isinstance(message, Message) and message.params.get("where") == where:
+                field = Message(
+                    "{record}.{field}",
+                    record=Message("Opportunity {id!r}", id=opportunity_id),
+                    field=name,
+                )
+                raise ValidationError(message.with_params(where=field)) from None
+            raise
     return clean
