@@ -530,3 +530,15 @@ def test_messages_are_frozen_values() -> None:
         message.template = "x"  # type: ignore[misc]
     error = ValidationError(message)
     assert (str(error), error.message, error.locale) == ("Moved to Won.", message, None)
+
+
+def test_a_field_error_names_its_record_in_the_same_language() -> None:
+    ids = iter(["o-1", "o-2"])
+    app = SalesFlow(locale="nb_NO", ids=lambda: next(ids))
+    with pytest.raises(ValidationError) as negative:
+        app.create_opportunity(title="x", value=Money(-1, "USD"))
+    assert str(negative.value) == "Muligheten «o-1».value: kan ikke være negativ, fikk -1"
+    english = SalesFlow(ids=lambda: "o-3")
+    with pytest.raises(ValidationError) as unchanged:
+        english.create_opportunity(title="x", value=Money(-1, "USD"))
+    assert str(unchanged.value) == "Opportunity 'o-3'.value: must not be negative, got -1"
