@@ -9,6 +9,7 @@ import pickle
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 
 from salesflow import Event, EventKind, FixedClock, Money, SalesFlow, processes
@@ -107,3 +108,42 @@ def test_event_details_from_json_are_checked_as_a_callers() -> None:
     assert naive != to_json(good)
     with pytest.raises(ValidationError, match="Cannot read Event from JSON"):
         from_json(naive, Event)
+
+
+def test_names_stored_with_blanks_around_them_are_read_back_trimmed() -> None:
+    # Records written before names were trimmed at the boundary come back trimmed,
+    # so that a search or a report by that name finds them.
+    app = SalesFlow(clock=FixedClock(START))
+    deal = app.create_opportunity(title="Refit", owner="kim").opportunity
+    stored = to_json(deal).replace('"kim"', '"  kim  "')
+    assert '"  kim  "' in stored
+    assert from_json(stored, type(deal)).owner == "kim"
+    event = Event("e-1", EventKind.NOTE_ADDED, deal.id, START, "  ann ", {})
+    assert event.actor == "ann"
+
+
+def test_a_process_keeps_its_loss_reasons_trimmed() -> None:
+    strict = attrs.evolve(
+        processes.STANDARD, key="strict", loss_reasons=(" price ", "slow"), require_loss_reason=True
+    )
+    assert strict.loss_reasons == ("price", "slow")
+    with pytest.raises(ValidationError, match="unique"):
+        attrs.evolve(strict, loss_reasons=("price", " price"))
+    app = SalesFlow(clock=FixedClock(START))
+    app.define_process(strict)
+    deal = app.create_opportunity(title="Refit", process="strict").opportunity
+    assert app.mark_lost(deal.id, reason=" price ").opportunity.loss_reason == "price"
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        {"big": 10**19},
+        {"changes": "x"},
+        {"changes": {"value": 5}},
+        {"changes": None},
+    ],
+)
+def test_event_details_of_the_wrong_size_or_shape_are_refused(details: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match=r"Event\.details"):
+        Event("e-1", EventKind.UPDATED, "o-1", START, None, details)

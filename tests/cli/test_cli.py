@@ -67,7 +67,8 @@ def test_usage_errors_are_one_line_and_status_2(run: Run, argv: tuple[str, ...])
     assert done.code == 2
     assert done.out == ""
     assert done.err.count("\n") == 1
-    assert done.err.startswith("salesflow")
+    assert done.err.startswith("salesflow: ")
+    assert not done.err.startswith("salesflow: salesflow")  # the program is named once
     assert "--help" in done.err
 
 

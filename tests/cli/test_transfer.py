@@ -527,3 +527,24 @@ def test_unnamed_columns_may_repeat(run: Run, tmp_path: Path, clock: FixedClock)
     done = run("import", "deals.csv")
     assert done.code == 0, done.err
     assert [r.value for r in records(tmp_path / "salesflow.db", clock)] == [Money("5", "USD")]
+
+
+def test_the_rows_of_one_organisation_share_one_customer_however_padded(
+    run: Run, tmp_path: Path, clock: FixedClock
+) -> None:
+    (tmp_path / "deals.csv").write_text(
+        "title,customer,value,currency\n"
+        "One,Acme AS,1,USD\n"
+        "Two,Acme AS ,2,USD\n"
+        "Three, Acme AS,3,USD\n",
+        encoding="utf-8",
+    )
+    done = run("--db", "pipeline.db", "import", "deals.csv")
+    assert done.code == 0, done.err
+    app = open_app(tmp_path / "pipeline.db", clock)
+    try:
+        assert app.deal_counts(customer_id="Acme AS").open == 3
+        customers = {o.customer for o in app.search().items}
+        assert customers == {Organization("Acme AS", "Acme AS")}
+    finally:
+        app.repository.close()

@@ -89,7 +89,10 @@ class _Parser(argparse.ArgumentParser):
     """argparse, with a usage error as one line on standard error (exit status 2)."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+        # The program's name comes first anyway (main prints it): name the command.
+        command = self.prog.removeprefix(PROGRAM).strip()
+        where = f"{command}: " if command else ""
+        raise UsageError(f"{where}{message} (see {self.prog} --help)")
 
 
 # -- the pipeline ------------------------------------------------------------------

@@ -428,8 +428,10 @@ def _customer(cells: _Cells) -> Individual | Organization | None:
         person = cells.text("person")
         if person is None:
             return None
-        return Individual(cells.text("customer_id") or person, person)
-    ident = cells.text("customer_id") or name
+        return Individual(cells.text("customer_id") or person.strip(), person)
+    # A customer without an id is known by its name, as the library keeps it: trimmed,
+    # so that the rows of one organisation share one customer however they are padded.
+    ident = cells.text("customer_id") or name.strip()
     if kind in ("", "organization", "organisation", "company"):
         return Organization(ident, name)
     if kind in ("individual", "person"):

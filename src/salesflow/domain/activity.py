@@ -45,7 +45,9 @@ class Activity:
     opportunity_id: str | None = attrs.field(default=None, validator=_OPTIONAL_NAME)
     stage: str | None = attrs.field(default=None, validator=_OPTIONAL_NAME)
     action_id: str | None = attrs.field(default=None, validator=_OPTIONAL_NAME)
-    owner: str | None = attrs.field(default=None, validator=_OPTIONAL_NAME)
+    owner: str | None = attrs.field(
+        default=None, converter=checks.stripped, validator=_OPTIONAL_NAME
+    )
     status: ActivityStatus = attrs.field(
         default=ActivityStatus.PLANNED,
         validator=checks.validator(checks.instance_of(ActivityStatus, "an ActivityStatus")),

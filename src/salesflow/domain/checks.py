@@ -253,6 +253,21 @@ def person(value: object, where: str) -> str:
     return name(value, where).strip()
 
 
+def stripped(value: object) -> object:
+    """An attrs converter: text without the blanks around it (anything else is left
+    to the validator). Users' names and loss reasons are kept this way, also when read
+    back from storage written before they were."""
+    return value.strip() if isinstance(value, str) else value
+
+
+def stripped_all(value: object) -> object:
+    """:func:`stripped` for each item of a tuple or list (anything else is left as it
+    is, for the validator)."""
+    if isinstance(value, tuple | list):
+        return tuple(stripped(item) for item in value)
+    return value
+
+
 def optional_person(value: object, where: str) -> str | None:
     """None, or a user's name as :func:`person` keeps it."""
     return None if value is None else person(value, where)

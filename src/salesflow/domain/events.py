@@ -145,8 +145,16 @@ class Details(Mapping[str, Any]):
     _values: tuple[Any, ...]
 
     def __init__(self, items: Mapping[str, Any]) -> None:
-        """Details of a caller's values: each checked (``check_detail``) and frozen."""
+        """Details of a caller's values: each checked (``check_detail``) and frozen;
+        ``"changes"``, when there, must be ``{field: (old, new)}``."""
         check_detail(items, "Event.details")
+        changes = items.get("changes", {})
+        if not isinstance(changes, Mapping) or not all(
+            isinstance(pair, tuple | list) and len(pair) == 2 for pair in changes.values()
+        ):
+            raise ValidationError(
+                f"Event.details['changes']: must map each field to (old, new), got {changes!r}"
+            )
         self._fill(items)
 
     def _fill(self, items: Mapping[str, Any]) -> None:
@@ -272,7 +280,11 @@ def check_detail(value: object, where: str) -> None:
     relativedelta, a salesflow enum member or record, or a list, tuple or
     string-keyed mapping of these."""
     kind = type(value)
-    if value is None or kind is bool or kind is int:
+    if value is None or kind is bool:
+        return
+    if kind is int:
+        if not -POSITION_MAX - 1 <= value <= POSITION_MAX:  # type: ignore[operator]
+            raise ValidationError(f"{where}: a whole number must fit in 64 bits, got {value}")
         return
     if kind is str:
         checks.text(value, where, limit=checks.TEXT_MAX)
@@ -336,7 +348,9 @@ class Event:
     )
     opportunity_id: str | None = attrs.field(validator=checks.validator(checks.optional_name))
     at: dt.datetime = attrs.field(validator=checks.validator(checks.aware))
-    actor: str | None = attrs.field(validator=checks.validator(checks.optional_name))
+    actor: str | None = attrs.field(
+        converter=checks.stripped, validator=checks.validator(checks.optional_name)
+    )
     details: Mapping[str, Any] = attrs.field(factory=dict, converter=_details)
     #: Its place in the workspace's commit order, given by the repository when the
     #: event is committed: 1 for the first event of a workspace, then increasing in the

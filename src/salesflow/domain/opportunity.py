@@ -168,11 +168,17 @@ class Opportunity:
     expected_close: dt.date | None = attrs.field(default=None, validator=_OPTIONAL_DAY)
     pay_date: dt.date | None = attrs.field(default=None, validator=_OPTIONAL_DAY)
     closed_on: dt.date | None = attrs.field(default=None, validator=_OPTIONAL_DAY)
-    owner: str | None = attrs.field(default=None, validator=_OPTIONAL_NAME)
-    team: tuple[str, ...] = attrs.field(default=(), validator=checks.validator(_team))
+    owner: str | None = attrs.field(
+        default=None, converter=checks.stripped, validator=_OPTIONAL_NAME
+    )
+    team: tuple[str, ...] = attrs.field(
+        default=(), converter=checks.stripped_all, validator=checks.validator(_team)
+    )
     external_ref: str | None = attrs.field(default=None, validator=_OPTIONAL_NAME)
     avatar: str | None = attrs.field(default=None, validator=_OPTIONAL_NAME)
-    loss_reason: str | None = attrs.field(default=None, validator=_OPTIONAL_NAME)
+    loss_reason: str | None = attrs.field(
+        default=None, converter=checks.stripped, validator=_OPTIONAL_NAME
+    )
     notes: tuple[Note, ...] = attrs.field(
         default=(), validator=checks.validator(checks.tuple_of(Note, "notes"))
     )

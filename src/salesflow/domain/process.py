@@ -128,6 +128,12 @@ def _to_strings(value: Iterable[str] | str) -> tuple[str, ...]:
     return cast("tuple[str, ...]", collect(value, str))
 
 
+def _to_reasons(value: Iterable[str] | str) -> tuple[str, ...]:
+    """Loss reasons, each without the blanks around it (as a reason given is kept);
+    anything that is not a collection is left to the validator."""
+    return cast("tuple[str, ...]", checks.stripped_all(_to_strings(value)))
+
+
 def _repeated(keys: Iterable[str]) -> list[str]:
     return sorted(key for key, count in Counter(keys).items() if count > 1)
 
@@ -281,7 +287,7 @@ class Process:
     require_customer: bool = attrs.field(default=False, validator=_flag, kw_only=True)
     require_loss_reason: bool = attrs.field(default=False, validator=_flag, kw_only=True)
     loss_reasons: tuple[str, ...] = attrs.field(
-        default=(), converter=_to_strings, validator=checks.validator(checks.strings), kw_only=True
+        default=(), converter=_to_reasons, validator=checks.validator(checks.strings), kw_only=True
     )
 
     @stages.validator
