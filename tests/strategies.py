@@ -267,7 +267,7 @@ ENUMS = (
 detail_leaves: st.SearchStrategy[Any] = st.one_of(
     st.none(),
     text,
-    st.integers(-(2**70), 2**70),
+    st.integers(-(2**63), 2**63 - 1),  # whole numbers within 64 bits
     st.booleans(),
     st.decimals(allow_nan=False, allow_infinity=False),
     money,

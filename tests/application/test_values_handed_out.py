@@ -58,7 +58,9 @@ def test_errors_bulk_results_and_reports_pickle(app: SalesFlow, clock: FixedCloc
     app.mark_won(deal_id)
     clock.advance(dt.timedelta(days=1))
     for report in (app.pipeline(currency="GBP"), app.analytics(currency="GBP")):
-        assert pickle.loads(pickle.dumps(report)) == report
+        again = pickle.loads(pickle.dumps(report))
+        assert again == report
+        assert hash(again) == hash(report)
     with pytest.raises(TypeError):
         bulk.failed["x"] = ValidationError("no")  # type: ignore[index]
 

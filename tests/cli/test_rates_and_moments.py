@@ -79,6 +79,11 @@ def test_a_pair_given_two_rates_is_a_usage_error(run: Run, mixed: Path) -> None:
     assert done.err == ("salesflow: --rate 'NOK/USD=0.2': NOK/USD is given twice, as 0.1 and 0.2\n")
     again = run("board", "--currency", "USD", "--rate", "NOK/USD=0.1", "--rate", "NOK/USD=0.10")
     assert again.code == 0, again.err  # the same rate twice says nothing new
+    both = run("board", "--currency", "USD", "--rate", "NOK/USD=0.1", "--rate", "USD/NOK=9")
+    assert both.code == 2
+    assert "NOK/USD is given as 0.1, whose inverse is not 9" in both.err
+    inverse = run("board", "--currency", "USD", "--rate", "NOK/USD=0.1", "--rate", "USD/NOK=10")
+    assert inverse.code == 0, inverse.err
 
 
 def test_a_missing_rate_names_the_option_to_give(run: Run, mixed: Path) -> None:

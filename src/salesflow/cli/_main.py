@@ -181,6 +181,12 @@ def _rates(values: Sequence[str] | None) -> StaticRates | None:
             raise UsageError(
                 f"--rate {value!r}: {key[0]}/{key[1]} is given twice, as {table[key]} and {rate}"
             )
+        inverse = table.get((key[1], key[0]))
+        if inverse is not None and inverse * rate != 1:
+            raise UsageError(
+                f"--rate {value!r}: {key[1]}/{key[0]} is given as {inverse}, whose inverse is "
+                f"not {rate}; give one direction (the other follows)"
+            )
         table[key] = rate
     return StaticRates(table)
 

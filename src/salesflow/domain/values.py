@@ -130,7 +130,8 @@ class ReadOnlyMapping(Mapping[K, V]):
     def __eq__(self, other: object) -> bool:
         return self._items == other if isinstance(other, Mapping) else NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]  # its values may be anything
+    def __hash__(self) -> int:  # hashable when its values are, as a tuple is
+        return hash(frozenset(self._items.items()))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"a read-only mapping: cannot set {name!r}")
