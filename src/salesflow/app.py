@@ -600,18 +600,15 @@ class SalesFlow:
 
     def process(self, key: str) -> Process:
         """The process with this key; ``NotFound`` if none is defined."""
-        found = self._find_process(checks.name(key, "process(key=...)"))
-        if found is None:
-            raise NotFound(Message("Process {key!r} is not defined", key=key))
-        return found
+        return self._named_process(key, "process(key=...)")
 
     def _named_process(
-        self, key: object, where: str, defined: Mapping[str, Process] | None = None
+        self, key: object, argument: str, defined: Mapping[str, Process] | None = None
     ) -> Process:
-        """The process a command, query or report names by ``process=``, checked as its
-        argument; looked up in ``defined`` when given (a bulk import reads the
-        definitions once per batch), else among the processes defined now."""
-        name = checks.name(key, f"{where}(process=...)")
+        """The process ``key`` names, checked as ``argument`` (``pipeline(process=...)``);
+        looked up in ``defined`` when given (a bulk import reads the definitions once
+        per batch), else among the processes defined now. ``NotFound`` if none is."""
+        name = checks.name(key, argument)
         found = (defined if defined is not None else self._defined()).get(name)
         if found is None:
             raise NotFound(Message("Process {key!r} is not defined", key=name))
@@ -685,7 +682,7 @@ class SalesFlow:
     ) -> _Creation:
         """``create_opportunity``'s arguments checked, with the new opportunity's id
         (``defined``: the processes to look ``process`` up in, as ``_named_process``)."""
-        definition = self._named_process(process, command, defined)
+        definition = self._named_process(process, f"{command}(process=...)", defined)
         start = (
             definition.stage(checks.name(stage, f"{command}(stage=...)"))
             if stage is not None
@@ -1349,7 +1346,9 @@ class SalesFlow:
         query = SearchQuery(
             today=self._today(),
             text=checks.optional(checks.text)(text, f"{where}(text=...)"),
-            process=None if process is None else self._named_process(process, where).key,
+            process=None
+            if process is None
+            else self._named_process(process, f"{where}(process=...)").key,
             stages=None
             if stages is None
             else frozenset(checks.strings(stages, f"{where}(stages=...)")),
@@ -1390,7 +1389,7 @@ class SalesFlow:
         moment (inclusive), rebuilt from history.
         """
         where = "pipeline"
-        current = self._named_process(process, where)
+        current = self._named_process(process, f"{where}(process=...)")
         target = checks.optional(checks.currency)(currency, f"{where}(currency=...)")
         if basis not in ("value", "annual_value"):
             raise ValidationError(
@@ -1454,7 +1453,9 @@ class SalesFlow:
         query = ForecastQuery(
             start=first,
             end=last,
-            process=None if process is None else self._named_process(process, where).key,
+            process=None
+            if process is None
+            else self._named_process(process, f"{where}(process=...)").key,
             owner=checks.optional_person(owner, f"{where}(owner=...)"),
             group_by=group_by,
             deals=runs > 0,
@@ -1492,7 +1493,7 @@ class SalesFlow:
         won value, median sales cycle, stage conversion, days in stage, loss reasons
         and each stage's win rate (see ``docs/reports.md``)."""
         where = "analytics"
-        definition = self._named_process(process, where)
+        definition = self._named_process(process, f"{where}(process=...)")
         day = checks.optional(checks.day)
         first = day(start, f"{where}(start=...)")
         last = day(end, f"{where}(end=...)")
@@ -1516,7 +1517,7 @@ class SalesFlow:
     ) -> list[Opportunity]:
         """Open opportunities that have been in their stage longer than its
         ``rot_after``, longest first (paused ones are not counted)."""
-        definition = self._named_process(process, "stuck")
+        definition = self._named_process(process, "stuck(process=...)")
         moment = checks.optional(checks.aware)(now, "stuck(now=...)") or self._now()
         cutoffs: dict[str, dt.datetime] = {}
         for stage in definition.stages:

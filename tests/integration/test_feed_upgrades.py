@@ -34,7 +34,11 @@ from salesflow.postgres import PostgresRepository
 from salesflow.serialization import converter, encode_row
 from salesflow.sqlite import SQLiteRepository
 from salesflow.testing import T0, make_call, make_event, make_opportunity
-from tests.integration.upgrades import assert_the_query_side_answers
+from tests.integration.upgrades import (
+    assert_the_query_side_answers,
+    postgres_at_version,
+    sqlite_at_version,
+)
 
 #: The events of two workspaces as an older salesflow stored them, interleaved.
 STORED = [
@@ -91,13 +95,7 @@ def _v4_file(path: Path) -> None:
     connection = sqlite3.connect(path)
     try:
         with connection:
-            connection.execute(sqlite_module._VERSION_TABLE)
-            for step in range(4):
-                sqlite_module.MIGRATIONS[step](connection)
-                connection.execute(
-                    "INSERT INTO schema_version VALUES (?, '2026-01-05T10:00:00.000000Z')",
-                    (step + 1,),
-                )
+            sqlite_at_version(connection, 4)
             for opportunity in OPPORTUNITIES:
                 row = sqlite_module._storage_row(encode_row(opportunity, "main"))
                 names = list(row)
@@ -156,18 +154,7 @@ def test_a_version_3_postgres_schema_numbers_its_events_in_stored_order(
 ) -> None:
     quoted = f'"{fresh_schema}"'
     with psycopg.connect(postgres_dsn, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {quoted}")
-        connection.execute(
-            f"CREATE TABLE {quoted}.schema_version ("
-            "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        for step in range(3):
-            for statement in postgres_module._MIGRATIONS[step]:
-                if statement != "FILL_V3":  # fills columns of rows there are none of yet
-                    connection.execute(statement.replace("{s}", quoted))
-            connection.execute(
-                f"INSERT INTO {quoted}.schema_version (version) VALUES (%s)", (step + 1,)
-            )
+        postgres_at_version(connection, fresh_schema, 3)
         for opportunity in OPPORTUNITIES:
             row = encode_row(opportunity, "main")
             names = [n for n in row if n != "data"]

@@ -13,7 +13,6 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-import salesflow.postgres as postgres_module
 from salesflow import (
     Activity,
     ChangeSet,
@@ -37,7 +36,7 @@ from salesflow.testing import (
     make_process,
 )
 from tests import strategies
-from tests.integration.upgrades import assert_the_query_side_answers
+from tests.integration.upgrades import assert_the_query_side_answers, postgres_at_version
 
 pytestmark = pytest.mark.postgres
 
@@ -111,17 +110,7 @@ def old_schema(
     the migrations of that time, its rows written as salesflow then wrote them."""
     with psycopg.connect(dsn, autocommit=True) as connection:
         quoted = f'"{schema}"'
-        connection.execute(f"CREATE SCHEMA {quoted}")
-        connection.execute(
-            f"CREATE TABLE {quoted}.schema_version ("
-            "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        for step in range(version):
-            for statement in postgres_module._MIGRATIONS[step]:
-                connection.execute(statement.replace("{s}", quoted))
-            connection.execute(
-                f"INSERT INTO {quoted}.schema_version (version) VALUES (%s)", (step + 1,)
-            )
+        postgres_at_version(connection, schema, version)
         for opportunity in opportunities:
             row = encode_row(opportunity, "default")
             connection.execute(

@@ -19,6 +19,7 @@ from salesflow.postgres import PostgresRepository
 from salesflow.serialization import dump_record
 from salesflow.sqlite import SQLiteRepository
 from salesflow.testing import T0, make_process
+from tests.integration.upgrades import postgres_at_version, sqlite_at_version
 
 STORED = make_process("p-1", "Stored before the upgrade")
 LONG_AGO = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
@@ -38,13 +39,7 @@ def test_a_version_6_sqlite_file_keeps_its_definitions_as_the_first(tmp_path: Pa
     path = tmp_path / "old.db"
     connection = sqlite3.connect(path, isolation_level=None)
     try:
-        connection.execute(sqlite_module._VERSION_TABLE)
-        for step in range(6):
-            sqlite_module.MIGRATIONS[step](connection)
-            connection.execute(
-                "INSERT INTO schema_version VALUES (?, '2026-01-05T10:00:00.000000Z')",
-                (step + 1,),
-            )
+        sqlite_at_version(connection, 6)
         connection.execute(
             "INSERT INTO processes (workspace, key, data) VALUES ('main', 'p-1', ?)",
             (dump_record(STORED, "process 'p-1'"),),
@@ -65,18 +60,7 @@ def test_a_version_5_postgres_schema_keeps_its_definitions_as_the_first(
 ) -> None:
     quoted = f'"{fresh_schema}"'
     with psycopg.connect(postgres_dsn, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {quoted}")
-        connection.execute(
-            f"CREATE TABLE {quoted}.schema_version ("
-            "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        for step in range(5):
-            for statement in postgres_module._MIGRATIONS[step]:
-                if statement != "FILL_V3":  # fills columns of rows there are none of yet
-                    connection.execute(statement.replace("{s}", quoted))
-            connection.execute(
-                f"INSERT INTO {quoted}.schema_version (version) VALUES (%s)", (step + 1,)
-            )
+        postgres_at_version(connection, fresh_schema, 5)
         connection.execute(
             f"INSERT INTO {quoted}.processes (workspace, key, data) "
             "VALUES ('main', 'p-1', %s::jsonb)",

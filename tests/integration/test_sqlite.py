@@ -40,7 +40,7 @@ from salesflow.testing import (
     make_opportunity,
 )
 from tests import strategies
-from tests.integration.upgrades import assert_the_query_side_answers
+from tests.integration.upgrades import assert_the_query_side_answers, sqlite_at_version
 
 
 @contextlib.contextmanager
@@ -359,13 +359,7 @@ def old_file(
     """A file as schema ``version`` (2 or 3) left it, holding these records: made with
     the migrations of that time, its rows written as salesflow then wrote them."""
     with raw(path) as connection:
-        connection.execute(sqlite_module._VERSION_TABLE)
-        for step in range(version):
-            sqlite_module.MIGRATIONS[step](connection)
-            connection.execute(
-                "INSERT INTO schema_version VALUES (?, '2026-01-05T10:00:00.000000Z')",
-                (step + 1,),
-            )
+        sqlite_at_version(connection, version)
         for table, records in (("opportunities", opportunities), ("activities", activities)):
             names = V2_COLUMNS[table]
             for record in records:

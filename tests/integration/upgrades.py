@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 from salesflow import Opportunity
 from salesflow.ports import Repository
@@ -28,3 +29,36 @@ def assert_the_query_side_answers(repository: Repository, stored: Sequence[Oppor
     for basis in ("value", "annual_value"):
         totals = repository.pipeline_totals("standard", basis=basis)
         assert totals == pipeline_totals(stored, basis=basis)
+
+
+def sqlite_at_version(connection: Any, version: int) -> None:
+    """Make an empty SQLite file what schema ``version`` left: the migrations of that
+    time, each recorded in ``schema_version`` as salesflow records it."""
+    import salesflow.sqlite as sqlite_module
+
+    connection.execute(sqlite_module._VERSION_TABLE)
+    for step in range(version):
+        sqlite_module.MIGRATIONS[step](connection)
+        connection.execute(
+            "INSERT INTO schema_version VALUES (?, '2026-01-05T10:00:00.000000Z')", (step + 1,)
+        )
+
+
+def postgres_at_version(connection: Any, schema: str, version: int) -> None:
+    """Create ``schema`` as schema ``version`` left it (empty: the step that fills new
+    columns from existing rows has none to fill), each migration recorded."""
+    import salesflow.postgres as postgres_module
+
+    quoted = f'"{schema}"'
+    connection.execute(f"CREATE SCHEMA {quoted}")
+    connection.execute(
+        f"CREATE TABLE {quoted}.schema_version ("
+        "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    for step in range(version):
+        for statement in postgres_module._MIGRATIONS[step]:
+            if statement != "FILL_V3":
+                connection.execute(statement.replace("{s}", quoted))
+        connection.execute(
+            f"INSERT INTO {quoted}.schema_version (version) VALUES (%s)", (step + 1,)
+        )

@@ -218,11 +218,6 @@ def optional_text(value: object, where: str) -> str | None:
 # -- customers, links, notes, line items -------------------------------------------
 
 
-def _stripped(value: object) -> object:
-    """Text without the blanks around it (anything else is left to the validator)."""
-    return value.strip() if isinstance(value, str) else value
-
-
 @attrs.frozen
 class Individual:
     """A person as the customer of an opportunity (seed 002); the name is kept without
@@ -231,7 +226,7 @@ class Individual:
     _KEY: ClassVar[str] = "id"
 
     id: str = attrs.field(validator=checks.validator(checks.name))
-    name: str = attrs.field(converter=_stripped, validator=checks.validator(checks.name))
+    name: str = attrs.field(converter=checks.stripped, validator=checks.validator(checks.name))
 
 
 @attrs.frozen
@@ -242,7 +237,7 @@ class Organization:
     _KEY: ClassVar[str] = "id"
 
     id: str = attrs.field(validator=checks.validator(checks.name))
-    name: str = attrs.field(converter=_stripped, validator=checks.validator(checks.name))
+    name: str = attrs.field(converter=checks.stripped, validator=checks.validator(checks.name))
 
 
 Customer: TypeAlias = Individual | Organization
@@ -259,10 +254,10 @@ class Related:
 
     _KEY: ClassVar[str] = "id"
 
-    role: str = attrs.field(converter=_stripped, validator=checks.validator(checks.name))
+    role: str = attrs.field(converter=checks.stripped, validator=checks.validator(checks.name))
     id: str = attrs.field(validator=checks.validator(checks.name))
     name: str = attrs.field(
-        default="", converter=_stripped, validator=checks.validator(_related_name)
+        default="", converter=checks.stripped, validator=checks.validator(_related_name)
     )
 
 
