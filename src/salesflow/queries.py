@@ -19,6 +19,8 @@ in one pass with the functions here, which define what every answer must be:
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import heapq
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -107,28 +109,53 @@ class SearchQuery:
         return self.order_by.removeprefix("-")
 
     def matches(self, o: Opportunity) -> bool:
+        """Whether ``o`` passes every filter of this query."""
+        return all(test(o) for test in self._tests())
+
+    def _tests(self) -> list[Callable[[Opportunity], bool]]:
+        """One test per filter given, so that a pass over many opportunities evaluates
+        only those; the most selective equalities come first."""
+        tests: list[Callable[[Opportunity], bool]] = []
+        if self.owner is not None:
+            owner = self.owner
+            tests.append(lambda o: o.owner == owner)
+        if self.customer_id is not None:
+            customer_id = self.customer_id
+            tests.append(lambda o: o.customer is not None and o.customer.id == customer_id)
+        if self.process is not None:
+            process = self.process
+            tests.append(lambda o: o.process == process)
+        if self.stages is not None:
+            stages = self.stages
+            tests.append(lambda o: o.stage in stages)
+        if self.statuses is not None:
+            statuses = self.statuses
+            tests.append(lambda o: o.status in statuses)
+        if self.related_id is not None:
+            related_id = self.related_id
+            tests.append(lambda o: any(r.id == related_id for r in o.related))
+        if self.close_from is not None:
+            start = self.close_from
+            tests.append(lambda o: o.expected_close is not None and o.expected_close >= start)
+        if self.close_to is not None:
+            end = self.close_to
+            tests.append(lambda o: o.expected_close is not None and o.expected_close <= end)
+        if self.overdue is not None:
+            overdue, today = self.overdue, self.today
+            tests.append(
+                lambda o: (
+                    (
+                        o.status is Status.OPEN
+                        and o.expected_close is not None
+                        and o.expected_close < today
+                    )
+                    == overdue
+                )
+            )
         if self.text:
-            haystack = " ".join(
-                (o.title or "", o.description, o.customer.name if o.customer else "")
-            )
-            if self.text.casefold() not in haystack.casefold():
-                return False
-        close = o.expected_close
-        is_overdue = o.status is Status.OPEN and close is not None and close < self.today
-        return (
-            (self.process is None or o.process == self.process)
-            and (self.stages is None or o.stage in self.stages)
-            and (self.statuses is None or o.status in self.statuses)
-            and (self.owner is None or o.owner == self.owner)
-            and (
-                self.customer_id is None
-                or (o.customer is not None and o.customer.id == self.customer_id)
-            )
-            and (self.related_id is None or any(r.id == self.related_id for r in o.related))
-            and (self.close_from is None or (close is not None and close >= self.close_from))
-            and (self.close_to is None or (close is not None and close <= self.close_to))
-            and (self.overdue is None or is_overdue == self.overdue)
-        )
+            needle = self.text.casefold()
+            tests.append(lambda o: needle in _haystack(o))
+        return tests
 
     def sort_value(self, o: Opportunity) -> Any:
         """What ``o`` is ordered by (None: it has no value and comes last)."""
@@ -141,15 +168,63 @@ class SearchQuery:
             return o.display_title.casefold()
         return getattr(o, key)
 
+    def sort_key(self, o: Opportunity) -> tuple[Any, ...]:
+        """Where ``o`` goes in the answer: those with a value to order by first, by
+        that value (reversed for a descending order), then those without; ties by id."""
+        return self._sort_key()(o)
+
+    def _sort_key(self) -> Callable[[Opportunity], tuple[Any, ...]]:
+        value_of, descending = self.sort_value, self.descending
+        if self.order_key == "expected_close":
+
+            def value_of(o: Opportunity) -> Any:
+                return o.expected_close
+
+        def key(o: Opportunity) -> tuple[Any, ...]:
+            value = value_of(o)
+            if value is None:
+                return (1, o.id)
+            return (0, _Reversed(value) if descending else value, o.id)
+
+        return key
+
     def page(self, opportunities: Iterable[Opportunity]) -> Page:
-        """The page of ``opportunities`` this query asks for, in one pass."""
-        found = sorted((o for o in opportunities if self.matches(o)), key=lambda o: o.id)
-        present = [o for o in found if self.sort_value(o) is not None]
-        present.sort(key=self.sort_value, reverse=self.descending)
-        ordered = present + [o for o in found if self.sort_value(o) is None]
-        return Page(
-            items=tuple(ordered[self.offset : self.offset + self.limit]), total=len(ordered)
-        )
+        """The page of ``opportunities`` this query asks for, in one pass: the matches
+        are counted, and only the first ``offset + limit`` of them are ordered."""
+        found = list(opportunities)
+        for test in self._tests():
+            found = [o for o in found if test(o)]
+        wanted, key = self.offset + self.limit, self._sort_key()
+        if wanted < len(found):
+            first = heapq.nsmallest(wanted, found, key=key)
+        else:
+            first = sorted(found, key=key)
+        return Page(items=tuple(first[self.offset : wanted]), total=len(found))
+
+
+def _haystack(o: Opportunity) -> str:
+    """The text a search's ``text`` is looked for in, case-folded."""
+    customer = o.customer.name if o.customer else ""
+    return f"{o.title or ''} {o.description} {customer}".casefold()
+
+
+@functools.total_ordering
+class _Reversed:
+    """A value that orders the other way round, for a descending sort that still
+    breaks ties by ascending id."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Reversed) and bool(self.value == other.value)
+
+    def __lt__(self, other: _Reversed) -> bool:
+        return bool(other.value < self.value)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @attrs.frozen
