@@ -20,7 +20,8 @@ from typing import Any
 
 import attrs
 
-from salesflow.domain.activity import Activity
+from salesflow.domain import checks
+from salesflow.domain.activity import Activity, planned
 from salesflow.domain.events import Event, EventKind, recorded
 from salesflow.domain.opportunity import Opportunity, OpportunityAction
 from salesflow.domain.planner import (
@@ -62,6 +63,14 @@ def _activities(n: int) -> Message:
     if n == 1:
         return Message("1 planned activity")
     return Message("{count} planned activities", count=n)
+
+
+def _after(moment: dt.datetime, spec: StageAction) -> dt.datetime:
+    """When an activity booked for ``spec`` at ``moment`` is due."""
+    step = spec.due_after
+    if isinstance(step, checks.FrozenDelta):
+        return step.after(moment)
+    return moment + step
 
 
 def _stage(stage: Stage) -> Term:
@@ -461,7 +470,7 @@ class Deal:
             owner = opportunity.owner
         stage = action.stage if action else opportunity.stage if opportunity else None
         activity = self._put(
-            Activity(
+            planned(
                 id=self.new_id(),
                 title=title,
                 due=due,
@@ -487,7 +496,7 @@ class Deal:
         ``due_after`` from now."""
         spec = action.spec
         try:
-            when = due if due is not None else self.now.astimezone(self.timezone) + spec.due_after
+            when = due if due is not None else _after(self.now.astimezone(self.timezone), spec)
         except (OverflowError, ValueError):
             raise ValidationError(
                 f"Action {quoted(action.title)} of {self.opp.record}: its due_after "
