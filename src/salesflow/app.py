@@ -390,7 +390,8 @@ class SalesFlow:
                 with self.repository.command(opportunity_id):
                     changes, value = attempt()
                     stored = _stored(self.repository.commit(changes), changes) if changes else ()
-                    if stored:  # in the queue while this commit still holds its turn
+                    if stored and self._announcements.listening:
+                        # In the queue while this commit still holds its turn.
                         place = self._announcements.reserve()
             except BaseException as error:
                 if place is not None:  # rolled back: nothing to tell

@@ -7,7 +7,7 @@ import datetime as dt
 import threading
 from array import array
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Final, TypeVar
 
@@ -84,23 +84,7 @@ class InMemoryRepository(Repository):
     def command(self, opportunity_id: str | None) -> contextlib.AbstractContextManager[None]:
         """Holds the lock for the block: other threads' reads and writes wait. A commit
         in the block is undone if the block ends with an exception."""
-        return self._command()
-
-    @contextlib.contextmanager
-    def _command(self) -> Iterator[None]:
-        with self._lock:
-            if self._undo is not None:  # nested: join the open block
-                yield
-                return
-            self._undo = []
-            try:
-                yield
-            except BaseException:
-                for undo in reversed(self._undo):
-                    undo()
-                raise
-            finally:
-                self._undo = None
+        return _Block(self)
 
     def processes(self) -> list[Process]:
         with self._lock:
@@ -160,14 +144,18 @@ class InMemoryRepository(Repository):
                 if opportunity_id is None
                 else [self._activities[i] for i in self._activities_of.get(opportunity_id, ())]
             )
-            found = [
-                a
-                for a in candidates
-                if (status is None or a.status is status)
-                and (owner is None or a.owner == owner)
-                and (due_from is None or a.due >= due_from)
-                and (due_to is None or a.due <= due_to)
-            ]
+            found = (
+                list(candidates)
+                if status is None and owner is None and due_from is None and due_to is None
+                else [
+                    a
+                    for a in candidates
+                    if (status is None or a.status is status)
+                    and (owner is None or a.owner == owner)
+                    and (due_from is None or a.due >= due_from)
+                    and (due_to is None or a.due <= due_to)
+                ]
+            )
         return sort_activities(found)
 
     def history(self, opportunity_id: str) -> list[Event]:
@@ -343,16 +331,19 @@ class InMemoryRepository(Repository):
         activities: Mapping[str, Activity | _Gone],
     ) -> Callable[[], None]:
         """What puts back the state before ``changes`` (called with the lock held)."""
-        processes = {key: self._processes.get(key) for key in (p.key for p in changes.processes)}
+        processes: dict[str, Process | None] = {}
+        for process in changes.processes:
+            processes[process.key] = self._processes.get(process.key)
         definitions = {key: len(self._definitions.get(key, ())) for key in processes}
         version = self._processes_version
-        old_opportunities = {i: self._opportunities.get(i) for i in opportunities}
+        stored = self._opportunities.get
+        old_opportunities = {i: stored(i) for i in opportunities}
         old_activities = {i: self._activities.get(i) for i in activities}
-        lengths = {
-            e.opportunity_id: len(self._history.get(e.opportunity_id, ()))
-            for e in changes.events
-            if e.opportunity_id is not None
-        }
+        lengths: dict[str, int] = {}
+        for event in changes.events:
+            id_ = event.opportunity_id
+            if id_ is not None and id_ not in lengths:
+                lengths[id_] = len(self._history.get(id_, ()))
         feed = len(self._feed)
         calls = [call.id for call in changes.outbox]
 
@@ -406,6 +397,37 @@ class InMemoryRepository(Repository):
 
 #: Where a packed event holds its time (see :func:`~salesflow.domain.events.packed`).
 _AT: Final = 3
+
+
+class _Block:
+    """A command block of an :class:`InMemoryRepository` (see ``command``)."""
+
+    __slots__ = ("_joined", "_repository")
+
+    def __init__(self, repository: InMemoryRepository) -> None:
+        self._repository = repository
+        self._joined = False
+
+    def __enter__(self) -> None:
+        repository = self._repository
+        repository._lock.acquire()
+        if repository._undo is not None:  # nested: join the open block
+            self._joined = True
+        else:
+            repository._undo = []
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: object
+    ) -> None:
+        repository = self._repository
+        try:
+            if not self._joined:
+                undos, repository._undo = repository._undo, None
+                if kind is not None and undos:
+                    for undo in reversed(undos):
+                        undo()
+        finally:
+            repository._lock.release()
 
 
 def _current(staged: Mapping[str, V | _Gone], stored: Mapping[str, V], id_: str) -> V | None:

@@ -36,8 +36,9 @@ ids = st.one_of(
     st.uuids().map(lambda u: u.hex.upper()),  # 32 hex digits, but not as written back
     st.uuids().map(lambda u: "0x" + u.hex[2:]),  # int(..., 16) reads it, wrongly
     st.uuids().map(lambda u: " " + u.hex[1:]),
-    st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=40)
-    .map(lambda t: t.strip() or "x"),
+    st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=40).map(
+        lambda t: t.strip() or "x"
+    ),
 )
 values = st.one_of(
     st.none(),
@@ -58,6 +59,7 @@ values = st.one_of(
     position=st.integers(1, 2**63 - 1),
 )
 def test_a_packed_event_unpacks_to_an_equal_event(
+    *,
     id_: str,
     kind: EventKind,
     opportunity_id: str | None,
@@ -73,7 +75,8 @@ def test_a_packed_event_unpacks_to_an_equal_event(
     )
     back = unpacked(packed(event), position)
     assert back == event
-    assert back.id == id_ and type(back.id) is str
+    assert back.id == id_
+    assert type(back.id) is str
     assert back.position == position
     assert dict(back.details) == dict(event.details)
     assert back.changes == event.changes
@@ -102,7 +105,7 @@ def test_a_uuid_hex_id_is_packed_as_a_number_and_any_other_id_as_it_is() -> None
     ),
 )
 def test_a_step_of_days_and_hours_adds_as_its_relativedelta_does(
-    days: int, hours: int, minutes: int, seconds: int, microseconds: int, moment: dt.datetime
+    *, days: int, hours: int, minutes: int, seconds: int, microseconds: int, moment: dt.datetime
 ) -> None:
     parts = {
         "days": days,
@@ -121,7 +124,7 @@ def test_a_step_of_days_and_hours_adds_as_its_relativedelta_does(
 def test_a_step_in_months_or_to_a_day_adds_as_its_relativedelta_does() -> None:
     moment = dt.datetime(2026, 1, 31, 9, 0, tzinfo=OSLO)
     for parts in [{"months": 1}, {"years": 1, "days": 2}, {"day": 1}, {"hour": 8}]:
-        step = FrozenDelta(**parts)  # type: ignore[arg-type]
+        step = FrozenDelta(**parts)
         assert step.after(moment) == moment + relativedelta(**parts)  # type: ignore[arg-type]
 
 

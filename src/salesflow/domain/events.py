@@ -369,7 +369,9 @@ class Event:
         """This event at ``position`` in the feed: what a repository hands out once it
         has committed it. A copy sharing the (read-only) details, so numbering costs
         no re-validation."""
-        return _copy(self, position=_position(position, "Event.position"))
+        if type(position) is not int or not 0 <= position <= POSITION_MAX:
+            _position(position, "Event.position")  # raises, naming the rule
+        return _copy(self, position=position)
 
     @property
     def changes(self) -> Mapping[str, tuple[Any, Any]]:

@@ -153,7 +153,7 @@ def _check_transition(opportunity: Opportunity, process: Process, target: Stage)
     current = process.stage(opportunity.stage)
     free = target.kind is StageKind.LOST or not current.is_open
     if not free:
-        here, there = process.index(current.key), process.index(target.key)
+        here, there = process.stages.index(current), process.stages.index(target)
         if there < here and not process.allow_backward:
             raise TransitionNotAllowed(
                 Message(
