@@ -20,7 +20,6 @@ from salesflow.ports import ChangeSet
 
 __all__ = ["UnitOfWork"]
 
-_copy_opportunity = reviser(Opportunity)
 _copy_activity = reviser(Activity)
 
 
@@ -35,10 +34,9 @@ class UnitOfWork:
         """The records of ``deal`` that differ from what was loaded, each one version up,
         with the deal's events."""
         opportunities: tuple[Opportunity, ...] = ()
-        current = deal.opportunity
-        if current is not None and (current is not self.opportunity or deal.events):
+        if deal.changed_opportunity(self.opportunity):
             base = self.opportunity.version if self.opportunity is not None else 0
-            opportunities = (_copy_opportunity(current, version=base + 1),)
+            opportunities = (deal.settled(base + 1),)
         activities = []
         for activity in deal.activities.values():
             loaded = self.activities.get(activity.id)

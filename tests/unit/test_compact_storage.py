@@ -42,7 +42,7 @@ ids = st.one_of(
 )
 values = st.one_of(
     st.none(),
-    st.text(max_size=10),
+    st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=10),
     st.integers(-(2**63), 2**63 - 1),
     st.decimals(allow_nan=False, allow_infinity=False, places=2),
     st.just(NOW),
