@@ -43,6 +43,12 @@ class Announcements:
 
         return unsubscribe
 
+    @property
+    def listening(self) -> bool:
+        """Whether anyone subscribed: a commit made while nobody listens takes no place
+        in the queue (there is nobody to tell)."""
+        return bool(self._handlers)
+
     def _tell(self, event: Event) -> None:
         for handler in list(self._handlers):
             try:

@@ -22,10 +22,10 @@ import enum
 import functools
 import itertools
 import logging
+import os
 import random
 import time
 import types
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -253,7 +253,8 @@ class SalesFlow:
         self.policy: Policy = (
             _port(policy, "allows", "policy") if policy is not None else AllowAll()
         )
-        self._ids = ids if ids is not None else (lambda: uuid.uuid4().hex)
+        #: The host app's id factory (None: uuid4 hex, made here; see ``_new_id``).
+        self._ids = ids
         self._retries = checks.integer(retries, "SalesFlow(retries=...)", 0, 1000)
         self._backoff = backoff.total_seconds()
         self._announcements = Announcements()
@@ -286,6 +287,10 @@ class SalesFlow:
     # -- the command loop ------------------------------------------------------
 
     def _new_id(self) -> str:
+        """A new id: the host app's factory's, checked, or a uuid4 hex (which is always a
+        valid id, so it is not checked)."""
+        if self._ids is None:
+            return _uuid4_hex()
         return checks.name(_call(self._ids, "SalesFlow(ids=...)"), "SalesFlow(ids=...)(): a new id")
 
     def _now(self) -> dt.datetime:
@@ -313,8 +318,14 @@ class SalesFlow:
             activities = [activity]
         opportunity = None
         if opportunity_id is not None:
-            opportunity = self.get(opportunity_id)
-            process = self.process(opportunity.process)
+            # The id was checked at the boundary, and a stored opportunity's process key
+            # is a valid name: no public look-up (and its checks) is needed here.
+            opportunity = self.repository.get_opportunity(opportunity_id)
+            if opportunity is None:
+                raise NotFound(Message("Opportunity {id!r} does not exist", id=opportunity_id))
+            process = self._defined().get(opportunity.process)
+            if process is None:
+                raise NotFound(Message("Process {key!r} is not defined", key=opportunity.process))
             activities = self.repository.activities(opportunity_id=opportunity_id)
         deal = Deal(
             process=process,
@@ -330,14 +341,6 @@ class SalesFlow:
     def _allow(self, actor: str | None, command: str, opportunity: Opportunity | None) -> None:
         """Ask the policy; a refusal -- or a policy that fails, which refuses -- raises
         ``PermissionDenied``."""
-        target = (
-            Message(
-                "opportunity '{title}' ({id!r})", title=opportunity.display_title, id=opportunity.id
-            )
-            if opportunity is not None
-            else Message("this workspace")
-        )
-        who = actor or Message("An anonymous actor")
         try:
             allowed = self.policy.allows(actor, command, opportunity)
         except SalesflowError:
@@ -347,28 +350,25 @@ class SalesFlow:
             raise PermissionDenied(
                 Message(
                     "{who} may not {command} on {target}: the policy failed ({error})",
-                    who=who,
-                    command=command,
-                    target=target,
+                    **_refused(actor, command, opportunity),
                     error=f"{type(error).__name__}: {error}",
                 )
             ) from error
+        if allowed is True:  # only a plain True allows: anything else refuses
+            return
         if allowed is False:
             raise PermissionDenied(
                 Message(
-                    "{who} may not {command} on {target}", who=who, command=command, target=target
+                    "{who} may not {command} on {target}", **_refused(actor, command, opportunity)
                 )
             )
-        if allowed is not True:  # only a plain True allows: anything else refuses
-            raise PermissionDenied(
-                Message(
-                    "{who} may not {command} on {target}: the policy answered {answer!r}, not True",
-                    who=who,
-                    command=command,
-                    target=target,
-                    answer=allowed,
-                )
+        raise PermissionDenied(
+            Message(
+                "{who} may not {command} on {target}: the policy answered {answer!r}, not True",
+                **_refused(actor, command, opportunity),
+                answer=allowed,
             )
+        )
 
     def _commit(
         self,
@@ -390,7 +390,8 @@ class SalesFlow:
                 with self.repository.command(opportunity_id):
                     changes, value = attempt()
                     stored = _stored(self.repository.commit(changes), changes) if changes else ()
-                    if stored:  # in the queue while this commit still holds its turn
+                    if stored and self._announcements.listening:
+                        # In the queue while this commit still holds its turn.
                         place = self._announcements.reserve()
             except BaseException as error:
                 if place is not None:  # rolled back: nothing to tell
@@ -1585,6 +1586,28 @@ def _exact_sums(report: str) -> Iterator[None]:
             f"{report}: the amounts, converted at the rates given, are too large to sum "
             f"exactly ({type(error).__name__}); check the exchange rates"
         ) from error
+
+
+def _refused(actor: str | None, command: str, opportunity: Opportunity | None) -> dict[str, Any]:
+    """Who may not run which command on what: the parameters of a policy's refusal."""
+    target = (
+        Message(
+            "opportunity '{title}' ({id!r})", title=opportunity.display_title, id=opportunity.id
+        )
+        if opportunity is not None
+        else Message("this workspace")
+    )
+    return {"who": actor or Message("An anonymous actor"), "command": command, "target": target}
+
+
+_CLEAR_UUID4 = ~((0xF000 << 64) | (0xC000 << 48))  # the version and variant bits
+_SET_UUID4 = (0x4000 << 64) | (0x8000 << 48)  # version 4, the RFC 4122 variant
+
+
+def _uuid4_hex() -> str:
+    """A random (version 4) UUID's 32 hexadecimal digits: ``uuid.uuid4().hex``, made
+    without building a ``UUID`` object."""
+    return "%032x" % (int.from_bytes(os.urandom(16), "big") & _CLEAR_UUID4 | _SET_UUID4)
 
 
 def _call(port: Callable[[], T], name: str) -> T:

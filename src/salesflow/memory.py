@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import datetime as dt
 import threading
+from array import array
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Final, TypeVar
 
@@ -15,7 +15,7 @@ import attrs
 
 from salesflow import queries
 from salesflow.domain.activity import Activity
-from salesflow.domain.events import Event
+from salesflow.domain.events import Event, Packed, packed, unpacked
 from salesflow.domain.opportunity import Opportunity
 from salesflow.domain.process import Process
 from salesflow.domain.values import ActivityStatus, Status
@@ -48,7 +48,9 @@ _GONE: Final = _Gone()
 class InMemoryRepository(Repository):
     """Keeps everything in dictionaries; thread-safe; nothing survives the process.
 
-    Stored values are immutable, so reads hand out the stored objects themselves.
+    Stored values are immutable, so reads hand out the stored objects themselves,
+    except events: the history is held packed (see
+    :func:`~salesflow.domain.events.packed`), and each read builds its events anew.
     Activities are also indexed by opportunity, so that the activities of one
     opportunity are found without looking at any other.
     """
@@ -61,11 +63,13 @@ class InMemoryRepository(Repository):
         self._definitions: dict[str, list[tuple[dt.datetime, Process]]] = {}
         self._opportunities: dict[str, Opportunity] = {}
         self._activities: dict[str, Activity] = {}
-        #: opportunity id -> {activity id: activity}, for the activities naming one.
-        self._activities_of: dict[str, dict[str, Activity]] = {}
-        self._history: dict[str, list[Event]] = {}
-        #: Every committed event of the workspace, in position order (1, 2, ...).
-        self._feed: list[Event] = []
+        #: opportunity id -> the ids of the activities naming it (a tuple: the fewest
+        #: bytes, and one opportunity has few activities).
+        self._activities_of: dict[str, tuple[str, ...]] = {}
+        #: opportunity id -> the positions of its events, in order.
+        self._history: dict[str, array[int]] = {}
+        #: Every committed event of the workspace, packed; position n is at index n - 1.
+        self._feed: list[Packed] = []
         #: The outbox: each pending call by id, and when its lease ends (None: free).
         self._calls: dict[str, PendingCall] = {}
         self._leases: dict[str, dt.datetime | None] = {}
@@ -80,23 +84,7 @@ class InMemoryRepository(Repository):
     def command(self, opportunity_id: str | None) -> contextlib.AbstractContextManager[None]:
         """Holds the lock for the block: other threads' reads and writes wait. A commit
         in the block is undone if the block ends with an exception."""
-        return self._command()
-
-    @contextlib.contextmanager
-    def _command(self) -> Iterator[None]:
-        with self._lock:
-            if self._undo is not None:  # nested: join the open block
-                yield
-                return
-            self._undo = []
-            try:
-                yield
-            except BaseException:
-                for undo in reversed(self._undo):
-                    undo()
-                raise
-            finally:
-                self._undo = None
+        return _Block(self)
 
     def processes(self) -> list[Process]:
         with self._lock:
@@ -154,28 +142,35 @@ class InMemoryRepository(Repository):
             candidates: Iterable[Activity] = (
                 self._activities.values()
                 if opportunity_id is None
-                else self._activities_of.get(opportunity_id, {}).values()
+                else [self._activities[i] for i in self._activities_of.get(opportunity_id, ())]
             )
-            found = [
-                a
-                for a in candidates
-                if (status is None or a.status is status)
-                and (owner is None or a.owner == owner)
-                and (due_from is None or a.due >= due_from)
-                and (due_to is None or a.due <= due_to)
-            ]
+            found = (
+                list(candidates)
+                if status is None and owner is None and due_from is None and due_to is None
+                else [
+                    a
+                    for a in candidates
+                    if (status is None or a.status is status)
+                    and (owner is None or a.owner == owner)
+                    and (due_from is None or a.due >= due_from)
+                    and (due_to is None or a.due <= due_to)
+                ]
+            )
         return sort_activities(found)
 
     def history(self, opportunity_id: str) -> list[Event]:
         with self._lock:
-            return list(self._history.get(opportunity_id, ()))
+            return self._events_of(opportunity_id)
+
+    def _events_of(self, opportunity_id: str) -> list[Event]:
+        """The history of one opportunity (called with the lock held)."""
+        feed = self._feed
+        return [unpacked(feed[p - 1], p) for p in self._history.get(opportunity_id, ())]
 
     def changes(self, after: int, limit: int) -> list[Event]:
         with self._lock:
-            # Positions are 1, 2, ... in list order; bisect keeps this right should a
-            # subclass ever leave gaps.
-            start = bisect.bisect_right(self._feed, after, key=lambda e: e.position)
-            return self._feed[start : start + limit]
+            feed = self._feed
+            return [unpacked(feed[i], i + 1) for i in range(after, min(after + limit, len(feed)))]
 
     def claim_calls(
         self,
@@ -231,10 +226,13 @@ class InMemoryRepository(Repository):
     def revision(self, process: str | None, at: dt.datetime) -> Revision:
         with self._lock:
             histories = []
+            feed = self._feed
             for o in self._opportunities.values():
-                events = self._history.get(o.id, ())
-                if (process is None or o.process == process) and any(e.at > at for e in events):
-                    histories.append((o, tuple(events)))
+                if process is not None and o.process != process:
+                    continue
+                positions = self._history.get(o.id, ())
+                if any(feed[p - 1][_AT] > at for p in positions):
+                    histories.append((o, tuple(self._events_of(o.id))))
         return queries.revision(histories, at)
 
     def forecast_totals(self, query: ForecastQuery) -> ForecastTotals:
@@ -248,7 +246,7 @@ class InMemoryRepository(Repository):
         with self._lock:
             return queries.closed_deals(
                 self._opportunities.values(),
-                lambda id_: self._history.get(id_, ()),
+                self._events_of,
                 process=process,
                 start=start,
                 end=end,
@@ -298,11 +296,13 @@ class InMemoryRepository(Repository):
             # Every rule holds: apply the change set.
             if self._undo is not None:
                 self._undo.append(self._undoing(changes, opportunities, activities))
-            for process in changes.processes:
-                self._processes[process.key] = process
-                assert changes.defined_at is not None  # a ChangeSet checks it
-                self._definitions.setdefault(process.key, []).append((changes.defined_at, process))
             if changes.processes:
+                for process in changes.processes:
+                    self._processes[process.key] = process
+                    assert changes.defined_at is not None  # a ChangeSet checks it
+                    self._definitions.setdefault(process.key, []).append(
+                        (changes.defined_at, process)
+                    )
                 self._processes_version += 1
             self._opportunities.update(opportunities)
             for activity_id, final in activities.items():
@@ -311,14 +311,18 @@ class InMemoryRepository(Repository):
                 self._call_seq += 1
                 self._calls[call.id] = attrs.evolve(call, attempts=0, seq=self._call_seq)
                 self._leases[call.id] = None
-            stored = tuple(
-                event.numbered(len(self._feed) + n) for n, event in enumerate(changes.events, 1)
-            )
-            self._feed.extend(stored)
-            for event in stored:
+            feed, history = self._feed, self._history
+            stored = []
+            for event in changes.events:
+                feed.append(packed(event))
+                position = len(feed)
+                stored.append(event.numbered(position))
                 if event.opportunity_id is not None:
-                    self._history.setdefault(event.opportunity_id, []).append(event)
-            return stored
+                    positions = history.get(event.opportunity_id)
+                    if positions is None:
+                        positions = history[event.opportunity_id] = array("q")
+                    positions.append(position)
+            return tuple(stored)
 
     def _undoing(
         self,
@@ -327,16 +331,19 @@ class InMemoryRepository(Repository):
         activities: Mapping[str, Activity | _Gone],
     ) -> Callable[[], None]:
         """What puts back the state before ``changes`` (called with the lock held)."""
-        processes = {key: self._processes.get(key) for key in (p.key for p in changes.processes)}
+        processes: dict[str, Process | None] = {}
+        for process in changes.processes:
+            processes[process.key] = self._processes.get(process.key)
         definitions = {key: len(self._definitions.get(key, ())) for key in processes}
         version = self._processes_version
-        old_opportunities = {i: self._opportunities.get(i) for i in opportunities}
+        stored = self._opportunities.get
+        old_opportunities = {i: stored(i) for i in opportunities}
         old_activities = {i: self._activities.get(i) for i in activities}
-        lengths = {
-            e.opportunity_id: len(self._history.get(e.opportunity_id, ()))
-            for e in changes.events
-            if e.opportunity_id is not None
-        }
+        lengths: dict[str, int] = {}
+        for event in changes.events:
+            id_ = event.opportunity_id
+            if id_ is not None and id_ not in lengths:
+                lengths[id_] = len(self._history.get(id_, ()))
         feed = len(self._feed)
         calls = [call.id for call in changes.outbox]
 
@@ -373,16 +380,54 @@ class InMemoryRepository(Repository):
     def _put_activity(self, activity_id: str, activity: Activity | None) -> None:
         """Store (or, given None, remove) one activity, keeping the index in step."""
         previous = self._activities.pop(activity_id, None)
-        if previous is not None and previous.opportunity_id is not None:
-            bucket = self._activities_of[previous.opportunity_id]
-            del bucket[activity_id]
-            if not bucket:
-                del self._activities_of[previous.opportunity_id]
+        before = previous.opportunity_id if previous is not None else None
+        after = activity.opportunity_id if activity is not None else None
+        if before is not None and before != after:
+            listed = tuple(i for i in self._activities_of[before] if i != activity_id)
+            if listed:
+                self._activities_of[before] = listed
+            else:
+                del self._activities_of[before]
         if activity is None:
             return
-        self._activities[activity_id] = activity
-        if activity.opportunity_id is not None:
-            self._activities_of.setdefault(activity.opportunity_id, {})[activity_id] = activity
+        self._activities[activity.id] = activity
+        if after is not None and after != before:
+            self._activities_of[after] = (*self._activities_of.get(after, ()), activity.id)
+
+
+#: Where a packed event holds its time (see :func:`~salesflow.domain.events.packed`).
+_AT: Final = 3
+
+
+class _Block:
+    """A command block of an :class:`InMemoryRepository` (see ``command``)."""
+
+    __slots__ = ("_joined", "_repository")
+
+    def __init__(self, repository: InMemoryRepository) -> None:
+        self._repository = repository
+        self._joined = False
+
+    def __enter__(self) -> None:
+        repository = self._repository
+        repository._lock.acquire()
+        if repository._undo is not None:  # nested: join the open block
+            self._joined = True
+        else:
+            repository._undo = []
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: object
+    ) -> None:
+        repository = self._repository
+        try:
+            if not self._joined:
+                undos, repository._undo = repository._undo, None
+                if kind is not None and undos:
+                    for undo in reversed(undos):
+                        undo()
+        finally:
+            repository._lock.release()
 
 
 def _current(staged: Mapping[str, V | _Gone], stored: Mapping[str, V], id_: str) -> V | None:

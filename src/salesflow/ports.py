@@ -10,6 +10,7 @@ import abc
 import contextlib
 import contextvars
 import datetime as dt
+import operator
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -515,5 +516,9 @@ class Repository(abc.ABC):
         return tuple(dict.fromkeys(found))
 
 
+#: The order activities are listed in: by due time, then by id.
+_DUE_THEN_ID = operator.attrgetter("due", "id")
+
+
 def sort_activities(activities: Sequence[Activity]) -> list[Activity]:
-    return sorted(activities, key=lambda a: (a.due, a.id))
+    return sorted(activities, key=_DUE_THEN_ID)

@@ -15,10 +15,12 @@ from collections.abc import Iterable
 from salesflow.domain.activity import Activity
 from salesflow.domain.deal import Deal
 from salesflow.domain.opportunity import Opportunity
-from salesflow.domain.revision import revised
+from salesflow.domain.revision import reviser
 from salesflow.ports import ChangeSet
 
 __all__ = ["UnitOfWork"]
+
+_copy_activity = reviser(Activity)
 
 
 class UnitOfWork:
@@ -32,16 +34,15 @@ class UnitOfWork:
         """The records of ``deal`` that differ from what was loaded, each one version up,
         with the deal's events."""
         opportunities: tuple[Opportunity, ...] = ()
-        current = deal.opportunity
-        if current is not None and (current is not self.opportunity or deal.events):
+        if deal.changed_opportunity(self.opportunity):
             base = self.opportunity.version if self.opportunity is not None else 0
-            opportunities = (revised(current, version=base + 1),)
+            opportunities = (deal.settled(base + 1),)
         activities = []
         for activity in deal.activities.values():
             loaded = self.activities.get(activity.id)
             if activity is not loaded:
                 base = loaded.version if loaded is not None else 0
-                activities.append(revised(activity, version=base + 1))
+                activities.append(_copy_activity(activity, version=base + 1))
         return ChangeSet(
             opportunities=opportunities,
             activities=tuple(activities),

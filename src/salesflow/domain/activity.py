@@ -8,12 +8,12 @@ from collections.abc import Iterable
 import attrs
 
 from salesflow.domain import checks
-from salesflow.domain.revision import revised
+from salesflow.domain.revision import reviser
 from salesflow.domain.values import ActivityKind, ActivityStatus, Indicator
 from salesflow.errors import OutcomeRequired, ValidationError
 from salesflow.messages import Message
 
-__all__ = ["Activity", "ActivityIndicator", "indicator"]
+__all__ = ["Activity", "ActivityIndicator", "indicator", "planned"]
 
 _OPTIONAL_NAME = checks.validator(checks.optional_name)
 _OPTIONAL_MOMENT = checks.validator(checks.optional(checks.aware))
@@ -92,7 +92,39 @@ class Activity:
         """Cancelled at ``at`` (checked here: the copy runs no validators)."""
         self._require_planned("cancelled")
         checks.aware(at, f"Activity {self.id!r}.cancelled_at")
-        return revised(self, status=ActivityStatus.CANCELLED, cancelled_at=at)
+        return _copy(self, status=ActivityStatus.CANCELLED, cancelled_at=at)
+
+
+def planned(
+    *,
+    id: str,
+    title: str,
+    due: dt.datetime,
+    kind: ActivityKind,
+    opportunity_id: str | None,
+    stage: str | None,
+    action_id: str | None,
+    owner: str | None,
+    track_outcome: bool,
+    created_at: dt.datetime,
+) -> Activity:
+    """A new planned activity of values the domain has checked already (a new id, the
+    caller's arguments checked at the boundary or a stage action's, an opportunity's
+    id, stage and owner, the clock's checked time), built without running the field
+    validators again. Anything else builds an ``Activity``, which checks every field."""
+    return _copy(
+        _BLANK,
+        id=id,
+        title=title,
+        due=due,
+        kind=kind,
+        opportunity_id=opportunity_id,
+        stage=stage,
+        action_id=action_id,
+        owner=owner,
+        track_outcome=track_outcome,
+        created_at=created_at,
+    )
 
 
 @attrs.frozen
@@ -120,3 +152,11 @@ def indicator(
     else:
         state = Indicator.NONE
     return ActivityIndicator(state=state, open=len(days), overdue=overdue)
+
+
+#: Copies an activity without running its validators (see :func:`revised`).
+_copy = reviser(Activity)
+
+#: The activity :func:`planned` copies: every field it does not set is a new planned
+#: activity's default.
+_BLANK = Activity(id="-", title="-", due=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))

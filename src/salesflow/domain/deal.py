@@ -20,7 +20,8 @@ from typing import Any
 
 import attrs
 
-from salesflow.domain.activity import Activity
+from salesflow.domain import checks
+from salesflow.domain.activity import Activity, planned
 from salesflow.domain.events import Event, EventKind, recorded
 from salesflow.domain.opportunity import Opportunity, OpportunityAction
 from salesflow.domain.planner import (
@@ -64,6 +65,14 @@ def _activities(n: int) -> Message:
     return Message("{count} planned activities", count=n)
 
 
+def _after(moment: dt.datetime, spec: StageAction) -> dt.datetime:
+    """When an activity booked for ``spec`` at ``moment`` is due."""
+    step = spec.due_after
+    if isinstance(step, checks.FrozenDelta):
+        return step.after(moment)
+    return moment + step
+
+
 def _stage(stage: Stage) -> Term:
     """A stage's name in a message: translated when it is a built-in stage's."""
     return Term("stage", stage.name)
@@ -103,7 +112,11 @@ class Deal:
         new_id: Callable[[], str],
     ) -> None:
         self.process = process
-        self.opportunity = opportunity
+        #: The opportunity, less the changes of its actions in ``_edits`` (by action
+        #: id), which reading ``opportunity`` applies: a stage change unlinks, moves and
+        #: links in one copy of the opportunity (two with the commit's version).
+        self._opportunity = opportunity
+        self._edits: dict[str, OpportunityAction] = {}
         self._activities: dict[str, Activity] = {a.id: a for a in activities}
         self.now = now
         self.timezone = timezone
@@ -117,6 +130,54 @@ class Deal:
         self.outbox: list[OutboundCall] = []
 
     # -- reading ---------------------------------------------------------------
+
+    @property
+    def opportunity(self) -> Opportunity | None:
+        """The opportunity as the deal stands (None for a free-standing activity)."""
+        if self._edits:
+            self._opportunity = self._with_edits()
+            self._edits = {}
+        return self._opportunity
+
+    @opportunity.setter
+    def opportunity(self, value: Opportunity | None) -> None:
+        """Replace the opportunity; changes of actions not applied yet still apply to
+        it (they change only its actions)."""
+        self._opportunity = value
+
+    def _with_edits(self, **fields: Any) -> Opportunity:
+        """One copy of the opportunity with the pending action changes and ``fields``."""
+        base = self._opportunity
+        assert base is not None  # actions are edited only on an opportunity
+        edits = self._edits
+        if edits:
+            fields["actions"] = tuple(edits.get(a.id, a) for a in base.actions)
+        return revised(base, **fields)
+
+    def settled(self, version: int) -> Opportunity:
+        """The opportunity as the deal leaves it, at ``version``, in one copy."""
+        settled = self._with_edits(version=version)
+        self._opportunity, self._edits = settled, {}
+        return settled
+
+    def changed_opportunity(self, loaded: Opportunity | None) -> bool:
+        """Whether the deal changed the opportunity it loaded as ``loaded`` (or recorded
+        an event on it)."""
+        if self._opportunity is None:
+            return False
+        return bool(self._opportunity is not loaded or self._edits or self.events)
+
+    def _action(self, action_id: str) -> OpportunityAction | None:
+        """The opportunity's action ``action_id`` as the deal stands."""
+        found = self._edits.get(action_id)
+        if found is None and self._opportunity is not None:
+            found = self._opportunity.action(action_id)
+        return found
+
+    def _edit_action(self, action: OpportunityAction) -> None:
+        """Replace the action of the same id, as ``Opportunity.with_action`` does, when
+        the opportunity is next read."""
+        self._edits[action.id] = action
 
     @property
     def opp(self) -> Opportunity:
@@ -148,8 +209,8 @@ class Deal:
 
     def record(self, kind: EventKind, opportunity_id: str | None = None, **details: Any) -> None:
         """Append an event to the history this deal is writing."""
-        if opportunity_id is None and self.opportunity is not None:
-            opportunity_id = self.opportunity.id
+        if opportunity_id is None and self._opportunity is not None:
+            opportunity_id = self._opportunity.id
         self.events.append(
             recorded(
                 id=self.new_id(),
@@ -163,7 +224,9 @@ class Deal:
 
     def change(self, new: Opportunity, kind: EventKind, **details: Any) -> None:
         """Replace the opportunity with ``new``, recording ``kind`` and what changed."""
-        changes = new.changes_from(self.opportunity)
+        # Pending action changes leave the tracked fields as they are: compare with the
+        # opportunity they apply to.
+        changes = new.changes_from(self._opportunity)
         self.opportunity = new
         self.record(kind, new.id, **details, changes=changes)
 
@@ -177,12 +240,12 @@ class Deal:
     def _unlink(self, activity: Activity) -> None:
         """Free the action of a cancelled or deleted activity to be performed again: a
         deleted done activity takes the action's completion with it (seed 003)."""
-        if self.opportunity is None or activity.action_id is None:
+        if self._opportunity is None or activity.action_id is None:
             return
-        action = self.opportunity.action(activity.action_id)
+        action = self._action(activity.action_id)
         if action is not None and action.activity_id == activity.id:
             done = activity.status is ActivityStatus.DONE
-            self.opportunity = self.opportunity.with_action(
+            self._edit_action(
                 revised(
                     action, activity_id=None, completed_at=None if done else action.completed_at
                 )
@@ -456,12 +519,12 @@ class Deal:
         """Plan an activity: on the opportunity (in its current stage, or in the stage of
         ``action``, which it is linked to), or free-standing. The owner defaults to the
         opportunity's owner."""
-        opportunity = self.opportunity
+        opportunity = self._opportunity  # its id, owner and stage: not its actions
         if owner is None and opportunity is not None:
             owner = opportunity.owner
         stage = action.stage if action else opportunity.stage if opportunity else None
         activity = self._put(
-            Activity(
+            planned(
                 id=self.new_id(),
                 title=title,
                 due=due,
@@ -478,7 +541,7 @@ class Deal:
         details: dict[str, Any] = {"activity_id": activity.id, "title": title, "due": due}
         if action is not None:
             details["action_id"] = action.id
-            self.opportunity = self.opp.with_action(revised(action, activity_id=activity.id))
+            self._edit_action(revised(action, activity_id=activity.id))
         self.record(EventKind.ACTIVITY_SCHEDULED, **details)
         return activity
 
@@ -487,7 +550,7 @@ class Deal:
         ``due_after`` from now."""
         spec = action.spec
         try:
-            when = due if due is not None else self.now.astimezone(self.timezone) + spec.due_after
+            when = due if due is not None else _after(self.now.astimezone(self.timezone), spec)
         except (OverflowError, ValueError):
             raise ValidationError(
                 f"Action {quoted(action.title)} of {self.opp.record}: its due_after "
@@ -641,12 +704,16 @@ class Deal:
                     stage=_stage(source),
                 )
             )
-        moved = self.opp.moved(target, at=self.now, today=self.today, loss_reason=plan.loss_reason)
+        # Moved as it stands less its pending action changes (a move leaves actions as
+        # they are), which then apply to the moved copy.
+        base = self._opportunity if self._opportunity is not None else self.opp
+        moved = base.moved(target, at=self.now, today=self.today, loss_reason=plan.loss_reason)
         self.change(moved, EventKind.STAGE_CHANGED, **{"from": source.key, "to": target.key})
         if plan.reopens:
             self.record(EventKind.REOPENED, **{"from": source.key, "to": target.key})
         for action in plan.to_create:
-            self._book(self.opp.require_action(action.id), None)
+            found = self._action(action.id)
+            self._book(found if found is not None else self.opp.require_action(action.id), None)
         self.notice(Message("Moved to {stage}.", stage=_stage(target)))
 
     def auto_advance(self) -> None:

@@ -153,7 +153,7 @@ def _check_transition(opportunity: Opportunity, process: Process, target: Stage)
     current = process.stage(opportunity.stage)
     free = target.kind is StageKind.LOST or not current.is_open
     if not free:
-        here, there = process.index(current.key), process.index(target.key)
+        here, there = process.stages.index(current), process.stages.index(target)
         if there < here and not process.allow_backward:
             raise TransitionNotAllowed(
                 Message(
@@ -226,13 +226,12 @@ def plan_stage_change(
     auto-advance: nobody can be asked, so under ``CancelPolicy.ASK`` the activities of
     the stage being left are kept.
     """
-    record = Message("Opportunity {id!r}", id=opportunity.id)
     stage = process.stage(target)
     current = process.stage(opportunity.stage)
     if stage.key == current.key:
         # Nothing moves, but a reason given is still checked (a second mark_lost).
         if loss_reason is not None:
-            check_loss_reason(process, stage, loss_reason, record)
+            check_loss_reason(process, stage, loss_reason, _record(opportunity))
         return StageChangePlan(
             opportunity_id=opportunity.id,
             from_stage=current,
@@ -248,9 +247,14 @@ def plan_stage_change(
             loss_reason=opportunity.loss_reason,
         )
     _check_transition(opportunity, process, stage)
-    reason = check_loss_reason(process, stage, loss_reason, record)
+    reason = (
+        None  # what check_loss_reason says of no reason for a stage that is not LOST
+        if loss_reason is None and stage.kind is not StageKind.LOST
+        else check_loss_reason(process, stage, loss_reason, _record(opportunity))
+    )
     mine = {a.id: a for a in activities if a.opportunity_id == opportunity.id}
-    leaving = tuple(a for a in mine.values() if a.is_planned and a.stage == current.key)
+    planned = [a for a in mine.values() if a.status is ActivityStatus.PLANNED]
+    leaving = tuple(a for a in planned if a.stage == current.key)
     to_cancel: tuple[Activity, ...] = ()
     kept: tuple[Activity, ...] = ()
     needs_answer = False
@@ -261,18 +265,22 @@ def plan_stage_change(
         to_cancel, needs_answer = leaving, True
     else:
         kept = leaving
-    after_cancel = {key: a for key, a in mine.items() if a not in to_cancel}
-    today = now.astimezone(timezone).date()
+    after_cancel = mine
+    if to_cancel:
+        cancelled = {a.id for a in to_cancel}
+        after_cancel = {key: a for key, a in mine.items() if key not in cancelled}
     warnings = [
         f"Required action '{a.title}' of {current.name} is not completed."
         for a in opportunity.actions_of(current.key)
         if a.required and not a.completed
     ]
-    warnings += [
-        f"Activity '{a.title}' is overdue (due {a.due.astimezone(timezone).date()})."
-        for a in mine.values()
-        if a.is_planned and a.due.astimezone(timezone).date() < today
-    ]
+    if planned:
+        today = now.astimezone(timezone).date()
+        warnings += [
+            f"Activity '{a.title}' is overdue (due {day})."
+            for a in planned
+            if (day := a.due.astimezone(timezone).date()) < today
+        ]
     if opportunity.expected_close is None and stage.is_open:
         warnings.append("No expected close date is set.")
     return StageChangePlan(
@@ -289,3 +297,8 @@ def plan_stage_change(
         status=stage.status,
         loss_reason=reason,
     )
+
+
+def _record(opportunity: Opportunity) -> Message:
+    """How messages about a move name the opportunity."""
+    return Message("Opportunity {id!r}", id=opportunity.id)

@@ -254,7 +254,11 @@ class Stage:
     @property
     def status(self) -> Status:
         """The status of an opportunity in this stage (when not paused)."""
-        return Status(self.kind.value)
+        return _STATUS_OF[self.kind]
+
+
+#: The status of an opportunity in a stage of each kind.
+_STATUS_OF: dict[StageKind, Status] = {kind: Status(kind.value) for kind in StageKind}
 
 
 @attrs.frozen
