@@ -854,39 +854,37 @@ _stage_action_fields = _record_writer(StageAction)
 
 def _detail_text(value: Any) -> str:
     """The JSON text of :func:`encode_detail`'s data for ``value``."""
-    kind = type(value)
-    if kind is str:
-        return _quoted(value)
-    if value is None:
-        return "null"
-    if kind is bool:
-        return "true" if value else "false"
-    if kind is int:
-        return int.__repr__(value)
-    if kind is tuple:
-        return '{"type":"tuple","value":[' + ",".join([_detail_text(i) for i in value]) + "]}"
-    writer = _DETAIL_WRITERS.get(kind)
+    writer = _DETAIL_WRITERS.get(type(value))
     if writer is not None:
         return writer(value)
     return _compact(encode_detail(value))
 
 
+def _tuple_text(value: tuple[Any, ...]) -> str:
+    return '{"type":"tuple","value":[' + ",".join([_detail_text(i) for i in value]) + "]}"
+
+
+#: For each tuple of field names changes have, the text before each field's pair.
+_PAIR_HEADS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
 def _changes_text(value: Changes) -> str:
     names, old, new = value._names, value._old, value._new
+    heads = _PAIR_HEADS.get(names)
+    if heads is None:
+        heads = tuple(_quoted(name) + ':{"type":"tuple","value":[' for name in names)
+        if len(_PAIR_HEADS) >= _SHARED_MAX:
+            _PAIR_HEADS.clear()
+        _PAIR_HEADS[names] = heads
+    write = _detail_text
     if old is None:
         pairs = [
-            _quoted(name) + ':{"type":"tuple","value":[null,' + _detail_text(after) + "]}"
-            for name, after in zip(names, new, strict=True)
+            head + "null," + write(after) + "]}" for head, after in zip(heads, new, strict=True)
         ]
     else:
         pairs = [
-            _quoted(name)
-            + ':{"type":"tuple","value":['
-            + _detail_text(before)
-            + ","
-            + _detail_text(after)
-            + "]}"
-            for name, before, after in zip(names, old, new, strict=True)
+            head + write(before) + "," + write(after) + "]}"
+            for head, before, after in zip(heads, old, new, strict=True)
         ]
     return '{"type":"dict","value":{' + ",".join(pairs) + "}}"
 
@@ -923,6 +921,11 @@ def _tagged(tag: str, write: _Writer) -> _Writer:
 
 
 _DETAIL_WRITERS: dict[type, _Writer] = {
+    str: _quoted,
+    type(None): lambda v: "null",
+    bool: lambda v: "true" if v else "false",
+    int: int.__repr__,
+    tuple: _tuple_text,
     Changes: _changes_text,
     **dict.fromkeys(_MAPPINGS - {Changes}, _mapping_text),
     **{kind: _tagged(kind.__name__, lambda v: _scalar_text(v.value)) for kind in _ENUMS},

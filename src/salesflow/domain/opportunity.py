@@ -291,13 +291,15 @@ class Opportunity:
         return dict(zip(TRACKED_FIELDS, _tracked_values(self), strict=True))
 
     def changes_from(self, before: Opportunity | None) -> Changes:
-        """The tracked fields that differ from ``before`` (all of them when None)."""
+        """The tracked fields that differ from ``before`` (all of them when None). An
+        opportunity's fields hold immutable values only (its validators and converters
+        see to it), so the changes take them as they are."""
         new = _tracked_values(self)
         if before is None:
-            return Changes(TRACKED_FIELDS, None, new)
+            return Changes.frozen(TRACKED_FIELDS, None, new)
         old = _tracked_values(before)
         differ = [i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
-        return Changes(
+        return Changes.frozen(
             tuple(TRACKED_FIELDS[i] for i in differ),
             tuple(old[i] for i in differ),
             tuple(new[i] for i in differ),
