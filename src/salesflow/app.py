@@ -22,10 +22,10 @@ import enum
 import functools
 import itertools
 import logging
+import os
 import random
 import time
 import types
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -141,20 +141,6 @@ _CREATION_ARGUMENTS = frozenset(
 )
 
 
-def _merged(changes: Iterable[ChangeSet]) -> ChangeSet:
-    """One change set holding the records and events of several, in order."""
-    opportunities: list[Opportunity] = []
-    activities: list[Activity] = []
-    events: list[Event] = []
-    for change in changes:
-        opportunities.extend(change.opportunities)
-        activities.extend(change.activities)
-        events.extend(change.events)
-    return ChangeSet(
-        opportunities=tuple(opportunities), activities=tuple(activities), events=tuple(events)
-    )
-
-
 def _port(value: object, method: str, where: str) -> Any:
     if not callable(getattr(value, method, None)):
         raise ValidationError(f"SalesFlow({where}=...): expected an object with {method}()")
@@ -253,7 +239,7 @@ class SalesFlow:
         self.policy: Policy = (
             _port(policy, "allows", "policy") if policy is not None else AllowAll()
         )
-        self._ids = ids if ids is not None else (lambda: uuid.uuid4().hex)
+        self._ids = ids if ids is not None else _uuid4_hex
         self._retries = checks.integer(retries, "SalesFlow(retries=...)", 0, 1000)
         self._backoff = backoff.total_seconds()
         self._announcements = Announcements()
@@ -286,7 +272,10 @@ class SalesFlow:
     # -- the command loop ------------------------------------------------------
 
     def _new_id(self) -> str:
-        return checks.name(_call(self._ids, "SalesFlow(ids=...)"), "SalesFlow(ids=...)(): a new id")
+        ids = self._ids
+        if ids is _uuid4_hex:  # its ids need no check
+            return ids()
+        return checks.name(_call(ids, "SalesFlow(ids=...)"), "SalesFlow(ids=...)(): a new id")
 
     def _now(self) -> dt.datetime:
         return checks.aware(_call(self.clock.now, "Clock.now()"), "Clock.now()")
@@ -330,14 +319,6 @@ class SalesFlow:
     def _allow(self, actor: str | None, command: str, opportunity: Opportunity | None) -> None:
         """Ask the policy; a refusal -- or a policy that fails, which refuses -- raises
         ``PermissionDenied``."""
-        target = (
-            Message(
-                "opportunity '{title}' ({id!r})", title=opportunity.display_title, id=opportunity.id
-            )
-            if opportunity is not None
-            else Message("this workspace")
-        )
-        who = actor or Message("An anonymous actor")
         try:
             allowed = self.policy.allows(actor, command, opportunity)
         except SalesflowError:
@@ -347,28 +328,32 @@ class SalesFlow:
             raise PermissionDenied(
                 Message(
                     "{who} may not {command} on {target}: the policy failed ({error})",
-                    who=who,
+                    who=actor or Message("An anonymous actor"),
                     command=command,
-                    target=target,
+                    target=_target(opportunity),
                     error=f"{type(error).__name__}: {error}",
                 )
             ) from error
+        if allowed is True:
+            return
+        who = actor or Message("An anonymous actor")
+        target = _target(opportunity)
         if allowed is False:
             raise PermissionDenied(
                 Message(
                     "{who} may not {command} on {target}", who=who, command=command, target=target
                 )
             )
-        if allowed is not True:  # only a plain True allows: anything else refuses
-            raise PermissionDenied(
-                Message(
-                    "{who} may not {command} on {target}: the policy answered {answer!r}, not True",
-                    who=who,
-                    command=command,
-                    target=target,
-                    answer=allowed,
-                )
+        # Only a plain True allows: anything else refuses.
+        raise PermissionDenied(
+            Message(
+                "{who} may not {command} on {target}: the policy answered {answer!r}, not True",
+                who=who,
+                command=command,
+                target=target,
+                answer=allowed,
             )
+        )
 
     def _commit(
         self,
@@ -760,6 +745,9 @@ class SalesFlow:
         failed: dict[int, SalesflowError] = {}
         now = self._now()
         defined = self._defined()
+        opportunities: list[Opportunity] = []
+        activities: list[Activity] = []
+        events: list[Event] = []
         for position, item in batch:
             try:
                 if not isinstance(item, Mapping):
@@ -767,8 +755,8 @@ class SalesFlow:
                         f"{command}: item {position} is not a mapping of "
                         f"create_opportunity's arguments: {item!r}"
                     )
-                unknown = sorted(str(k) for k in set(item) - _CREATION_ARGUMENTS)
-                if unknown:
+                if not _CREATION_ARGUMENTS.issuperset(item):
+                    unknown = sorted(str(k) for k in set(item) - _CREATION_ARGUMENTS)
                     raise ValidationError(
                         f"{command}: item {position} has arguments create_opportunity does "
                         f"not take: {unknown}"
@@ -785,17 +773,26 @@ class SalesFlow:
                     new_id=self._new_id,
                 )
                 creation.carry_out(deal)
-                made.append(
-                    (position, creation.opportunity_id, UnitOfWork(None, ()).change_set(deal))
-                )
+                change = UnitOfWork(None, ()).change_set(deal)
             except SalesflowError as error:
                 failed[position] = error
+                continue
+            made.append((position, creation.opportunity_id, change))
+            opportunities.extend(change.opportunities)
+            activities.extend(change.activities)
+            events.extend(change.events)
 
         def write(changes: ChangeSet) -> None:
             self._commit(command, lambda: (changes, None))
 
         try:
-            write(_merged(change for _, _, change in made))
+            write(
+                ChangeSet(
+                    opportunities=tuple(opportunities),
+                    activities=tuple(activities),
+                    events=tuple(events),
+                )
+            )
             committed = made
         except ValidationError:
             committed = []
@@ -1565,6 +1562,26 @@ class SalesFlow:
             return known[pair]
 
         return reporting.converter(rate)
+
+
+def _target(opportunity: Opportunity | None) -> Message:
+    """What a command works on, as a refusal of the policy names it."""
+    if opportunity is None:
+        return Message("this workspace")
+    return Message(
+        "opportunity '{title}' ({id!r})", title=opportunity.display_title, id=opportunity.id
+    )
+
+
+#: The bits of a 128-bit number a random (version 4) UUID fixes: its variant (RFC 4122)
+#: and its version.
+_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
+
+
+def _uuid4_hex() -> str:
+    """The default id: ``uuid.uuid4().hex``, made without building a ``UUID``."""
+    return f"{int.from_bytes(os.urandom(16)) & _UUID4_CLEAR | _UUID4_SET:032x}"
 
 
 def _stored(events: tuple[Event, ...], changes: ChangeSet) -> tuple[Event, ...]:

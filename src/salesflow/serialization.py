@@ -809,24 +809,52 @@ def _writer(tp: Any) -> _Writer:
 def _record_writer(cls: type, *, leave_out: str = "", **writers: _Writer) -> _Writer:
     """The writer of an attrs record of ``cls``: its fields in order as one JSON
     object, each by the writer of its declared type, or by ``writers[name]``;
-    ``leave_out``, a field the text leaves out."""
+    ``leave_out``, a field the text leaves out. The common cases of each field's
+    writer (None, text, a number, an empty tuple) are written inline."""
     attrs.resolve_types(cls)
-    scope: dict[str, Any] = {"_cls": cls, "_whole": _through_converter(cls)}
+    scope: dict[str, Any] = {
+        "_cls": cls,
+        "_whole": _through_converter(cls),
+        "_q": _quoted,
+        "_r": int.__repr__,
+    }
+    lines = [
+        "def write(v):",
+        "    if type(v) is not _cls:",
+        "        return _whole(v)",
+    ]
     parts = []
     fields = [f for f in attrs.fields(cls) if f.name != leave_out]
     for n, field in enumerate(fields):
-        scope[f"_w{n}"] = writers.get(field.name) or _writer(field.type)
+        writer = writers.get(field.name)
+        scope[f"_w{n}"] = writer or _writer(field.type)
+        lines.append(f"    a{n} = v.{field.name}")
         literal = ("{" if n == 0 else ",") + _quoted(field.name) + ":"
-        parts.append(literal.replace("{", "{{") + f"{{_w{n}(v.{field.name})}}")
-    source = (
-        "def write(v):\n"
-        "    if type(v) is not _cls:\n"
-        "        return _whole(v)\n"
-        "    return f'''" + "".join(parts) + "}}'''\n"
-    )
-    exec(compile(source, f"<write {cls.__qualname__}>", "exec"), scope)
+        expression = f"_w{n}(a{n})" if writer else _inline(field.type, f"a{n}", f"_w{n}")
+        parts.append(literal.replace("{", "{{") + "{" + expression + "}")
+    lines.append("    return f'''" + "".join(parts) + "}}'''")
+    exec(compile("\n".join(lines), f"<write {cls.__qualname__}>", "exec"), scope)
     write: _Writer = scope["write"]
     return write
+
+
+def _inline(tp: Any, name: str, writer: str) -> str:
+    """The expression writing the field ``name`` of type ``tp``: its common cases
+    inline, anything else by its ``writer``."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin in (Union, types.UnionType) and type(None) in args:
+        members = set(args) - {type(None)}
+        some = _inline(members.pop(), name, writer) if len(members) == 1 else f"{writer}({name})"
+        return f'"null" if {name} is None else {some}'
+    if tp is str:
+        return f"_q({name}) if type({name}) is str else {writer}({name})"
+    if tp is int:
+        return f"_r({name}) if type({name}) is int else {writer}({name})"
+    if tp is bool:
+        return f'"true" if {name} is True else "false" if {name} is False else {writer}({name})'
+    if origin is tuple:
+        return f'"[]" if {name} == () else {writer}({name})'
+    return f"{writer}({name})"
 
 
 #: The text of each stage action definition written lately, by the identity of the
@@ -876,10 +904,16 @@ def _changes_text(value: Changes) -> str:
         if len(_PAIR_HEADS) >= _SHARED_MAX:
             _PAIR_HEADS.clear()
         _PAIR_HEADS[names] = heads
-    write = _detail_text
-    if old is None:
+    write, quoted = _detail_text, _quoted
+    if old is None:  # a creation: no old values, and most new ones None or text
         pairs = [
-            head + "null," + write(after) + "]}" for head, after in zip(heads, new, strict=True)
+            head
+            + (
+                "null,null]}"
+                if after is None
+                else "null," + (quoted(after) if type(after) is str else write(after)) + "]}"
+            )
+            for head, after in zip(heads, new, strict=True)
         ]
     else:
         pairs = [

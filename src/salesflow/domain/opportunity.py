@@ -579,23 +579,41 @@ def clean_fields(fields: Mapping[str, Any], opportunity_id: str) -> dict[str, An
     title that is empty or only blanks becomes None (no title); a lone ``Related`` or
     team member is one.
     """
-    record = f"Opportunity {opportunity_id!r}"
     clean: dict[str, Any] = {}
     for name, value in fields.items():
         check = _FIELD_CHECKS.get(name)
         if check is None:
-            raise ValidationError(f"{record}: {name!r} is not a field that can be set")
-        where = f"{record}.{name}"
+            raise ValidationError(
+                f"Opportunity {opportunity_id!r}: {name!r} is not a field that can be set"
+            )
         try:
-            clean[name] = check(value, where)
-        except ValidationError as error:
-            message = error.message
-            if isinstance(message, Message) and message.params.get("where") == where:
-                field = Message(
-                    "{record}.{field}",
-                    record=Message("Opportunity {id!r}", id=opportunity_id),
-                    field=name,
-                )
-                raise ValidationError(message.with_params(where=field)) from None
-            raise
+            # The checks are pure: the field is named only when one fails.
+            clean[name] = check(value, _UNNAMED)
+        except ValidationError:
+            clean[name] = _named_check(check, value, name, opportunity_id)
     return clean
+
+
+#: What :func:`clean_fields` checks a value as first, to name the field only if it fails.
+_UNNAMED = "a field"
+
+
+def _named_check(
+    check: Callable[[Any, str], Any], value: object, name: str, opportunity_id: str
+) -> Any:
+    """``check`` run again on a value it refused, naming the field: the error as
+    :func:`clean_fields` raises it."""
+    record = f"Opportunity {opportunity_id!r}"
+    where = f"{record}.{name}"
+    try:
+        return check(value, where)
+    except ValidationError as error:
+        message = error.message
+        if isinstance(message, Message) and message.params.get("where") == where:
+            field = Message(
+                "{record}.{field}",
+                record=Message("Opportunity {id!r}", id=opportunity_id),
+                field=name,
+            )
+            raise ValidationError(message.with_params(where=field)) from None
+        raise
