@@ -673,6 +673,8 @@ def encode_row(value: Opportunity | Activity | Event, workspace: str) -> dict[st
         record = record_name("opportunity", value.id, workspace)
         annual = value.annual_value
         columns: dict[str, Any] = {
+            "workspace": workspace,
+            "id": value.id,
             "version": value.version,
             "process": value.process,
             "stage": value.stage,
@@ -693,6 +695,8 @@ def encode_row(value: Opportunity | Activity | Event, workspace: str) -> dict[st
     elif isinstance(value, Activity):
         record = record_name("activity", value.id, workspace)
         columns = {
+            "workspace": workspace,
+            "id": value.id,
             "version": value.version,
             "opportunity_id": value.opportunity_id,
             "status": value.status.value,
@@ -702,12 +706,15 @@ def encode_row(value: Opportunity | Activity | Event, workspace: str) -> dict[st
     else:
         record = record_name("event", value.id, workspace)
         columns = {
+            "workspace": workspace,
+            "id": value.id,
             "opportunity_id": value.opportunity_id,
             "kind": value.kind.value,
             "at": _utc(value.at, record),
             "actor": value.actor,
         }
-    return {"workspace": workspace, "id": value.id, **columns, "data": dump_record(value, record)}
+    columns["data"] = dump_record(value, record)
+    return columns
 
 
 def _utc(moment: dt.datetime, record: str) -> dt.datetime:
@@ -779,7 +786,8 @@ def _writer(tp: Any) -> _Writer:
     if tp is Money:
         return lambda v: _money_text(v) if type(v) in (FrozenMoney, Money) else fallback(v)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return lambda v: _scalar_text(v.value) if type(v) is tp else fallback(v)
+        texts = {member: _scalar_text(member.value) for member in tp}
+        return lambda v: texts[v] if type(v) is tp else fallback(v)
     if tp is StageAction:
         return _stage_action_text
     if isinstance(tp, type) and attrs.has(tp):
@@ -889,7 +897,16 @@ def _detail_text(value: Any) -> str:
 
 
 def _tuple_text(value: tuple[Any, ...]) -> str:
+    if not value:
+        return '{"type":"tuple","value":[]}'
     return '{"type":"tuple","value":[' + ",".join([_detail_text(i) for i in value]) + "]}"
+
+
+def _enum_writer(kind: type[enum.Enum]) -> _Writer:
+    """The writer of members of ``kind`` in details: each member's text made once."""
+    head = '{"type":' + _quoted(kind.__name__) + ',"value":'
+    texts = {member: head + _scalar_text(member.value) + "}" for member in kind}
+    return texts.__getitem__
 
 
 #: For each tuple of field names changes have, the text before each field's pair.
@@ -962,7 +979,7 @@ _DETAIL_WRITERS: dict[type, _Writer] = {
     tuple: _tuple_text,
     Changes: _changes_text,
     **dict.fromkeys(_MAPPINGS - {Changes}, _mapping_text),
-    **{kind: _tagged(kind.__name__, lambda v: _scalar_text(v.value)) for kind in _ENUMS},
+    **{kind: _enum_writer(kind) for kind in _ENUMS},
     FrozenMoney: _tagged("Money", _money_text),
     Money: _tagged("Money", _money_text),
     dt.date: _tagged("date", lambda v: '"' + v.isoformat() + '"'),

@@ -371,7 +371,11 @@ _LAST_MOMENT: list[tuple[dt.datetime, str]] = [
 
 
 def _sql(columns: Mapping[str, object]) -> dict[str, object]:
-    return {name: _column_value(value) for name, value in columns.items()}
+    as_is = _AS_IS
+    return {
+        name: value if type(value) in as_is else _column_value(value)
+        for name, value in columns.items()
+    }
 
 
 #: Millionths in a whole unit of an amount.
