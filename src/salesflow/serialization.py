@@ -909,28 +909,32 @@ def _enum_writer(kind: type[enum.Enum]) -> _Writer:
     return texts.__getitem__
 
 
-#: For each tuple of field names changes have, the text before each field's pair.
-_PAIR_HEADS: dict[tuple[str, ...], tuple[str, ...]] = {}
+#: For each tuple of field names changes have: the text before each field's pair; the
+#: same with a None old value; and the whole pair of two None values.
+_PAIR_TEXTS: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {}
+
+
+def _pair_texts(names: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    found = _PAIR_TEXTS.get(names)
+    if found is None:
+        heads = tuple(_quoted(name) + ':{"type":"tuple","value":[' for name in names)
+        found = (heads, tuple((head + "null,", head + "null,null]}") for head in heads))
+        if len(_PAIR_TEXTS) >= _SHARED_MAX:
+            _PAIR_TEXTS.clear()
+        _PAIR_TEXTS[names] = found
+    return found
 
 
 def _changes_text(value: Changes) -> str:
     names, old, new = value._names, value._old, value._new
-    heads = _PAIR_HEADS.get(names)
-    if heads is None:
-        heads = tuple(_quoted(name) + ':{"type":"tuple","value":[' for name in names)
-        if len(_PAIR_HEADS) >= _SHARED_MAX:
-            _PAIR_HEADS.clear()
-        _PAIR_HEADS[names] = heads
+    heads, created = _pair_texts(names)
     write, quoted = _detail_text, _quoted
     if old is None:  # a creation: no old values, and most new ones None or text
         pairs = [
-            head
-            + (
-                "null,null]}"
-                if after is None
-                else "null," + (quoted(after) if type(after) is str else write(after)) + "]}"
-            )
-            for head, after in zip(heads, new, strict=True)
+            nothing
+            if after is None
+            else start + (quoted(after) if type(after) is str else write(after)) + "]}"
+            for (start, nothing), after in zip(created, new, strict=True)
         ]
     else:
         pairs = [
