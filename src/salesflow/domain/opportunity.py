@@ -587,33 +587,40 @@ def clean_fields(fields: Mapping[str, Any], opportunity_id: str) -> dict[str, An
                 f"Opportunity {opportunity_id!r}: {name!r} is not a field that can be set"
             )
         try:
-            # The checks are pure: the field is named only when one fails.
+            # The field is named only when its check fails.
             clean[name] = check(value, _UNNAMED)
-        except ValidationError:
-            clean[name] = _named_check(check, value, name, opportunity_id)
+        except ValidationError as error:
+            raise _named(error, check, value, name, opportunity_id) from None
     return clean
 
 
-#: What :func:`clean_fields` checks a value as first, to name the field only if it fails.
-_UNNAMED = "a field"
+#: What :func:`clean_fields` checks a value as first, to name the field only if it fails
+#: (no text holds it: a NUL character is shown as ``\x00``).
+_UNNAMED = "\x00field\x00"
 
 
-def _named_check(
-    check: Callable[[Any, str], Any], value: object, name: str, opportunity_id: str
-) -> Any:
-    """``check`` run again on a value it refused, naming the field: the error as
-    :func:`clean_fields` raises it."""
-    record = f"Opportunity {opportunity_id!r}"
-    where = f"{record}.{name}"
-    try:
-        return check(value, where)
-    except ValidationError as error:
-        message = error.message
-        if isinstance(message, Message) and message.params.get("where") == where:
-            field = Message(
-                "{record}.{field}",
-                record=Message("Opportunity {id!r}", id=opportunity_id),
-                field=name,
-            )
-            raise ValidationError(message.with_params(where=field)) from None
-        raise
+def _named(
+    error: ValidationError,
+    check: Callable[[Any, str], Any],
+    value: object,
+    name: str,
+    opportunity_id: str,
+) -> ValidationError:
+    """The error of a field's failed check, naming the field as :func:`clean_fields`
+    raises it."""
+    message = error.message
+    if isinstance(message, Message) and message.params.get("where") == _UNNAMED:
+        field = Message(
+            "{record}.{field}",
+            record=Message("Opportunity {id!r}", id=opportunity_id),
+            field=name,
+        )
+        return ValidationError(message.with_params(where=field))
+    where = f"Opportunity {opportunity_id!r}.{name}"
+    if message is not None:  # translatable, naming the field elsewhere: check again
+        try:
+            check(value, where)
+        except ValidationError as named:
+            return named
+    error.args = (str(error).replace(_UNNAMED, where), *error.args[1:])
+    return error
