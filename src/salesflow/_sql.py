@@ -14,6 +14,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import datetime as dt
+import decimal
 import json
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -99,8 +100,19 @@ class Cursor(Protocol):
     def fetchall(self) -> list[Any]: ...
 
 
+#: Exact arithmetic for :func:`micro_units`: amounts of fewer digits than this precision
+#: are scaled without rounding, whatever context the host application set.
+_SCALING = decimal.Context(prec=60)
+
+
 def micro_units(amount: Decimal) -> int:
     """An amount with at most six decimal places as an exact integer of millionths."""
+    if amount.is_finite() and amount.adjusted() < 40:  # scaled exactly (60 digits)
+        scaled = amount.scaleb(checks.AMOUNT_PLACES, _SCALING)
+        whole = int(scaled)
+        if scaled != whole:
+            raise ValueError(f"{amount} has more than {checks.AMOUNT_PLACES} decimal places")
+        return whole
     sign, digits, exponent = amount.as_tuple()
     if not isinstance(exponent, int):
         raise ValueError(f"{amount} is not a finite amount")

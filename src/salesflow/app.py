@@ -141,20 +141,6 @@ _CREATION_ARGUMENTS = frozenset(
 )
 
 
-def _merged(changes: Iterable[ChangeSet]) -> ChangeSet:
-    """One change set holding the records and events of several, in order."""
-    opportunities: list[Opportunity] = []
-    activities: list[Activity] = []
-    events: list[Event] = []
-    for change in changes:
-        opportunities.extend(change.opportunities)
-        activities.extend(change.activities)
-        events.extend(change.events)
-    return ChangeSet(
-        opportunities=tuple(opportunities), activities=tuple(activities), events=tuple(events)
-    )
-
-
 def _port(value: object, method: str, where: str) -> Any:
     if not callable(getattr(value, method, None)):
         raise ValidationError(f"SalesFlow({where}=...): expected an object with {method}()")
@@ -761,6 +747,9 @@ class SalesFlow:
         failed: dict[int, SalesflowError] = {}
         now = self._now()
         defined = self._defined()
+        opportunities: list[Opportunity] = []
+        activities: list[Activity] = []
+        events: list[Event] = []
         for position, item in batch:
             try:
                 if not isinstance(item, Mapping):
@@ -768,8 +757,8 @@ class SalesFlow:
                         f"{command}: item {position} is not a mapping of "
                         f"create_opportunity's arguments: {item!r}"
                     )
-                unknown = sorted(str(k) for k in set(item) - _CREATION_ARGUMENTS)
-                if unknown:
+                if not _CREATION_ARGUMENTS.issuperset(item):
+                    unknown = sorted(str(k) for k in set(item) - _CREATION_ARGUMENTS)
                     raise ValidationError(
                         f"{command}: item {position} has arguments create_opportunity does "
                         f"not take: {unknown}"
@@ -786,17 +775,26 @@ class SalesFlow:
                     new_id=self._new_id,
                 )
                 creation.carry_out(deal)
-                made.append(
-                    (position, creation.opportunity_id, UnitOfWork(None, ()).change_set(deal))
-                )
+                change = UnitOfWork(None, ()).change_set(deal)
             except SalesflowError as error:
                 failed[position] = error
+                continue
+            made.append((position, creation.opportunity_id, change))
+            opportunities.extend(change.opportunities)
+            activities.extend(change.activities)
+            events.extend(change.events)
 
         def write(changes: ChangeSet) -> None:
             self._commit(command, lambda: (changes, None))
 
         try:
-            write(_merged(change for _, _, change in made))
+            write(
+                ChangeSet(
+                    opportunities=tuple(opportunities),
+                    activities=tuple(activities),
+                    events=tuple(events),
+                )
+            )
             committed = made
         except ValidationError:
             committed = []

@@ -334,9 +334,15 @@ _VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
 # -- values in columns -------------------------------------------------------------
 
 
+#: The types of column values SQLite stores as they are.
+_AS_IS = frozenset({str, int, type(None), bool, float, bytes})
+
+
 def _column_value(value: object) -> object:
     """Python values as SQLite stores them: sortable text for moments and dates,
     exact decimal text for amounts."""
+    if type(value) in _AS_IS:
+        return value
     if isinstance(value, dt.datetime):
         return _utc_text(value)
     if isinstance(value, dt.date):
@@ -347,13 +353,29 @@ def _column_value(value: object) -> object:
 
 
 def _utc_text(moment: dt.datetime) -> str:
-    """A UTC moment as fixed-width text that sorts in time order."""
+    """A UTC moment as fixed-width text that sorts in time order. The last one is
+    kept: the records of a commit are mostly stamped with the same moment."""
+    last = _LAST_MOMENT[0]
+    if last[0] == moment:  # the same instant: the same UTC text
+        return last[1]
     utc = moment.astimezone(dt.UTC).replace(tzinfo=None)
-    return utc.isoformat(timespec="microseconds") + "Z"
+    text = utc.isoformat(timespec="microseconds") + "Z"
+    _LAST_MOMENT[0] = (moment, text)
+    return text
+
+
+#: The moment :func:`_utc_text` wrote last, and its text.
+_LAST_MOMENT: list[tuple[dt.datetime, str]] = [
+    (dt.datetime(1970, 1, 1, tzinfo=dt.UTC), "1970-01-01T00:00:00.000000Z")
+]
 
 
 def _sql(columns: Mapping[str, object]) -> dict[str, object]:
-    return {name: _column_value(value) for name, value in columns.items()}
+    as_is = _AS_IS
+    return {
+        name: value if type(value) in as_is else _column_value(value)
+        for name, value in columns.items()
+    }
 
 
 #: Millionths in a whole unit of an amount.
@@ -364,18 +386,23 @@ def _storage_row(columns: Mapping[str, object]) -> dict[str, object]:
     """A row of :func:`encode_row` as the file stores it: each amount also as whole
     units and millionths, two integers that SQLite sums and orders exactly."""
     row = _sql(columns)
-    for prefix in ("value", "annual"):
-        name = f"{prefix}_amount"
-        if name not in columns:
+    for amount_column, whole_column, micro_column in _SPLIT_AMOUNTS:
+        if amount_column not in columns:
             continue
-        amount = columns[name]
+        amount = columns[amount_column]
         whole: int | None = None
         micro: int | None = None
         if isinstance(amount, Decimal):
             whole, micro = divmod(micro_units(amount), _MICRO)
-        row[f"{prefix}_whole"] = whole
-        row[f"{prefix}_micro"] = micro
+        row[whole_column] = whole
+        row[micro_column] = micro
     return row
+
+
+#: The amount columns :func:`_storage_row` also writes as whole units and millionths.
+_SPLIT_AMOUNTS = tuple(
+    (f"{prefix}_amount", f"{prefix}_whole", f"{prefix}_micro") for prefix in ("value", "annual")
+)
 
 
 def _pipeline_sums(annual: str) -> str:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import attrs
 import pytest
 
-from salesflow import EventKind, Money, SalesFlow
+from salesflow import EventKind, Money, Organization, Related, SalesFlow
 from salesflow.errors import LossReasonRequired, PermissionDenied, UnknownStage, ValidationError
 from tests.application.conftest import MakeApp
 
@@ -114,3 +116,56 @@ def test_bad_arguments_are_refused_before_anything_happens(
     with pytest.raises(ValidationError, match=message):
         app.create_opportunities(**arguments)
     assert app.search().total == 0
+
+
+def _counting_ids() -> Callable[[], str]:
+    calls = itertools.count(1)
+    return lambda: f"id-{next(calls)}"
+
+
+def test_an_imported_opportunity_is_the_one_create_opportunity_makes(make_app: MakeApp) -> None:
+    """The same arguments give the same records -- the opportunity with its actions,
+    its activities and its history -- through the bulk path as one by one, stored and
+    read back; and each is a record its own validators accept."""
+    from tests.unit.support import seed003_process
+
+    items: list[dict[str, Any]] = [
+        {
+            "title": "  Spaced  ",
+            "process": "seed003",
+            "customer": Organization("c-1", " Acme "),
+            "value": Money("1200.50", "EUR"),
+            "annual_value": Money(300, "EUR"),
+            "probability": 35,
+            "expected_close": dt.date(2026, 9, 1),
+            "owner": "  ann ",
+            "description": "Big one",
+            "external_ref": "crm-7",
+            "related": [Related("contact", "p-1", "Pat")],
+        },
+        {"customer": Organization("c-2", "Beta"), "process": "seed003", "stage": "meeting"},
+        {"title": "Closed", "stage": "won", "probability": 50},
+        {"title": "Plain"},
+    ]
+    imported, single = make_app(ids=_counting_ids()), make_app(ids=_counting_ids())
+    for target in (imported, single):
+        target.define_process(seed003_process())
+
+    result = imported.create_opportunities(items, batch_size=3)
+    made = [single.create_opportunity(**item).opportunity.id for item in items]
+
+    assert dict(result.failed) == {}
+    assert list(result.succeeded) == made
+    for opportunity_id in made:
+        opportunity = imported.get(opportunity_id)
+        assert opportunity == single.get(opportunity_id)
+        assert attrs.evolve(opportunity) == opportunity  # every validator passes
+        assert imported.history(opportunity_id) == single.history(opportunity_id)
+        assert imported.activities(opportunity_id=opportunity_id) == single.activities(
+            opportunity_id=opportunity_id
+        )
+    assert imported.get(made[0]).owner == "ann"
+    assert len(imported.get(made[0]).actions) == sum(
+        len(s.actions) for s in seed003_process().stages
+    )
+    assert imported.activities(opportunity_id=made[0])  # the intro call, booked

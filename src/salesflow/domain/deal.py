@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
+from moneyed import Money
 
 from salesflow.domain import checks
 from salesflow.domain.activity import Activity, planned
@@ -91,6 +92,20 @@ class OutboundCall:
     opportunity_id: str
     action_id: str
     event_id: str
+
+
+#: What :meth:`Deal.create` copies a new opportunity and its actions from: every field
+#: the copy does not set keeps the default an ``Opportunity`` would give it.
+_NEW_OPPORTUNITY = Opportunity(
+    id="-",
+    process="-",
+    stage="-",
+    stage_probability=0,
+    value=Money(0, "USD"),
+    created_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+    stage_entered_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+)
+_NEW_ACTION = OpportunityAction(id="-", stage="-", spec=StageAction("-", "-", ActionKind.MANUAL))
 
 
 class Deal:
@@ -263,18 +278,28 @@ class Deal:
     ) -> None:
         """Open a new opportunity in ``start``: the title and customer rules, the
         stage's gate, the loss-reason rules of a LOST stage, and the stage's
-        automatic activities."""
+        automatic activities.
+
+        ``fields`` are a caller's values checked by ``clean_fields``, ``opportunity_id``
+        and ``loss_reason`` checked as well: the opportunity is built of them and of the
+        process' checked values without running its validators again (see
+        :func:`~salesflow.domain.revision.revised`)."""
         process = self.proc
         record = Message("Opportunity {id!r}", id=opportunity_id)
         reason = check_loss_reason(process, start, loss_reason, record)
+        if "value" not in fields:  # the one field without a default
+            raise ValidationError(
+                f"Opportunity {opportunity_id!r}: a new opportunity needs a value"
+            )
         if not start.is_open:  # a closed deal's probability is its stage's
             fields = {**fields, "probability_override": None}
         actions = tuple(
-            OpportunityAction(id=self.new_id(), stage=stage.key, spec=spec)
+            revised(_NEW_ACTION, id=self.new_id(), stage=stage.key, spec=spec)
             for stage in process.stages
             for spec in stage.actions
         )
-        new = Opportunity(
+        new = revised(
+            _NEW_OPPORTUNITY,
             id=opportunity_id,
             process=process.key,
             stage=start.key,

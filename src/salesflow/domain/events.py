@@ -90,6 +90,23 @@ class Changes(Mapping[str, tuple[Any, Any]]):
     _old: tuple[Any, ...] | None
     _new: tuple[Any, ...]
 
+    @classmethod
+    def frozen(
+        cls, names: tuple[str, ...], old: tuple[Any, ...] | None, new: tuple[Any, ...]
+    ) -> Changes:
+        """Changes of values frozen already (the fields of a record, which hold only
+        immutable values), taken as they are."""
+        if len(new) != len(names) or (old is not None and len(old) != len(names)):
+            raise ValidationError("Changes: one old and one new value per field name")
+        if len(_NAMES) < 4096:
+            names = _NAMES.setdefault(names, names)
+        changes = cls.__new__(cls)
+        put = object.__setattr__
+        put(changes, "_names", names)
+        put(changes, "_old", old)
+        put(changes, "_new", new)
+        return changes
+
     def __getitem__(self, name: str) -> tuple[Any, Any]:
         try:
             i = self._names.index(name)
