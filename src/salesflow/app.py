@@ -777,7 +777,7 @@ class SalesFlow:
                 creation.carry_out(deal)
                 change = UnitOfWork(None, ()).change_set(deal)
             except SalesflowError as error:
-                failed[position] = error
+                failed[position] = _kept(error)
                 continue
             made.append((position, creation.opportunity_id, change))
             opportunities.extend(change.opportunities)
@@ -802,7 +802,7 @@ class SalesFlow:
                 try:
                     write(change)
                 except SalesflowError as error:
-                    failed[position] = error
+                    failed[position] = _kept(error)
                 else:
                     committed.append((position, opportunity_id, change))
         self._announcements.announce()
@@ -936,7 +936,7 @@ class SalesFlow:
             try:
                 results[opportunity_id] = command(opportunity_id)
             except SalesflowError as error:
-                failed[opportunity_id] = error
+                failed[opportunity_id] = _kept(error)
             else:
                 succeeded.append(opportunity_id)
         return BulkResult(succeeded=tuple(succeeded), failed=failed, results=results)
@@ -1564,6 +1564,19 @@ class SalesFlow:
             return known[pair]
 
         return reporting.converter(rate)
+
+
+def _kept(error: SalesflowError) -> SalesflowError:
+    """``error`` as a bulk result keeps it: without the tracebacks of it and of the
+    errors it was raised from, whose frames would keep every item of its batch alive
+    for as long as the result lives. Its message names the record and the rule."""
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        link.__traceback__ = None
+        link = link.__cause__ or link.__context__
+    return error
 
 
 def _stored(events: tuple[Event, ...], changes: ChangeSet) -> tuple[Event, ...]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import itertools
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -169,3 +171,27 @@ def test_an_imported_opportunity_is_the_one_create_opportunity_makes(make_app: M
         len(s.actions) for s in seed003_process().stages
     )
     assert imported.activities(opportunity_id=made[0])  # the intro call, booked
+
+
+class _Item(dict[str, Any]):
+    """An item a weak reference can follow."""
+
+
+def test_a_refused_item_does_not_keep_its_batch_alive(app: SalesFlow) -> None:
+    # The errors of a large import with bad rows spread through it must not hold the
+    # items (and what was built of them) through the frames of their tracebacks.
+    items = [_Item(title=f"Deal {i}", value=Money(i, "USD")) for i in range(20)]
+    items[7]["value"] = -1  # refused
+    items[15]["stage"] = "nowhere"  # refused
+    watched = [weakref.ref(item) for item in items]
+
+    result = app.create_opportunities(items, batch_size=5)
+    del items
+    gc.collect()
+
+    assert sorted(result.failed) == [7, 15]
+    assert isinstance(result.failed[15], UnknownStage)
+    assert "nowhere" in str(result.failed[15])
+    assert all(error.__traceback__ is None for error in result.failed.values())
+    assert [ref for ref in watched if ref() is not None] == []
+    assert len(result.succeeded) == 18
