@@ -717,6 +717,10 @@ class PostgresRepository(SQLRepository):
             (self.workspace, opportunity_id),
         )
 
+    # A workspace PostgreSQL has no statistics for yet (one being imported into) can get
+    # a plan that reads all its rows for ``id IN (...)``: the insert finds a taken id.
+    _looks_up_new_ids = False
+
     def _taken_meanwhile(self, cursor: Cursor, table: str, ids: Sequence[str]) -> list[str]:
         # The rows of these ids that another transaction wrote (xmin: the writer).
         cursor.execute(
