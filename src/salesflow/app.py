@@ -709,7 +709,9 @@ class SalesFlow:
         in; ``.succeeded`` holds the new ids in the order of the items (``.results`` is
         left empty, to keep a large import light). ``progress(done)`` is called after
         each batch with the number of items handled so far. The policy is asked for each
-        item, as ``create_opportunities``.
+        item, as ``create_opportunities``. Should iterating ``items`` or ``progress``
+        fail, the import stops with a ``ValidationError`` that says how many items were
+        stored: the batches before stay in.
         """
         command = "create_opportunities"
         size = checks.integer(batch_size, f"{command}(batch_size=...)", 1, 100_000)
@@ -725,13 +727,27 @@ class SalesFlow:
         failed: dict[int, SalesflowError] = {}
         done = 0
         numbered = enumerate(items)
-        while batch := list(itertools.islice(numbered, size)):
+
+        def caller_s(part: str, call: Callable[[], T]) -> T:
+            # The caller's iterator or progress function failing ends the import: the
+            # batches before stay stored, and the error says how many went in.
+            try:
+                return call()
+            except SalesflowError:
+                raise
+            except Exception as error:
+                raise ValidationError(
+                    f"{command}({part}=...) failed after {done} items, {len(succeeded)} of "
+                    f"them stored: {type(error).__name__}: {error}"
+                ) from error
+
+        while batch := caller_s("items", lambda: list(itertools.islice(numbered, size))):
             created, refused = self._import_batch(batch, who)
             succeeded.extend(created)
             failed.update(refused)
             done += len(batch)
             if progress is not None:
-                progress(done)
+                caller_s("progress", functools.partial(progress, done))
         return BulkResult(succeeded=tuple(succeeded), failed=failed)
 
     def _import_batch(

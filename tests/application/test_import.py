@@ -195,3 +195,20 @@ def test_a_refused_item_does_not_keep_its_batch_alive(app: SalesFlow) -> None:
     assert all(error.__traceback__ is None for error in result.failed.values())
     assert [ref for ref in watched if ref() is not None] == []
     assert len(result.succeeded) == 18
+
+
+def test_the_callers_own_failure_ends_the_import_as_a_salesflow_error(app: SalesFlow) -> None:
+    def rows() -> Iterator[dict[str, Any]]:
+        yield from _rows(5)
+        raise RuntimeError("the file was cut short")
+
+    with pytest.raises(ValidationError, match=r"after 4 items, 4 of them stored.*cut short"):
+        app.create_opportunities(rows(), batch_size=2)
+    assert app.search().total == 4  # the whole batches before it stay stored
+
+    def progress(done: int) -> None:
+        raise KeyError(done)
+
+    with pytest.raises(ValidationError, match=r"progress=\.\.\.\) failed after 3 items, 3 of"):
+        app.create_opportunities(_rows(3), batch_size=3, progress=progress)
+    assert app.search().total == 7
