@@ -124,7 +124,7 @@ def test_a_version_4_sqlite_file_numbers_its_events_in_stored_order(tmp_path: Pa
     _v4_file(path)
     repository = SQLiteRepository(path, workspace="main")
     try:
-        assert repository.schema_version() == sqlite_module.SCHEMA_VERSION == 7
+        assert repository.schema_version() == sqlite_module.SCHEMA_VERSION == 8
         assert_the_feed_carries_on(repository, list(OPPORTUNITIES))
     finally:
         repository.close()

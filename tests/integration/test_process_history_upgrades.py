@@ -48,7 +48,7 @@ def test_a_version_6_sqlite_file_keeps_its_definitions_as_the_first(tmp_path: Pa
         connection.close()
     repository = SQLiteRepository(path, workspace="main")
     try:
-        assert repository.schema_version() == sqlite_module.SCHEMA_VERSION == 7
+        assert repository.schema_version() == sqlite_module.SCHEMA_VERSION == 8
         assert_history_starts_with_the_stored_definition(repository)
     finally:
         repository.close()

@@ -24,6 +24,7 @@ from salesflow import (
     Opportunity,
     Organization,
     Related,
+    SalesFlow,
     Status,
 )
 from salesflow.domain.events import Details, Frozen
@@ -95,7 +96,7 @@ def test_the_file_is_in_wal_mode_with_foreign_keys_a_busy_timeout_and_full_sync(
     assert connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
     assert connection.execute("PRAGMA busy_timeout").fetchone() == (30000,)
     assert connection.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
-    assert repository.schema_version() == SCHEMA_VERSION == 7
+    assert repository.schema_version() == SCHEMA_VERSION == 8
     with raw(path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
@@ -414,7 +415,7 @@ def test_a_version_3_file_gets_the_query_columns_in_place(path: Path) -> None:
     old_file(path, 3, stored, activities)
     repository = SQLiteRepository(path, workspace="main")
     try:
-        assert repository.schema_version() == SCHEMA_VERSION == 7
+        assert repository.schema_version() == SCHEMA_VERSION == 8
         assert repository.processes_version() == 0
         assert_the_query_side_answers(repository, stored)
         assert [a.id for a in repository.activities(opportunity_id="o-1")] == ["a-1", "a-2"]
@@ -652,3 +653,24 @@ def test_a_workspace_that_cannot_be_stored_is_refused(tmp_path: Path, workspace:
 def test_a_path_that_is_not_a_file_path_is_refused(path: object) -> None:
     with pytest.raises(ValidationError):
         SQLiteRepository(path)  # type: ignore[arg-type]
+
+
+def test_a_page_of_one_status_is_read_in_order_from_its_index(
+    repository: SQLiteRepository,
+) -> None:
+    app = SalesFlow(repository)
+    app.create_opportunities(
+        {"title": f"Deal {n}", "expected_close": dt.date(2026, 1, 1 + n % 28)} for n in range(300)
+    )
+    app.mark_won(app.search(limit=1).items[0].id)
+    statements: list[str] = []
+    repository._connection().set_trace_callback(statements.append)
+    try:
+        page = app.search(statuses="won")
+    finally:
+        repository._connection().set_trace_callback(None)
+    assert page.total == 1
+    (select,) = [s for s in statements if s.startswith("SELECT id FROM opportunities")]
+    found = plan(repository, select)
+    assert "INDEX opportunities_by_status (workspace=? AND status=?)" in found
+    assert "TEMP B-TREE" not in found  # no sort: the index gives the order
