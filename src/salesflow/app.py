@@ -305,13 +305,9 @@ class SalesFlow:
         opportunity = None
         if opportunity_id is not None:
             # The id was checked at the boundary, and a stored opportunity's process key
-            # is a valid name: no public look-up (and its checks) is needed here.
-            opportunity = self.repository.get_opportunity(opportunity_id)
-            if opportunity is None:
-                raise NotFound(Message("Opportunity {id!r} does not exist", id=opportunity_id))
-            process = self._defined().get(opportunity.process)
-            if process is None:
-                raise NotFound(Message("Process {key!r} is not defined", key=opportunity.process))
+            # is a valid name: neither is checked again.
+            opportunity = self._stored_opportunity(opportunity_id)
+            process = self._defined_process(opportunity.process)
             activities = self.repository.activities(opportunity_id=opportunity_id)
         deal = Deal(
             process=process,
@@ -523,7 +519,7 @@ class SalesFlow:
         self._allow(who, "define_process", None)
 
         def attempt() -> tuple[ChangeSet, list[Event]]:
-            old = self._find_process(process.key)
+            old = self._defined().get(process.key)
             counts = self.repository.count_by_stage(process.key) if old is not None else {}
             moves = plan_replacement(old, process, counts, stage_map)
             reweighted = reweighted_stages(old, process, counts, moves)
@@ -582,9 +578,6 @@ class SalesFlow:
             return then
         return _BUILT_IN.get(process.key, process)
 
-    def _find_process(self, key: str) -> Process | None:
-        return self._defined().get(key)
-
     def process(self, key: str) -> Process:
         """The process with this key; ``NotFound`` if none is defined."""
         return self._named_process(key, "process(key=...)")
@@ -595,10 +588,13 @@ class SalesFlow:
         """The process ``key`` names, checked as ``argument`` (``pipeline(process=...)``);
         looked up in ``defined`` when given (a bulk import reads the definitions once
         per batch), else among the processes defined now. ``NotFound`` if none is."""
-        name = checks.name(key, argument)
-        found = (defined if defined is not None else self._defined()).get(name)
+        return self._defined_process(checks.name(key, argument), defined)
+
+    def _defined_process(self, key: str, defined: Mapping[str, Process] | None = None) -> Process:
+        """The process of the valid name ``key``, as ``_named_process`` looks it up."""
+        found = (defined if defined is not None else self._defined()).get(key)
         if found is None:
-            raise NotFound(Message("Process {key!r} is not defined", key=name))
+            raise NotFound(Message("Process {key!r} is not defined", key=key))
         return found
 
     def processes(self) -> tuple[Process, ...]:
@@ -728,26 +724,20 @@ class SalesFlow:
         done = 0
         numbered = enumerate(items)
 
-        def caller_s(part: str, call: Callable[[], T]) -> T:
+        def so_far() -> str:
             # The caller's iterator or progress function failing ends the import: the
             # batches before stay stored, and the error says how many went in.
-            try:
-                return call()
-            except SalesflowError:
-                raise
-            except Exception as error:
-                raise ValidationError(
-                    f"{command}({part}=...) failed after {done} items, {len(succeeded)} of "
-                    f"them stored: {type(error).__name__}: {error}"
-                ) from error
+            return f" after {done} items, {len(succeeded)} of them stored"
 
-        while batch := caller_s("items", lambda: list(itertools.islice(numbered, size))):
+        while batch := _call(
+            lambda: list(itertools.islice(numbered, size)), f"{command}(items=...)", after=so_far()
+        ):
             created, refused = self._import_batch(batch, who)
             succeeded.extend(created)
             failed.update(refused)
             done += len(batch)
             if progress is not None:
-                caller_s("progress", functools.partial(progress, done))
+                _call(functools.partial(progress, done), f"{command}(progress=...)", after=so_far())
         return BulkResult(succeeded=tuple(succeeded), failed=failed)
 
     def _import_batch(
@@ -826,7 +816,11 @@ class SalesFlow:
 
     def get(self, opportunity_id: str) -> Opportunity:
         """The opportunity with this id; ``NotFound`` if there is none."""
-        found = self.repository.get_opportunity(checks.name(opportunity_id, "opportunity id"))
+        return self._stored_opportunity(checks.name(opportunity_id, "opportunity id"))
+
+    def _stored_opportunity(self, opportunity_id: str) -> Opportunity:
+        """The opportunity of the valid id ``opportunity_id``; ``NotFound`` if none."""
+        found = self.repository.get_opportunity(opportunity_id)
         if found is None:
             raise NotFound(Message("Opportunity {id!r} does not exist", id=opportunity_id))
         return found
@@ -1637,15 +1631,15 @@ def _uuid4_hex() -> str:
     return "%032x" % (int.from_bytes(os.urandom(16), "big") & _CLEAR_UUID4 | _SET_UUID4)
 
 
-def _call(port: Callable[[], T], name: str) -> T:
+def _call(port: Callable[[], T], name: str, *, after: str = "") -> T:
     """Call a zero-argument port of the host app; its failure is a salesflow error that
-    names it (the original is chained)."""
+    names it, and what it failed ``after`` (the original is chained)."""
     try:
         return port()
     except SalesflowError:
         raise
     except Exception as error:
-        raise ValidationError(f"{name} failed: {type(error).__name__}: {error}") from error
+        raise ValidationError(f"{name} failed{after}: {type(error).__name__}: {error}") from error
 
 
 def _id(value: object, command: str) -> str:

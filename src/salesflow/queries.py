@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import heapq
+import operator
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -159,14 +160,19 @@ class SearchQuery:
 
     def sort_value(self, o: Opportunity) -> Any:
         """What ``o`` is ordered by (None: it has no value and comes last)."""
+        return self._value_of()(o)
+
+    def _value_of(self) -> Callable[[Opportunity], Any]:
+        """The function giving what an opportunity is ordered by."""
         key = self.order_key
         if key == "stage":
-            return self.stage_order.get((o.process, o.stage))
+            places = self.stage_order
+            return lambda o: places.get((o.process, o.stage))
         if key == "value":
-            return o.value.amount
+            return lambda o: o.value.amount
         if key == "title":
-            return o.display_title.casefold()
-        return getattr(o, key)
+            return lambda o: o.display_title.casefold()
+        return operator.attrgetter(key)
 
     def sort_key(self, o: Opportunity) -> tuple[Any, ...]:
         """Where ``o`` goes in the answer: those with a value to order by first, by
@@ -174,11 +180,7 @@ class SearchQuery:
         return self._sort_key()(o)
 
     def _sort_key(self) -> Callable[[Opportunity], tuple[Any, ...]]:
-        value_of, descending = self.sort_value, self.descending
-        if self.order_key == "expected_close":
-
-            def value_of(o: Opportunity) -> Any:
-                return o.expected_close
+        value_of, descending = self._value_of(), self.descending
 
         def key(o: Opportunity) -> tuple[Any, ...]:
             value = value_of(o)

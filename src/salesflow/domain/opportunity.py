@@ -578,52 +578,27 @@ def clean_fields(fields: Mapping[str, Any], opportunity_id: str) -> dict[str, An
     title that is empty or only blanks becomes None (no title); a lone ``Related`` or
     team member is one.
     """
+    record = f"Opportunity {opportunity_id!r}"
     clean: dict[str, Any] = {}
     for name, value in fields.items():
         check = _FIELD_CHECKS.get(name)
         if check is None:
-            raise ValidationError(
-                f"Opportunity {opportunity_id!r}: {name!r} is not a field that can be set"
-            )
+            raise ValidationError(f"{record}: {name!r} is not a field that can be set")
+        where = f"{record}.{name}"
         try:
-            # The field is named only when its check fails.
-            clean[name] = check(value, _UNNAMED)
+            clean[name] = check(value, where)
         except ValidationError as error:
-            raise _named(error, check, value, name, opportunity_id) from None
+            message = error.message
+            if isinstance(message, Message) and message.params.get("where") == where:
+                field = Message(
+                    "{record}.{field}",
+                    record=Message("Opportunity {id!r}", id=opportunity_id),
+                    field=name,
+                )
+                raise ValidationError(message.with_params(where=field)) from None
+            raise
     return clean
 
 
 #: Copies an opportunity without running its validators (see :func:`revised`).
 _copy = reviser(Opportunity)
-
-
-#: What :func:`clean_fields` checks a value as first, to name the field only if it fails
-#: (no text holds it: a NUL character is shown as ``\x00``).
-_UNNAMED = "\x00field\x00"
-
-
-def _named(
-    error: ValidationError,
-    check: Callable[[Any, str], Any],
-    value: object,
-    name: str,
-    opportunity_id: str,
-) -> ValidationError:
-    """The error of a field's failed check, naming the field as :func:`clean_fields`
-    raises it."""
-    message = error.message
-    if isinstance(message, Message) and message.params.get("where") == _UNNAMED:
-        field = Message(
-            "{record}.{field}",
-            record=Message("Opportunity {id!r}", id=opportunity_id),
-            field=name,
-        )
-        return ValidationError(message.with_params(where=field))
-    where = f"Opportunity {opportunity_id!r}.{name}"
-    if message is not None:  # translatable, naming the field elsewhere: check again
-        try:
-            check(value, where)
-        except ValidationError as named:
-            return named
-    error.args = (str(error).replace(_UNNAMED, where), *error.args[1:])
-    return error
